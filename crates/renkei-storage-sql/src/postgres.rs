@@ -1,0 +1,56 @@
+//! The production and scale backend: PostgreSQL, shared by any number of stateless
+//! `renkei` nodes. Row locks (`FOR UPDATE`) serialise what must be serial across nodes,
+//! such as extending the audit chain.
+
+use crate::backend_error;
+use renkei_storage::StoreError;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Pool, Postgres, Transaction};
+use std::time::Duration;
+
+type Db = Postgres;
+type SqlStore = PostgresStore;
+
+const BACKEND_NAME: &str = "postgres";
+const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1 FOR UPDATE";
+
+pub struct PostgresStore {
+    pool: Pool<Postgres>,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| backend_error("connecting to PostgreSQL", e))?;
+        // Several nodes may start at once; sqlx takes an advisory lock while migrating.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating PostgreSQL: {e}")))?;
+        // The chain head row must exist so that FOR UPDATE has something to lock.
+        Ok(PostgresStore { pool })
+    }
+
+    /// Direct access for tests that play the attacker (tampering with the audit log).
+    pub fn pool(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Db>, StoreError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(|e| backend_error("starting write transaction", e))
+    }
+
+    fn read_pool(&self) -> &Pool<Db> {
+        &self.pool
+    }
+}
+
+include!("shared.rs");

@@ -1,0 +1,81 @@
+//! The embedded default: one SQLite file in WAL mode. Writes go through a single writer
+//! connection with `BEGIN IMMEDIATE`, so concurrent requests queue instead of failing with
+//! SQLITE_BUSY; reads use a separate pool and never block on the writer.
+
+use crate::backend_error;
+use renkei_storage::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+type Db = Sqlite;
+type SqlStore = SqliteStore;
+
+const BACKEND_NAME: &str = "sqlite";
+/// SQLite serialises writers already; a plain read of the head inside `BEGIN IMMEDIATE`
+/// is enough.
+const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1";
+
+pub struct SqliteStore {
+    writer: Pool<Sqlite>,
+    reader: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path, max_readers: u32) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Backend(format!(
+                        "creating data directory {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode is durable against process crashes; FULL adds an fsync
+            // per commit so an acknowledged write also survives power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| backend_error(&format!("opening {}", path.display()), e))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_readers.max(1))
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|e| backend_error("opening read pool", e))?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Direct access for tests that play the attacker (tampering with the audit log).
+    pub fn writer_pool(&self) -> &Pool<Sqlite> {
+        &self.writer
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Db>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend_error("starting write transaction", e))
+    }
+
+    fn read_pool(&self) -> &Pool<Db> {
+        &self.reader
+    }
+}
+
+include!("shared.rs");

@@ -1,0 +1,144 @@
+//! Backend parity: the shared storage suite against SQLite and PostgreSQL.
+//!
+//! PostgreSQL runs when `RENKEI_TEST_POSTGRES_URL` names a server (the test command starts
+//! one); each run creates its own database there. Under CI a missing URL is a failure,
+//! not a skip.
+
+use renkei_storage::testsuite;
+use renkei_storage::Store;
+use renkei_storage_sql::{PostgresStore, SqliteStore};
+use sqlx::Connection;
+
+#[tokio::test]
+async fn sqlite_passes_the_storage_suite() {
+    let dir = tempdir();
+    let store = SqliteStore::open(&dir.join("renkei.db"), 4).await.unwrap();
+    testsuite::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_storage_suite() {
+    let Some(store) = fresh_postgres().await else {
+        return;
+    };
+    testsuite::run_all(&store).await;
+}
+
+/// SQLite writes queue behind one writer instead of failing with SQLITE_BUSY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_writes_never_fail_busy() {
+    let dir = tempdir();
+    let store = std::sync::Arc::new(SqliteStore::open(&dir.join("renkei.db"), 4).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_audit(renkei_domain::audit::AuditEntry::new(
+                    &format!("test.{i}"),
+                    renkei_domain::audit::Outcome::Success,
+                ))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, 200);
+}
+
+/// Concurrent appends from many connections keep one unbroken chain on PostgreSQL too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_appends_keep_one_chain() {
+    let Some(store) = fresh_postgres().await else {
+        return;
+    };
+    let store = std::sync::Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_audit(renkei_domain::audit::AuditEntry::new(
+                    &format!("test.{i}"),
+                    renkei_domain::audit::Outcome::Success,
+                ))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let records = store.audit_after(0, 1000).await.unwrap();
+    let mut v = renkei_domain::audit::ChainVerifier::new();
+    for r in &records {
+        v.push(r).unwrap();
+    }
+    assert_eq!(v.checked(), 100);
+}
+
+/// The append-only triggers refuse updates and deletes through ordinary SQL.
+#[tokio::test]
+async fn audit_log_refuses_update_and_delete() {
+    let dir = tempdir();
+    let store = SqliteStore::open(&dir.join("renkei.db"), 2).await.unwrap();
+    store
+        .append_audit(renkei_domain::audit::AuditEntry::new(
+            "x",
+            renkei_domain::audit::Outcome::Success,
+        ))
+        .await
+        .unwrap();
+    let upd = sqlx::query("UPDATE audit_log SET outcome = 'failure'")
+        .execute(store.writer_pool())
+        .await;
+    assert!(upd.unwrap_err().to_string().contains("append-only"));
+    let del = sqlx::query("DELETE FROM audit_log")
+        .execute(store.writer_pool())
+        .await;
+    assert!(del.unwrap_err().to_string().contains("append-only"));
+    if let Some(pg) = fresh_postgres().await {
+        pg.append_audit(renkei_domain::audit::AuditEntry::new(
+            "x",
+            renkei_domain::audit::Outcome::Success,
+        ))
+        .await
+        .unwrap();
+        let upd = sqlx::query("UPDATE audit_log SET outcome = 'failure'")
+            .execute(pg.pool())
+            .await;
+        assert!(upd.unwrap_err().to_string().contains("append-only"));
+    }
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("renkei-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn fresh_postgres() -> Option<PostgresStore> {
+    let Ok(url) = std::env::var("RENKEI_TEST_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI must test PostgreSQL: set RENKEI_TEST_POSTGRES_URL");
+        }
+        eprintln!("RENKEI_TEST_POSTGRES_URL not set: PostgreSQL parity not checked here");
+        return None;
+    };
+    let name = format!("renkei_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+    Some(
+        PostgresStore::connect(&format!("{base}/{name}"), 8)
+            .await
+            .unwrap(),
+    )
+}

@@ -1,0 +1,173 @@
+//! The storage boundary. Services and handlers are written against [`Store`]; the SQLite
+//! and PostgreSQL implementations live in `renkei-storage-sql`.
+//!
+//! Every mutating method takes the [`AuditEntry`] that describes it and writes it in the
+//! same transaction, so an action is never stored without its audit record and an audit
+//! record never describes an action that did not happen.
+
+pub mod records;
+pub mod testsuite;
+
+use async_trait::async_trait;
+use renkei_domain::audit::{AuditEntry, AuditRecord};
+use renkei_domain::{FacilityStatus, Millis};
+
+pub use records::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A uniqueness rule was hit (login ID taken, second application, …).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The record changed state since the caller read it.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "sqlite" or "postgres", for health output and metrics.
+    fn backend_name(&self) -> &'static str;
+
+    /// A cheap round trip proving the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- settings -------------------------------------------------------------------
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    // --- facilities -----------------------------------------------------------------
+    /// Records an application (入会申請) with status `pending`.
+    async fn create_facility(
+        &self,
+        facility: NewFacility,
+        audit: AuditEntry,
+    ) -> StoreResult<Facility>;
+    async fn get_facility(&self, id: &str) -> StoreResult<Option<Facility>>;
+    async fn search_facilities(&self, query: &FacilityQuery) -> StoreResult<Page<Facility>>;
+    /// Distinct areas (町名) with counts of active facilities, for the directory filter.
+    async fn facility_areas(&self) -> StoreResult<Vec<(String, i64)>>;
+    async fn count_facilities_by_status(&self) -> StoreResult<Vec<(FacilityStatus, i64)>>;
+    /// Approves a pending application: issues the facility code and creates the facility
+    /// administrator with a one-time setup link, all at once.
+    async fn approve_facility(
+        &self,
+        facility_id: &str,
+        admin: NewUser,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<(Facility, User)>;
+    /// Moves a facility from `from` to `to` (reject, suspend, withdraw, reinstate).
+    /// Fails with `InvalidState` when the facility is no longer in `from`.
+    async fn set_facility_status(
+        &self,
+        facility_id: &str,
+        from: FacilityStatus,
+        to: FacilityStatus,
+        reason: Option<&str>,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<Facility>;
+
+    // --- users and memberships ------------------------------------------------------
+    async fn create_user(&self, user: NewUser, audit: AuditEntry) -> StoreResult<User>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn get_user_by_login(&self, login_id: &str) -> StoreResult<Option<User>>;
+    async fn get_user_by_setup_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>>;
+    async fn memberships_of(&self, user_id: &str) -> StoreResult<Vec<MembershipView>>;
+    async fn facility_members(&self, facility_id: &str) -> StoreResult<Vec<(User, Membership)>>;
+    async fn update_user_profile(
+        &self,
+        user_id: &str,
+        profile: UserProfile,
+        audit: AuditEntry,
+    ) -> StoreResult<User>;
+    async fn set_user_active(
+        &self,
+        user_id: &str,
+        active: bool,
+        audit: AuditEntry,
+    ) -> StoreResult<User>;
+    async fn set_membership(&self, membership: Membership, audit: AuditEntry) -> StoreResult<()>;
+    /// Counts a failed login; locks the account for `lock_millis` once `max_failures` is
+    /// reached. Returns the user as updated.
+    async fn record_login_failure(
+        &self,
+        user_id: &str,
+        max_failures: i64,
+        lock_millis: i64,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<User>;
+    async fn record_login_success(&self, user_id: &str, at: Millis) -> StoreResult<()>;
+    /// Accepts a TOTP step only if it is newer than the last accepted one — checked and
+    /// stored in one statement so two nodes cannot both accept the same code.
+    async fn claim_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Marks a recovery code used; false if it does not exist or was used already.
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+        at: Millis,
+    ) -> StoreResult<bool>;
+    async fn unused_recovery_codes(&self, user_id: &str) -> StoreResult<i64>;
+    /// Sets password and second factor together (first setup or re-enrolment) and
+    /// clears the setup token.
+    async fn set_credentials(
+        &self,
+        user_id: &str,
+        credentials: Credentials,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<User>;
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
+    /// Wipes password and second factor and issues a new one-time setup link; ends every
+    /// session of the user.
+    async fn reset_credentials(
+        &self,
+        user_id: &str,
+        setup_token_hash: &str,
+        expires_at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
+    async fn set_user_lang(&self, user_id: &str, lang: &str) -> StoreResult<()>;
+
+    // --- sessions -------------------------------------------------------------------
+    async fn create_session(&self, session: Session) -> StoreResult<()>;
+    async fn get_session(&self, id_hash: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, id_hash: &str, last_seen_at: Millis) -> StoreResult<()>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64>;
+    async fn purge_sessions(&self, idle_before: Millis, now: Millis) -> StoreResult<u64>;
+
+    // --- readiness survey -----------------------------------------------------------
+    async fn get_readiness(&self, facility_id: &str) -> StoreResult<Option<ReadinessSurvey>>;
+    async fn put_readiness(&self, survey: ReadinessSurvey, audit: AuditEntry) -> StoreResult<()>;
+    async fn list_readiness(&self) -> StoreResult<Vec<(Facility, Option<ReadinessSurvey>)>>;
+
+    // --- audit ----------------------------------------------------------------------
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<AuditRecord>;
+    /// Newest first, for the secretariat's search screen.
+    async fn search_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Records with `seq > after_seq` in chain order, for verification and export.
+    async fn audit_after(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    async fn audit_head(&self) -> StoreResult<Option<(i64, String)>>;
+
+    // --- bulk -----------------------------------------------------------------------
+    /// Loads a whole synthetic network in one transaction (demo mode).
+    async fn import_network(&self, data: NetworkImport, audit: AuditEntry) -> StoreResult<()>;
+}

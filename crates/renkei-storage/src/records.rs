@@ -1,0 +1,236 @@
+//! Plain records that cross the storage boundary.
+
+use renkei_domain::{FacilityStatus, FacilityType, Lang, MemberRole, Millis, Profession};
+use serde::{Deserialize, Serialize};
+
+/// One page of results plus the total that matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewFacility {
+    pub id: String,
+    pub facility_type: FacilityType,
+    pub legal_entity: String,
+    pub name: String,
+    pub name_kana: String,
+    /// 医療機関コード or 介護保険事業所番号, empty where the type has none.
+    pub official_id: String,
+    pub postal_code: String,
+    pub address: String,
+    /// The town (町名) part of the address, used by the directory's area filter.
+    pub area: String,
+    pub tel: String,
+    pub fax: String,
+    pub email: String,
+    pub applicant_name: String,
+    pub applicant_email: String,
+    pub admin_name: String,
+    pub admin_login_id: String,
+    pub admin_email: String,
+    pub professions: Vec<Profession>,
+    pub applied_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facility {
+    pub id: String,
+    /// Issued at approval (`F00042`).
+    pub code: Option<String>,
+    pub facility_type: FacilityType,
+    pub status: FacilityStatus,
+    pub status_reason: Option<String>,
+    pub legal_entity: String,
+    pub name: String,
+    pub name_kana: String,
+    pub official_id: String,
+    pub postal_code: String,
+    pub address: String,
+    pub area: String,
+    pub tel: String,
+    pub fax: String,
+    pub email: String,
+    pub applicant_name: String,
+    pub applicant_email: String,
+    pub admin_name: String,
+    pub admin_login_id: String,
+    pub admin_email: String,
+    pub professions: Vec<Profession>,
+    pub applied_at: Millis,
+    pub decided_at: Option<Millis>,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FacilityQuery {
+    /// Matched against name, kana, address and facility code, kana- and width-insensitive.
+    pub text: Option<String>,
+    pub facility_type: Option<FacilityType>,
+    pub category: Option<renkei_domain::FacilityCategory>,
+    pub area: Option<String>,
+    /// None means every status.
+    pub status: Option<FacilityStatus>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub id: String,
+    pub login_id: String,
+    pub display_name: String,
+    pub display_name_kana: String,
+    pub email: String,
+    pub profession: Profession,
+    pub is_secretariat: bool,
+    /// Argon2id PHC string; None until the user completes setup.
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub recovery_code_hashes: Vec<String>,
+    pub setup_token_hash: Option<String>,
+    pub setup_expires_at: Option<Millis>,
+    pub memberships: Vec<(String, MemberRole)>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: String,
+    pub login_id: String,
+    pub display_name: String,
+    pub display_name_kana: String,
+    pub email: String,
+    pub profession: Profession,
+    pub is_secretariat: bool,
+    pub active: bool,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    #[serde(skip)]
+    pub totp_secret: Option<String>,
+    pub totp_last_step: Option<i64>,
+    pub failed_logins: i64,
+    pub locked_until: Option<Millis>,
+    #[serde(skip)]
+    pub setup_token_hash: Option<String>,
+    pub setup_expires_at: Option<Millis>,
+    pub lang: Option<Lang>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub last_login_at: Option<Millis>,
+}
+
+impl User {
+    pub fn is_locked(&self, now: Millis) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+    /// Setup finished: a password and a second factor exist.
+    pub fn is_enrolled(&self) -> bool {
+        self.password_hash.is_some() && self.totp_secret.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub text: Option<String>,
+    pub facility_id: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    pub display_name: String,
+    pub display_name_kana: String,
+    pub email: String,
+    pub profession: Profession,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub user_id: String,
+    pub facility_id: String,
+    pub role: MemberRole,
+    pub active: bool,
+}
+
+/// A membership together with the facility it is in.
+#[derive(Debug, Clone, Serialize)]
+pub struct MembershipView {
+    pub membership: Membership,
+    pub facility: Facility,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub password_hash: String,
+    pub totp_secret: String,
+    pub recovery_code_hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the cookie value; the cookie itself is never stored.
+    pub id_hash: String,
+    pub user_id: String,
+    /// False between password and second factor.
+    pub second_factor_done: bool,
+    pub csrf_token: String,
+    /// The facility the user is acting for (several memberships are possible).
+    pub facility_id: Option<String>,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    /// Absolute lifetime end regardless of activity.
+    pub expires_at: Millis,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The readiness survey of a facility's systems (000 §4(1)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReadinessSurvey {
+    pub facility_id: String,
+    /// EHR, receipt computer or care software in use.
+    pub system_kind: String,
+    pub vendor: String,
+    pub product: String,
+    /// "yes", "no", "unknown".
+    pub ssmix2_export: String,
+    /// "yes", "no", "unknown": can it send HL7 v2 or FHIR?
+    pub hl7_fhir_capable: String,
+    /// e.g. 光回線, IP-VPN, モバイル回線, なし.
+    pub network_line: String,
+    /// e.g. PCs, tablets, smartphones and how many.
+    pub devices: String,
+    /// "in_house", "vendor", "none".
+    pub it_staff: String,
+    pub notes: String,
+    pub updated_at: Millis,
+    pub updated_by: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    /// Prefix of the action name, e.g. `auth.`.
+    pub action_prefix: Option<String>,
+    pub actor_login: Option<String>,
+    pub facility_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub outcome: Option<String>,
+    /// Only records with seq below this (paging newest first).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// A whole synthetic network, loaded at once.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkImport {
+    /// Facilities with their status and code already decided.
+    pub facilities: Vec<(NewFacility, FacilityStatus, Option<String>)>,
+    pub users: Vec<NewUser>,
+    pub readiness: Vec<ReadinessSurvey>,
+}
