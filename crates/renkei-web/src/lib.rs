@@ -1,1 +1,160 @@
+//! Renkei's web face: server-rendered pages (Japanese first, English available), the JSON
+//! API, sessions with a second factor, CSRF protection, security headers, health and
+//! metrics. Handlers talk to storage only through [`renkei_storage::Store`]; nothing here
+//! keeps state between requests that another node would need, so any number of nodes can
+//! serve the same database.
 
+pub mod api;
+pub mod assets;
+pub mod error;
+pub mod i18n;
+pub mod metrics;
+pub mod pages;
+pub mod security;
+pub mod session;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use renkei_storage::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings that shape the web layer. Every field has a documented default
+/// (docs/configuration.md).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Name of the network shown in page titles and TOTP apps.
+    pub network_name: String,
+    /// Demo mode: shows the demo second-factor helper. Never set outside `--demo`.
+    pub demo: Option<DemoHelper>,
+    /// Mark cookies `Secure` and send HSTS; on whenever TLS is served or a TLS proxy is in front.
+    pub secure_cookies: bool,
+    /// Sign out after this long without a request.
+    pub session_idle: Duration,
+    /// Sign out after this long regardless of activity.
+    pub session_max: Duration,
+    /// Failed logins before the account locks.
+    pub max_login_failures: i64,
+    pub lockout: Duration,
+    /// Login attempts allowed per client address per minute, on each node.
+    pub login_attempts_per_minute: u32,
+    /// How long a setup link stays valid.
+    pub setup_link_ttl: Duration,
+    /// Public base URL used in setup links (e.g. `https://renkei.example.jp`).
+    pub public_url: String,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// In demo mode the second factor is computed from a published secret so a visitor can
+/// sign in without an authenticator app. The login page says so in a red banner.
+#[derive(Debug, Clone)]
+pub struct DemoHelper {
+    pub totp_secret: String,
+    pub password: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            network_name: "Renkei".into(),
+            demo: None,
+            secure_cookies: false,
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
+            max_login_failures: 5,
+            lockout: Duration::from_secs(15 * 60),
+            login_attempts_per_minute: 30,
+            setup_link_ttl: Duration::from_secs(7 * 24 * 3600),
+            public_url: "http://127.0.0.1:8080".into(),
+            trust_forwarded_for: false,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: WebConfig,
+    pub login_limiter: security::RateLimiter,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Builds the whole application.
+pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
+    let state = Arc::new(AppState {
+        login_limiter: security::RateLimiter::new(
+            config.login_attempts_per_minute,
+            Duration::from_secs(60),
+        ),
+        store,
+        config,
+    });
+    let max_body = state.config.max_body_bytes;
+    use pages::*;
+    Router::new()
+        .route("/", get(home::home))
+        .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route(
+            "/login/second-factor",
+            get(auth::second_factor_page).post(auth::second_factor_submit),
+        )
+        .route("/logout", post(auth::logout))
+        .route(
+            "/setup/{token}",
+            get(auth::setup_page).post(auth::setup_submit),
+        )
+        .route("/lang/{lang}", get(auth::switch_language))
+        .route("/account", get(account::account_page))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/sign-out-everywhere",
+            post(account::sign_out_everywhere),
+        )
+        .route("/account/facility", post(account::switch_facility))
+        .route("/facilities", get(directory::directory))
+        .route("/facilities/{id}", get(directory::facility_detail))
+        .route("/apply", get(apply::apply_page).post(apply::apply_submit))
+        .route("/admin/applications", get(admin::applications))
+        .route("/admin/facilities/{id}/approve", post(admin::approve))
+        .route("/admin/facilities/{id}/status", post(admin::change_status))
+        .route("/admin/readiness", get(admin::readiness_summary))
+        .route("/admin/readiness.csv", get(admin::readiness_csv))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}/reset", post(admin::reset_user))
+        .route("/admin/audit", get(admin::audit_search))
+        .route("/admin/audit.csv", get(admin::audit_csv))
+        .route(
+            "/facility/staff",
+            get(staff::staff_list).post(staff::invite),
+        )
+        .route(
+            "/facility/staff/{id}",
+            get(staff::staff_edit_page).post(staff::staff_update),
+        )
+        .route("/facility/staff/{id}/reset", post(staff::staff_reset))
+        .route(
+            "/facility/readiness",
+            get(staff::readiness_page).post(staff::readiness_submit),
+        )
+        .route("/api/v1/facilities", get(api::facilities))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/assets/{file}", get(assets::asset))
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::guard,
+        ))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}

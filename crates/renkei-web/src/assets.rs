@@ -1,0 +1,24 @@
+//! Static assets compiled into the binary: nothing is fetched from a CDN.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const CSS: &str = include_str!("../assets/renkei.css");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (body, mime) = match file.as_str() {
+        "renkei.css" => (CSS, "text/css; charset=utf-8"),
+        "favicon.svg" => (FAVICON, "image/svg+xml"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,204 @@
+//! Configuration: built-in defaults, then a TOML file, then `RENKEI_*` environment
+//! variables, then command-line flags — each later source overriding the earlier.
+//! Every key is documented in docs/configuration.md.
+
+use anyhow::Context;
+use clap::Args;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub http_addr: String,
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    pub max_db_connections: u32,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub public_url: String,
+    pub network_name: String,
+    pub secure_cookies: Option<bool>,
+    pub session_idle_minutes: u64,
+    pub session_max_hours: u64,
+    pub max_login_failures: i64,
+    pub lockout_minutes: u64,
+    pub login_attempts_per_minute: u32,
+    pub setup_link_days: u64,
+    pub trust_forwarded_for: bool,
+    pub max_body_bytes: usize,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let web = renkei_web::WebConfig::default();
+        Settings {
+            http_addr: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./renkei-data"),
+            database_url: String::new(),
+            max_db_connections: 16,
+            tls_cert: None,
+            tls_key: None,
+            public_url: String::new(),
+            network_name: "Renkei 地域医療介護連携ネットワーク".into(),
+            secure_cookies: None,
+            session_idle_minutes: web.session_idle.as_secs() / 60,
+            session_max_hours: web.session_max.as_secs() / 3600,
+            max_login_failures: web.max_login_failures,
+            lockout_minutes: web.lockout.as_secs() / 60,
+            login_attempts_per_minute: web.login_attempts_per_minute,
+            setup_link_days: web.setup_link_ttl.as_secs() / 86_400,
+            trust_forwarded_for: false,
+            max_body_bytes: web.max_body_bytes,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Where the database is; shared by every subcommand.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct DbArgs {
+    /// Configuration file (TOML). Default: ./renkei.toml when it exists.
+    #[arg(long, env = "RENKEI_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded SQLite database (default ./renkei-data).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://user:pass@host/db`; overrides --data-dir.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub db: DbArgs,
+    /// Address for HTTP(S) (default 127.0.0.1:8080).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<String>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Public base URL used in setup links (default derived from --http-addr).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+    /// Start with the synthetic demo network (demo logins and second-factor helper).
+    #[arg(long)]
+    #[serde(skip)]
+    pub demo: bool,
+}
+
+pub fn load<T: Serialize>(config_file: Option<&PathBuf>, flags: &T) -> anyhow::Result<Settings> {
+    let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+    match config_file {
+        Some(path) => {
+            anyhow::ensure!(
+                path.exists(),
+                "configuration file {} does not exist",
+                path.display()
+            );
+            fig = fig.merge(Toml::file(path));
+        }
+        None => fig = fig.merge(Toml::file("renkei.toml")),
+    }
+    fig = fig
+        .merge(Env::prefixed("RENKEI_").ignore(&["config", "test_postgres_url"]))
+        .merge(Serialized::defaults(flags));
+    fig.extract()
+        .context("reading configuration (defaults, renkei.toml, RENKEI_* environment, flags)")
+}
+
+impl Settings {
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("renkei.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    pub fn web_config(&self) -> renkei_web::WebConfig {
+        use std::time::Duration;
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
+        renkei_web::WebConfig {
+            network_name: self.network_name.clone(),
+            demo: None,
+            secure_cookies: self.secure_cookies.unwrap_or(self.tls_enabled()),
+            session_idle: Duration::from_secs(self.session_idle_minutes * 60),
+            session_max: Duration::from_secs(self.session_max_hours * 3600),
+            max_login_failures: self.max_login_failures,
+            lockout: Duration::from_secs(self.lockout_minutes * 60),
+            login_attempts_per_minute: self.login_attempts_per_minute,
+            setup_link_ttl: Duration::from_secs(self.setup_link_days * 86_400),
+            public_url: if self.public_url.is_empty() {
+                format!("{scheme}://{}", self.http_addr)
+            } else {
+                self.public_url.clone()
+            },
+            trust_forwarded_for: self.trust_forwarded_for,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+pub async fn open_store(
+    settings: &Settings,
+) -> anyhow::Result<std::sync::Arc<dyn renkei_storage::Store>> {
+    let url = settings.database_url();
+    renkei_storage_sql::connect(&url, settings.max_db_connections)
+        .await
+        .with_context(|| format!("opening database {}", redact(&url)))
+}
+
+/// Hides a password in a database URL before it is printed.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://renkei:s3cret@db/renkei"),
+            "postgres://renkei:***@db/renkei"
+        );
+        assert_eq!(
+            super::redact("sqlite://./renkei-data/renkei.db"),
+            "sqlite://./renkei-data/renkei.db"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! `renkei serve` / `renkei demo`.
+
+use crate::config::{self, ServeArgs};
+use anyhow::Context;
+use renkei_domain::audit::{AuditEntry, Outcome};
+use renkei_storage::Store;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The published demo credentials. They only work in a database created by demo mode,
+/// and a server refuses to start without `--demo` on such a database.
+pub const DEMO_PASSWORD: &str = "renkei-demo-2026";
+pub const DEMO_TOTP_SECRET: &str = "RENKEIDEMORENKEIDEMORENKEIDEMO22";
+const DEMO_MARKER: &str = "demo_network";
+
+pub fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let demo = demo_command || args.demo;
+    let settings = config::load(args.db.config.as_ref(), &args)?;
+    init_logging(&settings.log_format);
+    let store = config::open_store(&settings).await?;
+
+    let is_demo_db = store.get_setting(DEMO_MARKER).await?.as_deref() == Some("true");
+    if demo {
+        if !is_demo_db {
+            anyhow::ensure!(
+                store.count_users().await? == 0,
+                "--demo needs an empty database or one made by demo mode; {} holds a real network",
+                config::redact(&settings.database_url())
+            );
+            seed_demo(store.as_ref()).await?;
+        }
+    } else if is_demo_db {
+        anyhow::bail!(
+            "{} holds the demo network (published demo passwords); start it with --demo, or choose another --data-dir / --database-url",
+            config::redact(&settings.database_url())
+        );
+    }
+
+    let mut web = settings.web_config();
+    if demo {
+        web.demo = Some(renkei_web::DemoHelper {
+            totp_secret: DEMO_TOTP_SECRET.into(),
+            password: DEMO_PASSWORD.into(),
+        });
+    }
+    let app = renkei_web::app(store.clone(), web.clone());
+    let addr: SocketAddr = settings
+        .http_addr
+        .parse()
+        .with_context(|| format!("--http-addr {} is not host:port", settings.http_addr))?;
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let scheme = if settings.tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
+
+    spawn_session_purger(store.clone(), web.session_idle);
+    if demo {
+        print_demo_help(&format!("{scheme}://{local}"));
+    }
+    // Scripts and benchmarks wait for this exact line.
+    println!(
+        "renkei ready on {scheme}://{local} ({} backend) in {} ms",
+        store.backend_name(),
+        started.elapsed().as_millis()
+    );
+    tracing::info!(%local, backend = store.backend_name(), demo, "listening");
+
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
+        // rustls needs exactly one crypto provider; install ring explicitly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .with_context(|| {
+                format!(
+                    "loading TLS certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+        let handle = axum_server::Handle::new();
+        let shutdown_handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            shutdown_handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        axum_server::from_tcp_rustls(listener, tls)
+            .handle(handle)
+            .serve(service)
+            .await
+            .context("HTTPS server")?;
+    } else {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server")?;
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let hash =
+        tokio::task::spawn_blocking(|| renkei_domain::password::hash_password(DEMO_PASSWORD))
+            .await?;
+    let network = renkei_demo::generate(&renkei_demo::DemoOptions {
+        seed: 2026,
+        password_hash: hash,
+        totp_secret: DEMO_TOTP_SECRET.into(),
+    });
+    let facilities = network.import.facilities.len();
+    let users = network.import.users.len();
+    let audit = AuditEntry::new("demo.seed", Outcome::Success)
+        .detail(serde_json::json!({ "facilities": facilities, "users": users }));
+    store
+        .import_network(network.import, audit)
+        .await
+        .context("loading the demo network")?;
+    store.set_setting(DEMO_MARKER, "true").await?;
+    tracing::info!(
+        facilities,
+        users,
+        ms = started.elapsed().as_millis() as u64,
+        "demo network created"
+    );
+    Ok(())
+}
+
+fn print_demo_help(base: &str) {
+    let network = renkei_demo::generate(&renkei_demo::DemoOptions {
+        seed: 2026,
+        password_hash: String::new(),
+        totp_secret: String::new(),
+    });
+    println!(
+        "=== DEMO MODE — synthetic data only; demo credentials work only in this demo database ==="
+    );
+    println!("Open {base}/login  ·  password for every demo account: {DEMO_PASSWORD}");
+    println!("Second factor: the sign-in page shows the current code; or add TOTP secret {DEMO_TOTP_SECRET} to an authenticator app.");
+    for login in renkei_demo::featured_logins(&network) {
+        println!(
+            "  {:<18} {} ({}, {})",
+            login.login_id,
+            login.display_name,
+            login.profession.label(renkei_domain::Lang::Ja),
+            login.facility_name
+        );
+    }
+}
+
+fn spawn_session_purger(store: Arc<dyn Store>, idle: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = renkei_domain::now_millis();
+            if let Err(e) = store
+                .purge_sessions(now - idle.as_millis() as i64, now)
+                .await
+            {
+                tracing::warn!(error = %e, "purging expired sessions");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
