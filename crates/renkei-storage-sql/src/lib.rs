@@ -48,3 +48,29 @@ pub(crate) fn backend_error(context: &str, err: sqlx::Error) -> StoreError {
     }
     StoreError::Backend(format!("{context}: {err}"))
 }
+
+/// Creates a new, empty database on a PostgreSQL server and returns its URL. Used by tests
+/// and benchmarks that want an isolated database per run.
+pub async fn create_postgres_database(server_url: &str, name: &str) -> Result<String, StoreError> {
+    use sqlx::Connection;
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::Backend(format!(
+            "unsafe database name {name:?}"
+        )));
+    }
+    let mut admin = sqlx::PgConnection::connect(server_url)
+        .await
+        .map_err(|e| backend_error("connecting to PostgreSQL", e))?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| backend_error("creating database", e))?;
+    let base = server_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(server_url);
+    Ok(format!("{base}/{name}"))
+}

@@ -7,7 +7,6 @@
 use renkei_storage::testsuite;
 use renkei_storage::Store;
 use renkei_storage_sql::{PostgresStore, SqliteStore};
-use sqlx::Connection;
 
 #[tokio::test]
 async fn sqlite_passes_the_storage_suite() {

@@ -1,0 +1,264 @@
+//! The binary as an operator uses it: admin bootstrap, audit verification against real
+//! tampering, audit export, and the demo-database guard.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn renkei(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(args)
+        .env_remove("RENKEI_CONFIG")
+        .output()
+        .expect("run renkei")
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("renkei-cli-{}", renkei_domain::ids::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn seed(dir: &Path) {
+    let d = dir.to_str().unwrap();
+    for (login, name) in [
+        ("sec.one", "事務局 一郎"),
+        ("sec.two", "事務局 二郎"),
+        ("sec.three", "事務局 三郎"),
+    ] {
+        let o = renkei(&[
+            "admin",
+            "--data-dir",
+            d,
+            "create-secretariat",
+            "--login-id",
+            login,
+            "--name",
+            name,
+            "--kana",
+            "じむきょく",
+            "--email",
+            "sec@example.jp",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout(&o).contains("/setup/"), "prints a setup link");
+    }
+}
+
+async fn tamper(dir: &Path, sql: &[&str]) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", dir.join("renkei.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for stmt in sql {
+        sqlx::query(stmt).execute(&mut conn).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_finds_alteration_deletion_and_truncation() {
+    let dir = temp_dir();
+    seed(&dir);
+    let d = dir.to_str().unwrap();
+    let ok = renkei(&["audit", "--data-dir", d, "verify"]);
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("intact: 3 records"), "{}", stdout(&ok));
+
+    // An attacker with database access first has to drop the append-only triggers.
+    tamper(
+        &dir,
+        &[
+            "DROP TRIGGER audit_log_no_update",
+            "DROP TRIGGER audit_log_no_delete",
+            "UPDATE audit_log SET actor_login = 'someone-else' WHERE seq = 2",
+        ],
+    )
+    .await;
+    let altered = renkei(&["audit", "--data-dir", d, "verify"]);
+    assert_eq!(altered.status.code(), Some(1));
+    assert!(
+        stdout(&altered).contains("record 2 was altered"),
+        "{}",
+        stdout(&altered)
+    );
+
+    let dir2 = temp_dir();
+    seed(&dir2);
+    tamper(
+        &dir2,
+        &[
+            "DROP TRIGGER audit_log_no_delete",
+            "DELETE FROM audit_log WHERE seq = 2",
+        ],
+    )
+    .await;
+    let deleted = renkei(&["audit", "--data-dir", dir2.to_str().unwrap(), "verify"]);
+    assert_eq!(deleted.status.code(), Some(1));
+    assert!(
+        stdout(&deleted).contains("records 2..2 are missing"),
+        "{}",
+        stdout(&deleted)
+    );
+
+    let dir3 = temp_dir();
+    seed(&dir3);
+    tamper(
+        &dir3,
+        &[
+            "DROP TRIGGER audit_log_no_delete",
+            "DELETE FROM audit_log WHERE seq = 3",
+        ],
+    )
+    .await;
+    let truncated = renkei(&["audit", "--data-dir", dir3.to_str().unwrap(), "verify"]);
+    assert_eq!(truncated.status.code(), Some(1));
+    assert!(
+        stdout(&truncated).contains("head says 3"),
+        "{}",
+        stdout(&truncated)
+    );
+}
+
+#[tokio::test]
+async fn audit_export_jsonl_and_csv() {
+    let dir = temp_dir();
+    seed(&dir);
+    let d = dir.to_str().unwrap();
+    let jsonl = renkei(&["audit", "--data-dir", d, "export", "--format", "jsonl"]);
+    assert!(jsonl.status.success());
+    let lines: Vec<serde_json::Value> = stdout(&jsonl)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["action"], "user.create_secretariat");
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    let out = dir.join("audit.csv");
+    let csv = renkei(&[
+        "audit",
+        "--data-dir",
+        d,
+        "export",
+        "--format",
+        "csv",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2999-12-31",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(csv.status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    let none = renkei(&[
+        "audit",
+        "--data-dir",
+        d,
+        "export",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2000-01-02",
+    ]);
+    assert_eq!(stdout(&none).lines().count(), 0);
+    let bad = renkei(&["audit", "--data-dir", d, "export", "--from", "yesterday"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn admin_rejects_bad_input_and_lists_users() {
+    let dir = temp_dir();
+    let d = dir.to_str().unwrap();
+    let bad = renkei(&[
+        "admin",
+        "--data-dir",
+        d,
+        "create-secretariat",
+        "--login-id",
+        "山田",
+        "--name",
+        "x",
+        "--email",
+        "a@example.jp",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--login-id"));
+    seed(&dir);
+    let dup = renkei(&[
+        "admin",
+        "--data-dir",
+        d,
+        "create-secretariat",
+        "--login-id",
+        "sec.one",
+        "--name",
+        "x",
+        "--email",
+        "a@example.jp",
+    ]);
+    assert!(!dup.status.success());
+    let list = renkei(&["admin", "--data-dir", d, "list-users"]);
+    assert!(
+        stdout(&list).contains("sec.two") && stdout(&list).contains("awaiting setup"),
+        "{}",
+        stdout(&list)
+    );
+    let reset = renkei(&["admin", "--data-dir", d, "reset", "--login-id", "sec.two"]);
+    assert!(reset.status.success() && stdout(&reset).contains("/setup/"));
+}
+
+#[test]
+fn serve_refuses_a_demo_database_without_demo_flag_and_demo_refuses_a_real_one() {
+    let real = temp_dir();
+    seed(&real);
+    let o = renkei(&[
+        "demo",
+        "--data-dir",
+        real.to_str().unwrap(),
+        "--http-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds a real network"));
+
+    // Seed a demo database by starting demo mode once, then stop it.
+    let demo = temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args([
+            "demo",
+            "--data-dir",
+            demo.to_str().unwrap(),
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        use std::io::BufRead;
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "server exited before ready"
+        );
+        if line.starts_with("renkei ready on") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = renkei(&[
+        "serve",
+        "--data-dir",
+        demo.to_str().unwrap(),
+        "--http-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds the demo network"));
+}
