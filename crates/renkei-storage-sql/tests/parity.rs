@@ -127,17 +127,8 @@ async fn fresh_postgres() -> Option<PostgresStore> {
         return None;
     };
     let name = format!("renkei_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&url)
+    let db_url = renkei_storage_sql::create_postgres_database(&url, &name)
         .await
-        .expect("connect to test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-    Some(
-        PostgresStore::connect(&format!("{base}/{name}"), 8)
-            .await
-            .unwrap(),
-    )
+        .expect("create a test database on RENKEI_TEST_POSTGRES_URL");
+    Some(PostgresStore::connect(&db_url, 8).await.unwrap())
 }

@@ -767,3 +767,41 @@ async fn audit_export_csv_is_safe_for_spreadsheets() {
     })
     .await;
 }
+
+/// The documentation names every route and every facility type code the server knows.
+#[test]
+fn docs_cover_every_route_and_facility_type() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let http = std::fs::read_to_string(root.join("docs/http.md")).unwrap();
+    let openapi = std::fs::read_to_string(root.join("docs/openapi.yaml")).unwrap();
+    let lib = std::fs::read_to_string(root.join("crates/renkei-web/src/lib.rs")).unwrap();
+    let routes: Vec<&str> = lib
+        .match_indices(".route(\"")
+        .map(|(i, _)| lib[i + 8..].split('"').next().unwrap())
+        .collect();
+    assert!(routes.len() > 20);
+    for route in routes {
+        assert!(
+            http.contains(route) || openapi.contains(route),
+            "route {route} is not documented in docs/http.md or docs/openapi.yaml"
+        );
+    }
+    let enum_line = openapi
+        .split("FacilityType:")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|l| l.trim_start().starts_with("enum:")))
+        .expect("FacilityType enum in openapi.yaml");
+    let documented: Vec<&str> = enum_line
+        .split(['[', ']', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.starts_with("enum"))
+        .collect();
+    let known: Vec<&str> = renkei_domain::FacilityType::ALL
+        .iter()
+        .map(|t| t.code())
+        .collect();
+    assert_eq!(
+        documented, known,
+        "openapi.yaml FacilityType enum differs from the server's list"
+    );
+}

@@ -124,7 +124,7 @@ pub async fn run(db: DbArgs, command: AuditCommand) -> anyhow::Result<ExitCode> 
                         "prev_hash",
                         "hash",
                     ])?;
-                    Sink::Csv(w)
+                    Sink::Csv(Box::new(w))
                 }
             };
             let mut after = 0;
@@ -152,7 +152,7 @@ pub async fn run(db: DbArgs, command: AuditCommand) -> anyhow::Result<ExitCode> 
 
 enum Sink {
     Jsonl(Box<dyn Write>),
-    Csv(csv::Writer<Box<dyn Write>>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
 }
 
 impl Sink {

@@ -67,29 +67,34 @@ fn with_anon_cookie(
     res
 }
 
+/// What the login page shows besides the empty form.
+struct LoginView<'a> {
+    login_id: &'a str,
+    next: &'a str,
+    error: Option<String>,
+    status: StatusCode,
+    notice: Option<&'a str>,
+}
+
 fn login_page_response(
     state: &SharedState,
     client: &Client,
     headers: &HeaderMap,
-    login_id: &str,
-    next: &str,
-    error: Option<String>,
-    status: StatusCode,
-    notice: Option<&str>,
+    view: LoginView<'_>,
 ) -> AppResult<Response> {
     let (token, fresh) = anon_csrf(headers);
     let page = LoginPage {
-        c: Chrome::anonymous(state, client, "login.title", &token).with_notice(notice),
-        login_id: login_id.to_string(),
-        next: next.to_string(),
-        error,
+        c: Chrome::anonymous(state, client, "login.title", &token).with_notice(view.notice),
+        login_id: view.login_id.to_string(),
+        next: view.next.to_string(),
+        error: view.error,
         demo_password: state.config.demo.as_ref().map(|d| d.password.clone()),
     };
     Ok(with_anon_cookie(
         state,
         &token,
         fresh,
-        (status, render(&page)?),
+        (view.status, render(&page)?),
     ))
 }
 
@@ -104,11 +109,13 @@ pub async fn login_page(
         &state,
         &client,
         &headers,
-        "",
-        &next,
-        None,
-        StatusCode::OK,
-        q.msg.as_deref(),
+        LoginView {
+            login_id: "",
+            next: &next,
+            error: None,
+            status: StatusCode::OK,
+            notice: q.msg.as_deref(),
+        },
     )
 }
 
@@ -131,11 +138,13 @@ pub async fn login_submit(
             &state,
             &client,
             &headers,
-            &login_id,
-            &next,
-            Some(tr.t(LOGIN_FAILED).to_string()),
-            status,
-            None,
+            LoginView {
+                login_id: &login_id,
+                next: &next,
+                error: Some(tr.t(LOGIN_FAILED).to_string()),
+                status,
+                notice: None,
+            },
         )
     };
     let audit = |outcome: Outcome, user: Option<&User>, reason: &str| {
@@ -154,11 +163,13 @@ pub async fn login_submit(
                 &state,
                 &client,
                 &headers,
-                &login_id,
-                &next,
-                Some(tr.t("login.rate_limited").to_string()),
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
+                LoginView {
+                    login_id: &login_id,
+                    next: &next,
+                    error: Some(tr.t("login.rate_limited").to_string()),
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    notice: None,
+                },
             );
         }
     }
@@ -239,11 +250,13 @@ pub async fn login_submit(
             &state,
             &client,
             &headers,
-            &login_id,
-            &next,
-            Some(tr.t("login.facility_inactive").to_string()),
-            StatusCode::FORBIDDEN,
-            None,
+            LoginView {
+                login_id: &login_id,
+                next: &next,
+                error: Some(tr.t("login.facility_inactive").to_string()),
+                status: StatusCode::FORBIDDEN,
+                notice: None,
+            },
         );
     }
     let token = session::start_session(&state, &user.id, false, facility, &client).await?;

@@ -1,0 +1,412 @@
+use super::*;
+use renkei_domain::facility::OfficialIdKind;
+use renkei_domain::text;
+use std::collections::{HashMap, HashSet};
+
+fn options(seed: u64) -> DemoOptions {
+    DemoOptions {
+        seed,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$placeholder".into(),
+        totp_secret: "JBSWY3DPEHPK3PXP".into(),
+    }
+}
+
+fn network() -> DemoNetwork {
+    generate(&options(42))
+}
+
+#[test]
+fn counts_per_type_are_exact() {
+    let net = network();
+    let mut counts: HashMap<FacilityType, usize> = HashMap::new();
+    for (f, _, _) in &net.import.facilities {
+        *counts.entry(f.facility_type).or_default() += 1;
+    }
+    let expected = expected_counts();
+    for (t, n) in &expected {
+        assert_eq!(counts.get(t).copied().unwrap_or(0), *n, "{t:?}");
+    }
+    // Every type of the domain is represented, and nothing else.
+    assert_eq!(expected.len(), FacilityType::ALL.len());
+    let care: usize = CARE_COUNTS.iter().map(|(_, n)| n).sum();
+    assert_eq!(care, 328);
+    let outside: usize = OUTSIDE_COUNTS.iter().map(|(_, n)| n).sum();
+    assert_eq!(outside, 12);
+    assert_eq!(
+        net.import.facilities.len(),
+        expected.iter().map(|(_, n)| n).sum::<usize>()
+    );
+}
+
+#[test]
+fn statuses_and_codes() {
+    let net = network();
+    let by_status = |s: FacilityStatus| {
+        net.import
+            .facilities
+            .iter()
+            .filter(|(_, st, _)| *st == s)
+            .count()
+    };
+    assert_eq!(by_status(FacilityStatus::Pending), 3);
+    assert_eq!(by_status(FacilityStatus::Suspended), 1);
+    assert_eq!(by_status(FacilityStatus::Withdrawn), 1);
+    assert_eq!(by_status(FacilityStatus::Rejected), 0);
+    // Codes are F00001.. in order (the import numbers them by position); open
+    // applications have none and come last.
+    let mut seen_pending = false;
+    for (i, (f, status, code)) in net.import.facilities.iter().enumerate() {
+        if *status == FacilityStatus::Pending {
+            seen_pending = true;
+            assert_eq!(code, &None, "{}", f.name);
+        } else {
+            assert!(!seen_pending, "pending applications come last");
+            assert_eq!(code.as_deref(), Some(facility_code(i as i64 + 1).as_str()));
+        }
+    }
+    let first = &net.import.facilities[0];
+    assert_eq!(first.0.facility_type, FacilityType::Secretariat);
+    // Approval order follows application time.
+    let active: Vec<_> = net
+        .import
+        .facilities
+        .iter()
+        .filter(|(_, s, _)| *s != FacilityStatus::Pending)
+        .map(|(f, _, _)| f.applied_at)
+        .collect();
+    assert!(active.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn every_profession_is_present_and_user_count_is_realistic() {
+    let net = network();
+    let present: HashSet<Profession> = net.import.users.iter().map(|u| u.profession).collect();
+    for p in Profession::ALL {
+        assert!(present.contains(p), "{p:?} missing");
+    }
+    let n = net.import.users.len();
+    assert!((2_000..=3_000).contains(&n), "{n} users");
+    assert_eq!(net.logins.len(), n);
+}
+
+#[test]
+fn login_ids_are_unique_and_valid() {
+    let net = network();
+    let mut seen = HashSet::new();
+    for u in &net.import.users {
+        assert_eq!(
+            text::login_id("login_id", &u.login_id).as_deref(),
+            Ok(u.login_id.as_str())
+        );
+        assert!(u.login_id.len() <= 64);
+        assert!(seen.insert(u.login_id.clone()), "duplicate {}", u.login_id);
+    }
+    // A pending application's proposed administrator does not clash with any account.
+    for (f, status, _) in &net.import.facilities {
+        assert!(text::login_id("admin", &f.admin_login_id).is_ok());
+        if *status == FacilityStatus::Pending {
+            assert!(!seen.contains(&f.admin_login_id), "{}", f.admin_login_id);
+        } else {
+            assert!(seen.contains(&f.admin_login_id), "{}", f.admin_login_id);
+        }
+    }
+}
+
+#[test]
+fn kana_fields_are_katakana() {
+    let net = network();
+    for (f, _, _) in &net.import.facilities {
+        assert_eq!(
+            text::kana("name_kana", &f.name_kana, 200, true).as_deref(),
+            Ok(f.name_kana.as_str()),
+            "{} / {}",
+            f.name,
+            f.name_kana
+        );
+    }
+    for u in &net.import.users {
+        assert_eq!(
+            text::kana("kana", &u.display_name_kana, 100, true).as_deref(),
+            Ok(u.display_name_kana.as_str()),
+            "{}",
+            u.display_name
+        );
+        assert_eq!(
+            u.display_name.split(' ').count(),
+            u.display_name_kana.split(' ').count()
+        );
+    }
+}
+
+#[test]
+fn facility_fields_are_valid() {
+    let net = network();
+    let mut official = HashSet::new();
+    let mut names = HashSet::new();
+    for (f, _, _) in &net.import.facilities {
+        assert!(names.insert(f.name.clone()), "duplicate name {}", f.name);
+        match f.facility_type.official_id_kind() {
+            OfficialIdKind::None => assert_eq!(f.official_id, ""),
+            kind => {
+                assert_eq!(f.official_id.len(), 10, "{}", f.official_id);
+                assert!(f.official_id.bytes().all(|b| b.is_ascii_digit()));
+                assert!(f.official_id.starts_with("01"));
+                if kind == OfficialIdKind::MedicalInstitutionCode {
+                    let table = match f.facility_type {
+                        FacilityType::DentalClinic => b'3',
+                        FacilityType::Pharmacy => b'4',
+                        _ => b'1',
+                    };
+                    assert_eq!(f.official_id.as_bytes()[2], table);
+                }
+                assert!(
+                    official.insert(f.official_id.clone()),
+                    "dup {}",
+                    f.official_id
+                );
+            }
+        }
+        assert_eq!(
+            text::phone("tel", &f.tel, true).as_deref(),
+            Ok(f.tel.as_str())
+        );
+        assert_eq!(
+            text::phone("fax", &f.fax, true).as_deref(),
+            Ok(f.fax.as_str())
+        );
+        assert!(f.tel.starts_with("0144-"));
+        assert_eq!(
+            text::postal_code("postal", &f.postal_code, true).as_deref(),
+            Ok(f.postal_code.as_str())
+        );
+        assert!(f.address.starts_with("北海道苫小牧市"));
+        assert!(f.address.contains(&f.area), "{} / {}", f.address, f.area);
+        for e in [&f.email, &f.applicant_email, &f.admin_email] {
+            assert!(text::email("email", e, true).is_ok(), "{e}");
+            assert!(e.ends_with("@example.jp"), "{e}");
+        }
+        assert!(!f.legal_entity.is_empty() && !f.admin_name.is_empty());
+        assert!(!f.professions.is_empty());
+        assert!((1_740_000_000_000..1_800_000_000_000).contains(&f.applied_at));
+    }
+}
+
+#[test]
+fn users_are_enrolled_members_of_real_facilities() {
+    let opts = options(7);
+    let net = generate(&opts);
+    let facilities: HashMap<&str, FacilityStatus> = net
+        .import
+        .facilities
+        .iter()
+        .map(|(f, s, _)| (f.id.as_str(), *s))
+        .collect();
+    let mut ids = HashSet::new();
+    let mut admins: HashMap<&str, usize> = HashMap::new();
+    for u in &net.import.users {
+        assert_eq!(u.id.len(), 32);
+        assert!(u
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(ids.insert(u.id.clone()));
+        assert_eq!(
+            u.password_hash.as_deref(),
+            Some(opts.password_hash.as_str())
+        );
+        assert_eq!(u.totp_secret.as_deref(), Some(opts.totp_secret.as_str()));
+        assert!(u.recovery_code_hashes.is_empty());
+        assert!(u.setup_token_hash.is_none() && u.setup_expires_at.is_none());
+        assert_eq!(u.email, format!("{}@example.jp", u.login_id));
+        // 2025-01-01 .. 2027-01-01
+        assert!((1_735_689_600_000..1_798_761_600_000).contains(&u.created_at));
+        assert!(!u.memberships.is_empty());
+        for (fid, role) in &u.memberships {
+            let status = facilities.get(fid.as_str()).expect("known facility");
+            assert_ne!(*status, FacilityStatus::Pending);
+            if *role == MemberRole::FacilityAdmin {
+                *admins.entry(fid.as_str()).or_default() += 1;
+            }
+        }
+    }
+    for (f, status, _) in &net.import.facilities {
+        let expected = usize::from(*status != FacilityStatus::Pending);
+        assert_eq!(
+            admins.get(f.id.as_str()).copied().unwrap_or(0),
+            expected,
+            "{}",
+            f.name
+        );
+    }
+    let secretariat = net.import.users.iter().filter(|u| u.is_secretariat).count();
+    assert!((2..=3).contains(&secretariat));
+}
+
+#[test]
+fn readiness_covers_most_active_facilities() {
+    let net = network();
+    let active: HashSet<&str> = net
+        .import
+        .facilities
+        .iter()
+        .filter(|(_, s, _)| *s == FacilityStatus::Active)
+        .map(|(f, _, _)| f.id.as_str())
+        .collect();
+    let mut seen = HashSet::new();
+    for s in &net.import.readiness {
+        assert!(active.contains(s.facility_id.as_str()));
+        assert!(seen.insert(s.facility_id.clone()));
+        for v in [&s.ssmix2_export, &s.hl7_fhir_capable] {
+            assert!(["yes", "no", "unknown"].contains(&v.as_str()), "{v}");
+        }
+        assert!(["in_house", "vendor", "none"].contains(&s.it_staff.as_str()));
+        assert!(!s.system_kind.is_empty() && !s.network_line.is_empty());
+        assert!(s.devices.starts_with("PC "));
+    }
+    let share = net.import.readiness.len() as f64 / active.len() as f64;
+    assert!((0.6..=0.8).contains(&share), "{share}");
+    // Hospitals mostly can export SS-MIX2; care mostly cannot.
+    let kind: HashMap<&str, FacilityType> = net
+        .import
+        .facilities
+        .iter()
+        .map(|(f, _, _)| (f.id.as_str(), f.facility_type))
+        .collect();
+    let yes_share = |pred: &dyn Fn(FacilityType) -> bool| {
+        let all: Vec<_> = net
+            .import
+            .readiness
+            .iter()
+            .filter(|s| pred(kind[s.facility_id.as_str()]))
+            .collect();
+        all.iter().filter(|s| s.ssmix2_export == "yes").count() as f64 / all.len() as f64
+    };
+    assert!(yes_share(&|t| t == FacilityType::Hospital) > 0.6);
+    assert!(yes_share(&|t| t.category() == FacilityCategory::Care) < 0.2);
+}
+
+#[test]
+fn same_seed_same_network_other_seed_differs() {
+    let a = generate(&options(1));
+    let b = generate(&options(1));
+    assert_eq!(a.import.facilities, b.import.facilities);
+    assert_eq!(a.import.users, b.import.users);
+    assert_eq!(a.import.readiness, b.import.readiness);
+    assert_eq!(a.logins, b.logins);
+    let c = generate(&options(2));
+    assert_ne!(a.import.users, c.import.users);
+}
+
+#[test]
+fn featured_logins_exist_in_sensible_places() {
+    for seed in [0, 1, 42, 2026] {
+        let net = generate(&options(seed));
+        let featured = featured_logins(&net);
+        assert_eq!(featured.len(), FEATURED_LOGIN_IDS.len(), "seed {seed}");
+        let find = |id: &str| *featured.iter().find(|l| l.login_id == id).unwrap();
+        let facility_type = |name: &str| {
+            net.import
+                .facilities
+                .iter()
+                .find(|(f, s, _)| f.name == name && *s == FacilityStatus::Active)
+                .map(|(f, _, _)| f.facility_type)
+                .expect("featured accounts are in active facilities")
+        };
+        let expect = [
+            (
+                "secretariat",
+                Profession::Clerk,
+                FacilityType::Secretariat,
+                "secretariat",
+            ),
+            (
+                "facility.admin",
+                Profession::Clerk,
+                FacilityType::Hospital,
+                "facility_admin",
+            ),
+            (
+                "hospital.doctor",
+                Profession::Physician,
+                FacilityType::Hospital,
+                "member",
+            ),
+            (
+                "hospital.nurse",
+                Profession::Nurse,
+                FacilityType::Hospital,
+                "member",
+            ),
+            (
+                "clinic.doctor",
+                Profession::Physician,
+                FacilityType::Clinic,
+                "member",
+            ),
+            (
+                "caremanager",
+                Profession::CareManager,
+                FacilityType::CareManagementOffice,
+                "member",
+            ),
+            (
+                "homenurse",
+                Profession::HomeVisitNurse,
+                FacilityType::HomeNursingStation,
+                "member",
+            ),
+            (
+                "pharmacist",
+                Profession::Pharmacist,
+                FacilityType::Pharmacy,
+                "member",
+            ),
+            (
+                "paramedic",
+                Profession::Paramedic,
+                FacilityType::EmergencyService,
+                "member",
+            ),
+        ];
+        for (id, profession, ftype, role) in expect {
+            let l = find(id);
+            assert_eq!(l.profession, profession, "{id}");
+            assert_eq!(facility_type(&l.facility_name), ftype, "{id}");
+            assert_eq!(l.role, role, "{id}");
+            let user = net.import.users.iter().find(|u| u.login_id == id).unwrap();
+            assert_eq!(user.memberships.len(), 1, "{id} has one facility");
+        }
+        // The hospital accounts are at the same (core) hospital.
+        assert_eq!(
+            find("hospital.doctor").facility_name,
+            find("facility.admin").facility_name
+        );
+        assert_eq!(
+            find("hospital.nurse").facility_name,
+            find("facility.admin").facility_name
+        );
+    }
+}
+
+#[test]
+fn some_doctors_serve_two_facilities() {
+    let net = network();
+    let multi = net
+        .import
+        .users
+        .iter()
+        .filter(|u| u.memberships.len() > 1)
+        .count();
+    assert!(multi >= 5, "{multi}");
+}
+
+#[test]
+fn short_town_names() {
+    let short = |name: &str| short_town(TOWNS.iter().find(|t| t.name == name).unwrap());
+    assert_eq!(short("澄川町"), ("澄川", "スミカワ"));
+    assert_eq!(short("字樽前"), ("樽前", "タルマエ"));
+    assert_eq!(short("明野新町"), ("明野", "アケノ"));
+    assert_eq!(short("元町"), ("元", "モト"));
+    assert_eq!(short("高丘"), ("高丘", "タカオカ"));
+    assert_eq!(short("表町"), ("表", "オモテ"));
+}
