@@ -805,3 +805,25 @@ fn docs_cover_every_route_and_facility_type() {
         "openapi.yaml FacilityType enum differs from the server's list"
     );
 }
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let config = renkei_web::WebConfig {
+        session_idle: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let (client, _) = app.sign_in("doctor1").await;
+    assert_eq!(
+        client
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    let res = client.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "idle session must end");
+}

@@ -57,6 +57,10 @@ fn user(
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, renkei_web::WebConfig::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, config: renkei_web::WebConfig) -> TestApp {
         let (store, dir): (Arc<dyn Store>, _) = match backend {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(format!("renkei-web-test-{}", ids::new_id()));
@@ -159,7 +163,7 @@ impl TestApp {
 
         let config = renkei_web::WebConfig {
             public_url: "http://test.invalid".into(),
-            ..Default::default()
+            ..config
         };
         let app = renkei_web::app(store.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

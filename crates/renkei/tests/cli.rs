@@ -262,3 +262,93 @@ fn serve_refuses_a_demo_database_without_demo_flag_and_demo_refuses_a_real_one()
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("holds the demo network"));
 }
+
+/// HTTPS with a certificate from files, and a graceful stop on SIGTERM.
+#[test]
+fn serves_tls_and_stops_on_sigterm() {
+    let dir = temp_dir();
+    seed(&dir);
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ])
+        .output()
+        .expect("openssl is needed for the TLS test");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        use std::io::BufRead;
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "server exited before ready"
+        );
+        if line.starts_with("renkei ready on") {
+            break;
+        }
+    }
+    let url = line.split_whitespace().nth(3).unwrap().to_string();
+    assert!(url.starts_with("https://"), "{line}");
+    let body = std::process::Command::new("curl")
+        .args(["-sk", &format!("{url}/healthz")])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&body.stdout);
+    assert!(text.contains("\"status\":\"ok\""), "{text}");
+    let headers = std::process::Command::new("curl")
+        .args(["-skI", &format!("{url}/login")])
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&headers.stdout).to_lowercase();
+    assert!(headers.contains("strict-transport-security"), "{headers}");
+    assert!(
+        headers.contains("__host-renkei_csrf") || headers.contains("secure"),
+        "{headers}"
+    );
+    // SIGTERM: the server finishes and exits 0.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
