@@ -62,6 +62,28 @@ pub fn set_cookie(
     HeaderValue::from_str(&c).expect("cookie values are URL-safe")
 }
 
+/// The `Set-Cookie` value that hands out a session token.
+pub fn session_cookie(config: &crate::WebConfig, token: &str) -> HeaderValue {
+    set_cookie(
+        session_cookie_name(config.secure_cookies),
+        token,
+        None,
+        config.secure_cookies,
+        true,
+    )
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_session_cookie(config: &crate::WebConfig) -> HeaderValue {
+    set_cookie(
+        session_cookie_name(config.secure_cookies),
+        "",
+        Some(0),
+        config.secure_cookies,
+        true,
+    )
+}
+
 pub fn tokens_match(a: &str, b: &str) -> bool {
     !a.is_empty() && a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }

@@ -18,6 +18,23 @@ fn temp_dir() -> PathBuf {
     dir
 }
 
+/// Reads the server's standard output up to its ready line and returns that line.
+fn wait_ready(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "server exited before ready"
+        );
+        if line.starts_with("renkei ready on") {
+            return line;
+        }
+    }
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
@@ -237,19 +254,7 @@ fn serve_refuses_a_demo_database_without_demo_flag_and_demo_refuses_a_real_one()
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        use std::io::BufRead;
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "server exited before ready"
-        );
-        if line.starts_with("renkei ready on") {
-            break;
-        }
-    }
+    wait_ready(&mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     let o = renkei(&[
@@ -313,19 +318,7 @@ fn serves_tls_and_stops_on_sigterm() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        use std::io::BufRead;
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "server exited before ready"
-        );
-        if line.starts_with("renkei ready on") {
-            break;
-        }
-    }
+    let line = wait_ready(&mut child);
     let url = line.split_whitespace().nth(3).unwrap().to_string();
     assert!(url.starts_with("https://"), "{line}");
     let body = std::process::Command::new("curl")

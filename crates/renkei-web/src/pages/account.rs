@@ -2,7 +2,7 @@
 
 use super::{jst_opt, render, Chrome};
 use crate::error::{AppError, AppResult};
-use crate::session::{self, session_cookie_name, set_cookie, Viewer};
+use crate::session::{self, Viewer};
 use crate::SharedState;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -138,13 +138,7 @@ pub async fn sign_out_everywhere(
     let mut res = Redirect::to("/login?msg=notice.signed_out_everywhere").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(
-            session_cookie_name(state.config.secure_cookies),
-            "",
-            Some(0),
-            state.config.secure_cookies,
-            true,
-        ),
+        session::clear_session_cookie(&state.config),
     );
     Ok(res)
 }
@@ -190,13 +184,7 @@ pub async fn switch_facility(
     let mut res = Redirect::to("/").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(
-            session_cookie_name(state.config.secure_cookies),
-            &token,
-            None,
-            state.config.secure_cookies,
-            true,
-        ),
+        session::session_cookie(&state.config, &token),
     );
     Ok(res)
 }

@@ -3,9 +3,7 @@
 
 use super::{render, Chrome};
 use crate::error::{safe_next, AppError, AppResult};
-use crate::session::{
-    self, anon_csrf, check_anon_csrf, load_session, session_cookie_name, set_cookie, Client, Viewer,
-};
+use crate::session::{self, anon_csrf, check_anon_csrf, load_session, set_cookie, Client, Viewer};
 use crate::SharedState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -267,13 +265,7 @@ pub async fn login_submit(
     .into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(
-            session_cookie_name(state.config.secure_cookies),
-            &token,
-            None,
-            state.config.secure_cookies,
-            true,
-        ),
+        session::session_cookie(&state.config, &token),
     );
     Ok(res)
 }
@@ -404,13 +396,7 @@ pub async fn second_factor_submit(
             let mut res = Redirect::to(&next).into_response();
             res.headers_mut().append(
                 header::SET_COOKIE,
-                set_cookie(
-                    session_cookie_name(state.config.secure_cookies),
-                    &token,
-                    None,
-                    state.config.secure_cookies,
-                    true,
-                ),
+                session::session_cookie(&state.config, &token),
             );
             Ok(res)
         }
@@ -469,13 +455,7 @@ pub async fn logout(
     let mut res = Redirect::to("/login?msg=notice.signed_out").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(
-            session_cookie_name(state.config.secure_cookies),
-            "",
-            Some(0),
-            state.config.secure_cookies,
-            true,
-        ),
+        session::clear_session_cookie(&state.config),
     );
     Ok(res)
 }
