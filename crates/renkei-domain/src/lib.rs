@@ -9,6 +9,7 @@ pub mod audit;
 pub mod facility;
 pub mod ids;
 pub mod password;
+pub mod patient;
 pub mod profession;
 pub mod text;
 pub mod totp;

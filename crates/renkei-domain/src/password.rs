@@ -1,10 +1,9 @@
 //! Password hashing with Argon2id and the network's password policy.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
-use std::sync::OnceLock;
+use argon2::password_hash::{self, rand_core::OsRng, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::{Mutex, OnceLock};
+use subtle::ConstantTimeEq;
 
 /// Argon2id cost. 19 MiB, 2 passes, 1 lane: the OWASP minimum for Argon2id, chosen so that
 /// a 2-core node still answers tens of logins per second (see bench/ for the figure).
@@ -25,17 +24,6 @@ pub enum PasswordPolicyError {
     ContainsLoginId,
     #[error("password must mix at least two of: letters, digits, symbols")]
     TooSimple,
-}
-
-fn hasher() -> Argon2<'static> {
-    let params = Params::new(
-        ARGON2_MEMORY_KIB,
-        ARGON2_ITERATIONS,
-        ARGON2_PARALLELISM,
-        None,
-    )
-    .expect("static Argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 /// Checks the network password policy. Long passphrases are encouraged, so length matters
@@ -60,23 +48,106 @@ pub fn check_policy(password: &str, login_id: &str) -> Result<(), PasswordPolicy
     Ok(())
 }
 
+fn params() -> Params {
+    Params::new(
+        ARGON2_MEMORY_KIB,
+        ARGON2_ITERATIONS,
+        ARGON2_PARALLELISM,
+        Some(HASH_LEN),
+    )
+    .expect("static Argon2 parameters are valid")
+}
+
+const HASH_LEN: usize = 32;
+
+/// Argon2 working memory (19 MiB per hash) is reused from this pool instead of being
+/// allocated per call: freshly allocated blocks of that size stay with the C allocator
+/// after a login burst (hundreds of MB of resident memory); pooled ones are bounded by the
+/// number of hashes running at once, which the web layer limits to the CPU count.
+static MEMORY_POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn with_memory<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    let pooled = {
+        let mut pool = MEMORY_POOL.lock().unwrap_or_else(|p| p.into_inner());
+        pool.iter()
+            .position(|b| b.len() == blocks)
+            .map(|i| pool.swap_remove(i))
+    };
+    let mut memory = pooled.unwrap_or_else(|| vec![Block::default(); blocks]);
+    let result = f(&mut memory);
+    if blocks == params().block_count() {
+        MEMORY_POOL
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(memory);
+    }
+    result
+}
+
+fn argon2_raw(password: &[u8], salt: &[u8], params: Params, out: &mut [u8]) -> bool {
+    let blocks = params.block_count();
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    with_memory(blocks, |memory| {
+        hasher
+            .hash_password_into_with_memory(password, salt, out, memory)
+            .is_ok()
+    })
+}
+
 /// Hashes a password into a PHC string. CPU-heavy: call from a blocking thread.
 pub fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("Argon2 hashing with valid parameters cannot fail")
-        .to_string()
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt
+        .decode_b64(&mut salt_bytes)
+        .expect("generated salts decode");
+    let mut out = [0u8; HASH_LEN];
+    assert!(
+        argon2_raw(password.as_bytes(), salt_raw, params(), &mut out),
+        "Argon2 with valid parameters cannot fail"
+    );
+    let hash = password_hash::Output::new(&out).expect("32-byte output is valid");
+    format!(
+        "$argon2id$v=19$m={ARGON2_MEMORY_KIB},t={ARGON2_ITERATIONS},p={ARGON2_PARALLELISM}${}${}",
+        salt.as_str(),
+        hash
+    )
 }
 
-/// Verifies a password against a stored PHC string. A malformed stored hash never verifies.
+/// Verifies a password against a stored PHC string (any Argon2id cost, so hashes made at
+/// an older cost keep working). A malformed stored hash never verifies.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    if parsed.algorithm.as_str() != "argon2id" {
+        return false;
     }
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(stored_params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    // Refuse absurd costs from a tampered row rather than allocating gigabytes.
+    if stored_params.m_cost() > 1024 * 1024 || expected.len() > 64 {
+        return false;
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_raw) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let Ok(params) = Params::new(
+        stored_params.m_cost(),
+        stored_params.t_cost(),
+        stored_params.p_cost(),
+        Some(expected.len()),
+    ) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    argon2_raw(password.as_bytes(), salt_raw, params, &mut out)
+        && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
 /// Spends the same time as a real verification, for unknown login IDs, so response time
@@ -98,6 +169,24 @@ mod tests {
         assert!(verify_password("correct horse 42", &h));
         assert!(!verify_password("correct horse 43", &h));
         assert!(!verify_password("anything", "not-a-phc-string"));
+        // Hashes made by the reference implementation (and at other costs) verify.
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let other = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"legacy pass 1", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_password("legacy pass 1", &other));
+        assert!(!verify_password("legacy pass 2", &other));
+        // And ours verify with the reference implementation.
+        use argon2::password_hash::PasswordVerifier;
+        assert!(Argon2::default()
+            .verify_password(b"correct horse 42", &PasswordHash::new(&h).unwrap())
+            .is_ok());
     }
 
     #[test]

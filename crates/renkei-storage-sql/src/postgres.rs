@@ -54,3 +54,4 @@ impl PostgresStore {
 }
 
 include!("shared.rs");
+include!("shared_patients.rs");

@@ -1138,6 +1138,100 @@ impl Store for SqlStore {
         Ok((seq > 0 || hash != GENESIS_HASH).then_some((seq, hash)))
     }
 
+    async fn register_patient(&self, record: NewPatientRecord, link: PersonLink, reviews: Vec<NewMatchReview>, audit: AuditEntry) -> StoreResult<PatientRecord> {
+        self.p_register(record, link, reviews, audit).await
+    }
+    async fn patient_candidates(&self, block_keys: &[i64], limit: i64) -> StoreResult<Vec<PatientRecord>> {
+        self.p_candidates(block_keys, limit).await
+    }
+    async fn get_patient_record(&self, id: &str) -> StoreResult<Option<PatientRecord>> {
+        let row = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patient_records WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(err("reading patient"))?;
+        row.as_ref().map(patient_from_row).transpose()
+    }
+    async fn find_patient_record(&self, facility_id: &str, id_system: &str, local_id: &str) -> StoreResult<Option<PatientRecord>> {
+        let row = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patient_records WHERE facility_id = $1 AND id_system = $2 AND local_id = $3"))
+            .bind(facility_id)
+            .bind(id_system)
+            .bind(local_id)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(err("reading patient"))?;
+        row.as_ref().map(patient_from_row).transpose()
+    }
+    async fn person_records(&self, person_id: &str) -> StoreResult<Vec<PatientRecord>> {
+        self.p_person_records(person_id).await
+    }
+    async fn resolve_person(&self, person_id: &str) -> StoreResult<Option<String>> {
+        self.p_resolve_person(person_id).await
+    }
+    async fn team_patients(&self, facility_id: &str, text: Option<&str>, limit: i64) -> StoreResult<Vec<PatientRecord>> {
+        self.p_team_patients(facility_id, text, limit).await
+    }
+    async fn find_persons_exact(&self, kana_folded: &str, birth_date: &str, limit: i64) -> StoreResult<Vec<PatientRecord>> {
+        self.p_find_exact(kana_folded, birth_date, limit).await
+    }
+    async fn open_match_reviews(&self, limit: i64) -> StoreResult<Vec<MatchReview>> {
+        self.p_open_reviews(limit).await
+    }
+    async fn decide_match_review(&self, review_id: &str, confirm: bool, by_user: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
+        self.p_decide_review(review_id, confirm, by_user, at, audit).await
+    }
+    async fn unlink_record(&self, record_id: &str, new_person_id: &str, by_user: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
+        self.p_unlink(record_id, new_person_id, by_user, at, audit).await
+    }
+    async fn link_history(&self, person_id: &str) -> StoreResult<Vec<LinkEvent>> {
+        self.p_link_history(person_id).await
+    }
+    async fn record_consent(&self, consent: NewConsent, audit: AuditEntry) -> StoreResult<Consent> {
+        self.p_record_consent(consent, audit).await
+    }
+    async fn withdraw_consent(&self, consent_id: &str, effective_at: Millis, by_user: &str, reason: &str, audit: AuditEntry) -> StoreResult<Consent> {
+        self.p_withdraw_consent(consent_id, effective_at, by_user, reason, audit).await
+    }
+    async fn current_consent(&self, person_id: &str) -> StoreResult<Option<Consent>> {
+        Ok(self.p_consents(person_id).await?.into_iter().find(|c| c.status != "superseded"))
+    }
+    async fn consent_history(&self, person_id: &str) -> StoreResult<Vec<Consent>> {
+        self.p_consents(person_id).await
+    }
+    async fn get_consent(&self, id: &str) -> StoreResult<Option<Consent>> {
+        self.p_get_consent(id).await
+    }
+    async fn team_members(&self, person_id: &str) -> StoreResult<Vec<TeamMember>> {
+        self.p_team(person_id).await
+    }
+    async fn team_status(&self, person_id: &str, facility_id: &str) -> StoreResult<Option<renkei_domain::patient::TeamStatus>> {
+        self.p_team_status(person_id, facility_id).await
+    }
+    async fn invite_to_team(&self, person_id: &str, facility_id: &str, by_facility: &str, by_user: &str, note: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
+        self.p_invite(person_id, facility_id, by_facility, by_user, note, at, audit).await
+    }
+    async fn respond_to_invitation(&self, person_id: &str, facility_id: &str, accept: bool, at: Millis, audit: AuditEntry) -> StoreResult<()> {
+        self.p_respond(person_id, facility_id, accept, at, audit).await
+    }
+    async fn leave_team(&self, person_id: &str, facility_id: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
+        self.p_leave(person_id, facility_id, at, audit).await
+    }
+    async fn invitations_for(&self, facility_id: &str) -> StoreResult<Vec<(TeamMember, PatientRecord)>> {
+        self.p_invitations(facility_id).await
+    }
+    async fn start_break_glass(&self, event: BreakGlassEvent, audit: AuditEntry) -> StoreResult<()> {
+        self.p_start_break_glass(event, audit).await
+    }
+    async fn active_break_glass(&self, user_id: &str, person_id: &str, now: Millis) -> StoreResult<Option<BreakGlassEvent>> {
+        self.p_active_break_glass(user_id, person_id, now).await
+    }
+    async fn list_break_glass(&self, limit: i64) -> StoreResult<Vec<BreakGlassEvent>> {
+        self.p_list_break_glass(limit).await
+    }
+    async fn team_notices(&self, facility_id: &str, limit: i64) -> StoreResult<Vec<TeamNotice>> {
+        self.p_team_notices(facility_id, limit).await
+    }
+
     async fn import_network(&self, data: NetworkImport, audit: AuditEntry) -> StoreResult<()> {
         let now = renkei_domain::now_millis();
         let mut tx = self.begin_write().await?;

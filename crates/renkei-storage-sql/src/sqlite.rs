@@ -79,3 +79,4 @@ impl SqliteStore {
 }
 
 include!("shared.rs");
+include!("shared_patients.rs");

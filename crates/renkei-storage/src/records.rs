@@ -234,3 +234,217 @@ pub struct NetworkImport {
     pub users: Vec<NewUser>,
     pub readiness: Vec<ReadinessSurvey>,
 }
+
+// --- patients -------------------------------------------------------------------------
+
+use renkei_domain::patient::{CareLevel, ConsentScope, InfoCategory, Sex, TeamStatus};
+
+/// A previous name (e.g. before marriage), kept for matching and display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PreviousName {
+    pub family_kanji: String,
+    pub family_kana: String,
+}
+
+/// A patient as one facility registered them, under its own local ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPatientRecord {
+    pub id: String,
+    pub facility_id: String,
+    /// Identifier system: JP Core `urn:oid:1.2.392.100495.20.3.51.1<institution code>` or
+    /// the facility's own URI.
+    pub id_system: String,
+    pub local_id: String,
+    pub family_kanji: String,
+    pub given_kanji: String,
+    pub family_kana: String,
+    pub given_kana: String,
+    pub previous_names: Vec<PreviousName>,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub sex: Sex,
+    pub postal_code: String,
+    pub address: String,
+    pub phones: Vec<String>,
+    pub insurance_numbers: Vec<String>,
+    pub care_level: CareLevel,
+    /// Blocking keys of the match keys, computed once at write time.
+    pub block_keys: Vec<i64>,
+    pub is_test: bool,
+    pub created_by: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientRecord {
+    pub id: String,
+    pub person_id: String,
+    pub facility_id: String,
+    pub id_system: String,
+    pub local_id: String,
+    pub family_kanji: String,
+    pub given_kanji: String,
+    pub family_kana: String,
+    pub given_kana: String,
+    pub previous_names: Vec<PreviousName>,
+    pub birth_date: String,
+    pub sex: Sex,
+    pub postal_code: String,
+    pub address: String,
+    pub phones: Vec<String>,
+    pub insurance_numbers: Vec<String>,
+    pub care_level: CareLevel,
+    pub is_test: bool,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl PatientRecord {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.family_kanji, self.given_kanji)
+    }
+    pub fn full_kana(&self) -> String {
+        format!("{} {}", self.family_kana, self.given_kana)
+    }
+}
+
+/// Where a new registration goes in the master patient index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonLink {
+    /// A new person with this ID.
+    NewPerson(String),
+    /// Linked automatically to an existing person.
+    Existing(String),
+}
+
+/// A pair the matcher could not decide, for the secretariat.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewMatchReview {
+    pub id: String,
+    pub candidate_record_id: String,
+    pub weight: f64,
+    pub probability: f64,
+    /// Per-field explanation as JSON.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchReview {
+    pub id: String,
+    pub record_id: String,
+    pub candidate_record_id: String,
+    pub weight: f64,
+    pub probability: f64,
+    pub detail: String,
+    pub status: String,
+    pub created_at: Millis,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkEvent {
+    pub id: String,
+    pub action: String,
+    pub record_id: Option<String>,
+    pub from_person: Option<String>,
+    pub to_person: Option<String>,
+    pub by_user: String,
+    pub at: Millis,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewConsent {
+    pub id: String,
+    pub person_id: String,
+    pub scope: ConsentScope,
+    pub facilities: Vec<String>,
+    pub excluded: Vec<InfoCategory>,
+    /// "written" or "verbal".
+    pub form: String,
+    /// "patient" or "proxy".
+    pub signer: String,
+    pub proxy_name: String,
+    pub proxy_relationship: String,
+    pub family_participation: bool,
+    pub family_note: String,
+    pub obtained_by: String,
+    pub obtained_facility_id: String,
+    pub obtained_at: Millis,
+    pub place: String,
+    pub card_number: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Consent {
+    pub id: String,
+    pub person_id: String,
+    /// "active" or "withdrawn".
+    pub status: String,
+    pub scope: ConsentScope,
+    pub facilities: Vec<String>,
+    pub excluded: Vec<InfoCategory>,
+    pub form: String,
+    pub signer: String,
+    pub proxy_name: String,
+    pub proxy_relationship: String,
+    pub family_participation: bool,
+    pub family_note: String,
+    pub obtained_by: String,
+    pub obtained_facility_id: String,
+    pub obtained_at: Millis,
+    pub place: String,
+    pub card_number: String,
+    pub withdrawn_at: Option<Millis>,
+    pub withdrawn_by: Option<String>,
+    pub withdrawal_reason: Option<String>,
+    pub created_at: Millis,
+}
+
+impl Consent {
+    pub fn view(&self) -> renkei_domain::patient::ConsentView {
+        renkei_domain::patient::ConsentView {
+            scope: self.scope,
+            facilities: self.facilities.clone(),
+            excluded: self.excluded.clone(),
+            withdrawn_at: self.withdrawn_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamMember {
+    pub person_id: String,
+    pub facility_id: String,
+    pub status: TeamStatus,
+    pub invited_by_facility: Option<String>,
+    pub invited_by_user: Option<String>,
+    pub note: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakGlassEvent {
+    pub id: String,
+    pub person_id: String,
+    pub user_id: String,
+    pub facility_id: String,
+    pub reason: String,
+    pub started_at: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamNotice {
+    pub id: String,
+    pub facility_id: String,
+    pub person_id: String,
+    pub kind: String,
+    pub body: String,
+    pub created_at: Millis,
+    pub read_at: Option<Millis>,
+}

@@ -80,6 +80,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: WebConfig,
     pub login_limiter: security::RateLimiter,
+    /// Bounds concurrent Argon2 work to the CPU count (see `security::password_work`).
+    pub password_slots: tokio::sync::Semaphore,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -90,6 +92,11 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         login_limiter: security::RateLimiter::new(
             config.login_attempts_per_minute,
             Duration::from_secs(60),
+        ),
+        password_slots: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         ),
         store,
         config,

@@ -35,10 +35,11 @@ pub async fn guard(State(state): State<SharedState>, req: Request, next: Next) -
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Setup links carry a secret in the path; never leak it to another site.
+    // Setup links carry a secret in the path; never send it to another site. (`no-referrer`
+    // would also make browsers send `Origin: null` on this site's own forms.)
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         "permissions-policy",
@@ -71,13 +72,35 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok());
     match (origin, host) {
         (None, _) => true,
-        (Some("null"), _) => false,
+        // Browsers send `Origin: null` for some same-site navigations (privacy settings,
+        // redirects); Fetch Metadata then says whether the request came from this site.
+        (Some("null"), _) => headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "same-origin"),
         (Some(origin), Some(host)) => origin
             .split_once("://")
             .map(|(_, rest)| rest.split('/').next().unwrap_or("") == host)
             .unwrap_or(false),
         (Some(_), None) => false,
     }
+}
+
+/// Runs password hashing or verification (Argon2id: ~19 MiB and tens of milliseconds each)
+/// on the blocking pool, at most one per CPU at a time, so a login burst queues instead of
+/// multiplying memory.
+pub async fn password_work<R: Send + 'static>(
+    state: &crate::AppState,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> crate::error::AppResult<R> {
+    let _permit = state
+        .password_slots
+        .acquire()
+        .await
+        .map_err(|e| crate::error::AppError::Internal(format!("password slots closed: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| crate::error::AppError::Internal(format!("password work: {e}")))
 }
 
 /// Fixed-window counter per client address. Per node by design: the per-account lockout
@@ -134,6 +157,13 @@ mod tests {
         );
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(
+            same_origin(&h),
+            "a same-origin form under a no-referrer policy"
+        );
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));
     }
 

@@ -53,14 +53,6 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
         );
     }
 
-    let mut web = settings.web_config();
-    if demo {
-        web.demo = Some(renkei_web::DemoHelper {
-            totp_secret: DEMO_TOTP_SECRET.into(),
-            password: DEMO_PASSWORD.into(),
-        });
-    }
-    let app = renkei_web::app(store.clone(), web.clone());
     let addr: SocketAddr = settings
         .http_addr
         .parse()
@@ -73,6 +65,18 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
     } else {
         "http"
     };
+    let mut web = settings.web_config();
+    if settings.public_url.is_empty() {
+        // Links must name the port actually bound (e.g. with --http-addr 127.0.0.1:0).
+        web.public_url = format!("{scheme}://{local}");
+    }
+    if demo {
+        web.demo = Some(renkei_web::DemoHelper {
+            totp_secret: DEMO_TOTP_SECRET.into(),
+            password: DEMO_PASSWORD.into(),
+        });
+    }
+    let app = renkei_web::app(store.clone(), web.clone());
 
     spawn_session_purger(store.clone(), web.session_idle);
     if demo {

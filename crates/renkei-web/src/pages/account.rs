@@ -76,9 +76,10 @@ pub async fn change_password(
     let tr = viewer.tr();
     let stored = viewer.user.password_hash.clone().unwrap_or_default();
     let current = form.current.clone();
-    let ok = tokio::task::spawn_blocking(move || password::verify_password(&current, &stored))
-        .await
-        .map_err(|e| AppError::Internal(format!("password check: {e}")))?;
+    let ok = crate::security::password_work(&state, move || {
+        password::verify_password(&current, &stored)
+    })
+    .await?;
     let mut errors = Vec::new();
     if !ok {
         errors.push(tr.t("account.wrong_current").to_string());
@@ -96,9 +97,8 @@ pub async fn change_password(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     let plain = form.new_password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash_password(&plain))
-        .await
-        .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+    let hash =
+        crate::security::password_work(&state, move || password::hash_password(&plain)).await?;
     state
         .store
         .set_password(

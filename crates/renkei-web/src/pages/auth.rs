@@ -181,9 +181,8 @@ pub async fn login_submit(
     let user = state.store.get_user_by_login(&login_id).await?;
     let password_plain = form.password.clone();
     let Some(user) = user else {
-        tokio::task::spawn_blocking(move || password::verify_dummy(&password_plain))
-            .await
-            .ok();
+        crate::security::password_work(&state, move || password::verify_dummy(&password_plain))
+            .await?;
         state
             .store
             .append_audit(audit(Outcome::Failure, None, "unknown_login"))
@@ -192,9 +191,8 @@ pub async fn login_submit(
     };
     let now = now_millis();
     if user.is_locked(now) {
-        tokio::task::spawn_blocking(move || password::verify_dummy(&password_plain))
-            .await
-            .ok();
+        crate::security::password_work(&state, move || password::verify_dummy(&password_plain))
+            .await?;
         state
             .store
             .append_audit(audit(Outcome::Denied, Some(&user), "locked"))
@@ -202,10 +200,10 @@ pub async fn login_submit(
         return fail(StatusCode::UNAUTHORIZED);
     }
     let stored = user.password_hash.clone().unwrap_or_default();
-    let ok =
-        tokio::task::spawn_blocking(move || password::verify_password(&password_plain, &stored))
-            .await
-            .map_err(|e| AppError::Internal(format!("password check: {e}")))?;
+    let ok = crate::security::password_work(&state, move || {
+        password::verify_password(&password_plain, &stored)
+    })
+    .await?;
     if !ok {
         state
             .store
@@ -637,9 +635,8 @@ pub async fn setup_submit(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     let plain = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash_password(&plain))
-        .await
-        .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+    let hash =
+        crate::security::password_work(&state, move || password::hash_password(&plain)).await?;
     let codes = totp::generate_recovery_codes();
     let audit = AuditEntry::new("user.setup", Outcome::Success)
         .actor(Some(&user.id), Some(&user.login_id), None)

@@ -1,0 +1,712 @@
+//! Patients as facilities know them, consent to share, care teams and the one access
+//! decision that every read of patient data passes (REQUIREMENTS §2.2).
+
+use crate::{FacilityType, Lang, Millis, Profession};
+use serde::{Deserialize, Serialize};
+
+/// JP Core: a facility's local patient ID system is this OID prefix + the 10-digit
+/// medical institution code.
+pub const JP_LOCAL_ID_OID_PREFIX: &str = "urn:oid:1.2.392.100495.20.3.51.1";
+
+pub fn jp_local_id_system(institution_code: &str) -> String {
+    format!("{JP_LOCAL_ID_OID_PREFIX}{institution_code}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Male,
+    Female,
+    Other,
+    Unknown,
+}
+
+impl Sex {
+    pub const ALL: [Sex; 4] = [Sex::Male, Sex::Female, Sex::Other, Sex::Unknown];
+    /// FHIR administrative-gender code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Sex::Male => "male",
+            Sex::Female => "female",
+            Sex::Other => "other",
+            Sex::Unknown => "unknown",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Sex> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Sex::Male, Lang::Ja) => "男性",
+            (Sex::Female, Lang::Ja) => "女性",
+            (Sex::Other, Lang::Ja) => "その他",
+            (Sex::Unknown, Lang::Ja) => "不明",
+            (Sex::Male, Lang::En) => "Male",
+            (Sex::Female, Lang::En) => "Female",
+            (Sex::Other, Lang::En) => "Other",
+            (Sex::Unknown, Lang::En) => "Unknown",
+        }
+    }
+}
+
+/// 要介護度 under the long-term care insurance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CareLevel {
+    None,
+    Applying,
+    NotEligible,
+    Support1,
+    Support2,
+    Care1,
+    Care2,
+    Care3,
+    Care4,
+    Care5,
+}
+
+impl CareLevel {
+    pub const ALL: [CareLevel; 10] = [
+        CareLevel::None,
+        CareLevel::Applying,
+        CareLevel::NotEligible,
+        CareLevel::Support1,
+        CareLevel::Support2,
+        CareLevel::Care1,
+        CareLevel::Care2,
+        CareLevel::Care3,
+        CareLevel::Care4,
+        CareLevel::Care5,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            CareLevel::None => "none",
+            CareLevel::Applying => "applying",
+            CareLevel::NotEligible => "not_eligible",
+            CareLevel::Support1 => "support1",
+            CareLevel::Support2 => "support2",
+            CareLevel::Care1 => "care1",
+            CareLevel::Care2 => "care2",
+            CareLevel::Care3 => "care3",
+            CareLevel::Care4 => "care4",
+            CareLevel::Care5 => "care5",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<CareLevel> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (CareLevel::None, Lang::Ja) => "未申請",
+            (CareLevel::Applying, Lang::Ja) => "申請中",
+            (CareLevel::NotEligible, Lang::Ja) => "非該当",
+            (CareLevel::Support1, Lang::Ja) => "要支援1",
+            (CareLevel::Support2, Lang::Ja) => "要支援2",
+            (CareLevel::Care1, Lang::Ja) => "要介護1",
+            (CareLevel::Care2, Lang::Ja) => "要介護2",
+            (CareLevel::Care3, Lang::Ja) => "要介護3",
+            (CareLevel::Care4, Lang::Ja) => "要介護4",
+            (CareLevel::Care5, Lang::Ja) => "要介護5",
+            (CareLevel::None, Lang::En) => "Not applied",
+            (CareLevel::Applying, Lang::En) => "Applying",
+            (CareLevel::NotEligible, Lang::En) => "Not eligible",
+            (CareLevel::Support1, Lang::En) => "Support level 1",
+            (CareLevel::Support2, Lang::En) => "Support level 2",
+            (CareLevel::Care1, Lang::En) => "Care level 1",
+            (CareLevel::Care2, Lang::En) => "Care level 2",
+            (CareLevel::Care3, Lang::En) => "Care level 3",
+            (CareLevel::Care4, Lang::En) => "Care level 4",
+            (CareLevel::Care5, Lang::En) => "Care level 5",
+        }
+    }
+}
+
+/// Kinds of patient information. Consent may exclude the sensitive ones from sharing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InfoCategory {
+    /// Name, birth date, contacts, care level: needed to know who the patient is.
+    Demographics,
+    /// Diagnoses, procedures, encounters.
+    Medical,
+    Medication,
+    Laboratory,
+    Imaging,
+    Documents,
+    /// Care records, daily life, BPSD.
+    Care,
+    /// Allergies, ACP/DNAR, key contacts: the emergency summary.
+    Emergency,
+    Psychiatric,
+    InfectiousDisease,
+    Genetic,
+    Reproductive,
+}
+
+impl InfoCategory {
+    pub const ALL: [InfoCategory; 12] = [
+        InfoCategory::Demographics,
+        InfoCategory::Medical,
+        InfoCategory::Medication,
+        InfoCategory::Laboratory,
+        InfoCategory::Imaging,
+        InfoCategory::Documents,
+        InfoCategory::Care,
+        InfoCategory::Emergency,
+        InfoCategory::Psychiatric,
+        InfoCategory::InfectiousDisease,
+        InfoCategory::Genetic,
+        InfoCategory::Reproductive,
+    ];
+    /// Categories a consent may exclude (the network's configurable sensitive list).
+    pub const EXCLUDABLE: [InfoCategory; 4] = [
+        InfoCategory::Psychiatric,
+        InfoCategory::InfectiousDisease,
+        InfoCategory::Genetic,
+        InfoCategory::Reproductive,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            InfoCategory::Demographics => "demographics",
+            InfoCategory::Medical => "medical",
+            InfoCategory::Medication => "medication",
+            InfoCategory::Laboratory => "laboratory",
+            InfoCategory::Imaging => "imaging",
+            InfoCategory::Documents => "documents",
+            InfoCategory::Care => "care",
+            InfoCategory::Emergency => "emergency",
+            InfoCategory::Psychiatric => "psychiatric",
+            InfoCategory::InfectiousDisease => "infectious_disease",
+            InfoCategory::Genetic => "genetic",
+            InfoCategory::Reproductive => "reproductive",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<InfoCategory> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (InfoCategory::Demographics, Lang::Ja) => "基本情報",
+            (InfoCategory::Medical, Lang::Ja) => "診療情報（病名・処置・受診）",
+            (InfoCategory::Medication, Lang::Ja) => "処方・調剤",
+            (InfoCategory::Laboratory, Lang::Ja) => "検査結果",
+            (InfoCategory::Imaging, Lang::Ja) => "画像",
+            (InfoCategory::Documents, Lang::Ja) => "文書",
+            (InfoCategory::Care, Lang::Ja) => "介護・生活の記録",
+            (InfoCategory::Emergency, Lang::Ja) => "救急時サマリー",
+            (InfoCategory::Psychiatric, Lang::Ja) => "精神科に関する情報",
+            (InfoCategory::InfectiousDisease, Lang::Ja) => "感染症に関する情報",
+            (InfoCategory::Genetic, Lang::Ja) => "遺伝に関する情報",
+            (InfoCategory::Reproductive, Lang::Ja) => "生殖・妊娠に関する情報",
+            (InfoCategory::Demographics, Lang::En) => "Demographics",
+            (InfoCategory::Medical, Lang::En) => "Clinical (diagnoses, procedures, visits)",
+            (InfoCategory::Medication, Lang::En) => "Prescriptions and dispensing",
+            (InfoCategory::Laboratory, Lang::En) => "Laboratory results",
+            (InfoCategory::Imaging, Lang::En) => "Imaging",
+            (InfoCategory::Documents, Lang::En) => "Documents",
+            (InfoCategory::Care, Lang::En) => "Care and daily-life records",
+            (InfoCategory::Emergency, Lang::En) => "Emergency summary",
+            (InfoCategory::Psychiatric, Lang::En) => "Psychiatric information",
+            (InfoCategory::InfectiousDisease, Lang::En) => "Infectious disease information",
+            (InfoCategory::Genetic, Lang::En) => "Genetic information",
+            (InfoCategory::Reproductive, Lang::En) => "Reproductive health information",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentScope {
+    /// 包括同意: every facility actually caring for the patient (the active care team).
+    Comprehensive,
+    /// 個別同意: only the named facilities.
+    Individual,
+}
+
+impl ConsentScope {
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentScope::Comprehensive => "comprehensive",
+            ConsentScope::Individual => "individual",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "comprehensive" => Some(ConsentScope::Comprehensive),
+            "individual" => Some(ConsentScope::Individual),
+            _ => None,
+        }
+    }
+}
+
+/// What the decision needs to know about the patient's consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentView {
+    pub scope: ConsentScope,
+    /// Facilities named in an individual consent.
+    pub facilities: Vec<String>,
+    pub excluded: Vec<InfoCategory>,
+    /// Set once the consent is withdrawn; sharing stops from this instant.
+    pub withdrawn_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamStatus {
+    Invited,
+    Active,
+    Declined,
+    Left,
+}
+
+impl TeamStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            TeamStatus::Invited => "invited",
+            TeamStatus::Active => "active",
+            TeamStatus::Declined => "declined",
+            TeamStatus::Left => "left",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "invited" => Some(TeamStatus::Invited),
+            "active" => Some(TeamStatus::Active),
+            "declined" => Some(TeamStatus::Declined),
+            "left" => Some(TeamStatus::Left),
+            _ => None,
+        }
+    }
+}
+
+/// The person asking, as far as access is concerned.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub user_id: String,
+    pub facility_id: Option<String>,
+    pub facility_type: Option<FacilityType>,
+    pub profession: Profession,
+    pub is_secretariat: bool,
+}
+
+/// Why a person may open an emergency summary outside the team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassGrant {
+    pub expires_at: Millis,
+}
+
+/// Everything the decision reads, gathered by the caller from storage.
+#[derive(Debug, Clone)]
+pub struct AccessContext<'a> {
+    pub requester: &'a Requester,
+    /// The requester's facility's place in this patient's care team, if any.
+    pub team_status: Option<TeamStatus>,
+    /// The facility that registered the item being read (own data is never "shared").
+    pub source_facility_id: Option<&'a str>,
+    pub consent: Option<&'a ConsentView>,
+    pub break_glass: Option<&'a BreakGlassGrant>,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The requester's own facility recorded it.
+    OwnFacility,
+    CareTeamConsent,
+    BreakGlass,
+    /// Identity management by the secretariat (demographics only).
+    IdentityManagement,
+}
+
+impl Basis {
+    pub fn code(self) -> &'static str {
+        match self {
+            Basis::OwnFacility => "own_facility",
+            Basis::CareTeamConsent => "care_team_consent",
+            Basis::BreakGlass => "break_glass",
+            Basis::IdentityManagement => "identity_management",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    NotInCareTeam,
+    NoConsent,
+    ConsentWithdrawn,
+    FacilityNotInConsent,
+    CategoryExcluded,
+    NoFacility,
+    BreakGlassOutOfScope,
+}
+
+impl DenyReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::NotInCareTeam => "not_in_care_team",
+            DenyReason::NoConsent => "no_consent",
+            DenyReason::ConsentWithdrawn => "consent_withdrawn",
+            DenyReason::FacilityNotInConsent => "facility_not_in_consent",
+            DenyReason::CategoryExcluded => "category_excluded",
+            DenyReason::NoFacility => "no_facility",
+            DenyReason::BreakGlassOutOfScope => "break_glass_out_of_scope",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Permit { basis: Basis },
+    Deny { reason: DenyReason },
+}
+
+impl Decision {
+    pub fn is_permit(self) -> bool {
+        matches!(self, Decision::Permit { .. })
+    }
+}
+
+/// Who may ask for break-glass access: emergency physicians and nurses at hospitals, and
+/// ambulance crews (003 ch.4(1) 4.).
+pub fn may_break_glass(requester: &Requester) -> bool {
+    match requester.facility_type {
+        Some(FacilityType::EmergencyService) => {
+            matches!(
+                requester.profession,
+                Profession::Paramedic | Profession::Physician | Profession::Nurse
+            )
+        }
+        Some(FacilityType::Hospital) => matches!(
+            requester.profession,
+            Profession::Physician | Profession::Nurse
+        ),
+        _ => false,
+    }
+}
+
+/// The categories break-glass opens: what an emergency team needs, nothing more.
+pub const BREAK_GLASS_CATEGORIES: [InfoCategory; 4] = [
+    InfoCategory::Demographics,
+    InfoCategory::Emergency,
+    InfoCategory::Medication,
+    InfoCategory::Medical,
+];
+
+/// The one access decision. Every read of patient data calls this for the category it is
+/// about to show; the caller audits every permit with the patient named.
+///
+/// Order matters: a withdrawn consent stops all sharing (including break-glass); own data
+/// is the facility's own record and not sharing; then care-team membership and consent
+/// scope; then category exclusions.
+pub fn decide(ctx: &AccessContext<'_>, category: InfoCategory) -> Decision {
+    let r = ctx.requester;
+    let Some(facility_id) = r.facility_id.as_deref() else {
+        if r.is_secretariat && category == InfoCategory::Demographics {
+            return Decision::Permit {
+                basis: Basis::IdentityManagement,
+            };
+        }
+        return Decision::Deny {
+            reason: DenyReason::NoFacility,
+        };
+    };
+    if ctx.source_facility_id == Some(facility_id) {
+        return Decision::Permit {
+            basis: Basis::OwnFacility,
+        };
+    }
+    if r.is_secretariat && category == InfoCategory::Demographics {
+        return Decision::Permit {
+            basis: Basis::IdentityManagement,
+        };
+    }
+    let withdrawn = ctx
+        .consent
+        .is_some_and(|c| c.withdrawn_at.is_some_and(|t| t <= ctx.now));
+    if withdrawn {
+        return Decision::Deny {
+            reason: DenyReason::ConsentWithdrawn,
+        };
+    }
+    let in_team = ctx.team_status == Some(TeamStatus::Active);
+    if !in_team {
+        // Break-glass: outside the team, time-limited, emergency categories only.
+        if let Some(grant) = ctx.break_glass {
+            if grant.expires_at > ctx.now && may_break_glass(r) {
+                if !BREAK_GLASS_CATEGORIES.contains(&category) {
+                    return Decision::Deny {
+                        reason: DenyReason::BreakGlassOutOfScope,
+                    };
+                }
+                if ctx.consent.is_some_and(|c| c.excluded.contains(&category)) {
+                    return Decision::Deny {
+                        reason: DenyReason::CategoryExcluded,
+                    };
+                }
+                return Decision::Permit {
+                    basis: Basis::BreakGlass,
+                };
+            }
+        }
+        return Decision::Deny {
+            reason: DenyReason::NotInCareTeam,
+        };
+    }
+    let Some(consent) = ctx.consent else {
+        return Decision::Deny {
+            reason: DenyReason::NoConsent,
+        };
+    };
+    if consent.scope == ConsentScope::Individual
+        && !consent.facilities.iter().any(|f| f == facility_id)
+    {
+        return Decision::Deny {
+            reason: DenyReason::FacilityNotInConsent,
+        };
+    }
+    if consent.excluded.contains(&category) {
+        return Decision::Deny {
+            reason: DenyReason::CategoryExcluded,
+        };
+    }
+    Decision::Permit {
+        basis: Basis::CareTeamConsent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requester(profession: Profession, facility_type: FacilityType) -> Requester {
+        Requester {
+            user_id: "u".into(),
+            facility_id: Some("f-me".into()),
+            facility_type: Some(facility_type),
+            profession,
+            is_secretariat: false,
+        }
+    }
+
+    fn consent(scope: ConsentScope) -> ConsentView {
+        ConsentView {
+            scope,
+            facilities: vec!["f-me".into()],
+            excluded: vec![InfoCategory::Psychiatric],
+            withdrawn_at: None,
+        }
+    }
+
+    fn ctx<'a>(
+        r: &'a Requester,
+        team: Option<TeamStatus>,
+        c: Option<&'a ConsentView>,
+        bg: Option<&'a BreakGlassGrant>,
+    ) -> AccessContext<'a> {
+        AccessContext {
+            requester: r,
+            team_status: team,
+            source_facility_id: Some("f-other"),
+            consent: c,
+            break_glass: bg,
+            now: 1_000,
+        }
+    }
+
+    #[test]
+    fn team_member_with_consent_reads_but_not_excluded_categories() {
+        let r = requester(Profession::Nurse, FacilityType::HomeNursingStation);
+        let c = consent(ConsentScope::Comprehensive);
+        assert!(decide(
+            &ctx(&r, Some(TeamStatus::Active), Some(&c), None),
+            InfoCategory::Medication
+        )
+        .is_permit());
+        assert_eq!(
+            decide(
+                &ctx(&r, Some(TeamStatus::Active), Some(&c), None),
+                InfoCategory::Psychiatric
+            ),
+            Decision::Deny {
+                reason: DenyReason::CategoryExcluded
+            }
+        );
+    }
+
+    #[test]
+    fn invitations_and_former_members_do_not_read() {
+        let r = requester(Profession::Nurse, FacilityType::HomeNursingStation);
+        let c = consent(ConsentScope::Comprehensive);
+        for status in [
+            None,
+            Some(TeamStatus::Invited),
+            Some(TeamStatus::Declined),
+            Some(TeamStatus::Left),
+        ] {
+            assert_eq!(
+                decide(&ctx(&r, status, Some(&c), None), InfoCategory::Demographics),
+                Decision::Deny {
+                    reason: DenyReason::NotInCareTeam
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn individual_consent_names_facilities() {
+        let r = requester(Profession::Pharmacist, FacilityType::Pharmacy);
+        let mut c = consent(ConsentScope::Individual);
+        assert!(decide(
+            &ctx(&r, Some(TeamStatus::Active), Some(&c), None),
+            InfoCategory::Medication
+        )
+        .is_permit());
+        c.facilities = vec!["f-someone-else".into()];
+        assert_eq!(
+            decide(
+                &ctx(&r, Some(TeamStatus::Active), Some(&c), None),
+                InfoCategory::Medication
+            ),
+            Decision::Deny {
+                reason: DenyReason::FacilityNotInConsent
+            }
+        );
+    }
+
+    #[test]
+    fn withdrawal_stops_everything_but_own_data() {
+        let r = requester(Profession::Physician, FacilityType::Hospital);
+        let mut c = consent(ConsentScope::Comprehensive);
+        c.withdrawn_at = Some(1_000);
+        let grant = BreakGlassGrant { expires_at: 5_000 };
+        assert_eq!(
+            decide(
+                &ctx(&r, Some(TeamStatus::Active), Some(&c), None),
+                InfoCategory::Demographics
+            ),
+            Decision::Deny {
+                reason: DenyReason::ConsentWithdrawn
+            }
+        );
+        assert_eq!(
+            decide(
+                &ctx(&r, None, Some(&c), Some(&grant)),
+                InfoCategory::Emergency
+            ),
+            Decision::Deny {
+                reason: DenyReason::ConsentWithdrawn
+            }
+        );
+        let own = AccessContext {
+            source_facility_id: Some("f-me"),
+            ..ctx(&r, Some(TeamStatus::Active), Some(&c), None)
+        };
+        assert_eq!(
+            decide(&own, InfoCategory::Medical),
+            Decision::Permit {
+                basis: Basis::OwnFacility
+            }
+        );
+        // A withdrawal that takes effect later does not stop sharing yet.
+        c.withdrawn_at = Some(2_000);
+        assert!(decide(
+            &ctx(&r, Some(TeamStatus::Active), Some(&c), None),
+            InfoCategory::Demographics
+        )
+        .is_permit());
+    }
+
+    #[test]
+    fn no_consent_no_sharing() {
+        let r = requester(Profession::Physician, FacilityType::Clinic);
+        assert_eq!(
+            decide(
+                &ctx(&r, Some(TeamStatus::Active), None, None),
+                InfoCategory::Medical
+            ),
+            Decision::Deny {
+                reason: DenyReason::NoConsent
+            }
+        );
+    }
+
+    #[test]
+    fn break_glass_is_narrow_and_time_limited() {
+        let er = requester(Profession::Physician, FacilityType::Hospital);
+        let c = consent(ConsentScope::Individual);
+        let grant = BreakGlassGrant { expires_at: 2_000 };
+        assert_eq!(
+            decide(
+                &ctx(&er, None, Some(&c), Some(&grant)),
+                InfoCategory::Emergency
+            ),
+            Decision::Permit {
+                basis: Basis::BreakGlass
+            }
+        );
+        assert_eq!(
+            decide(
+                &ctx(&er, None, Some(&c), Some(&grant)),
+                InfoCategory::Laboratory
+            ),
+            Decision::Deny {
+                reason: DenyReason::BreakGlassOutOfScope
+            }
+        );
+        assert_eq!(
+            decide(
+                &ctx(&er, None, Some(&c), Some(&grant)),
+                InfoCategory::Psychiatric
+            ),
+            Decision::Deny {
+                reason: DenyReason::BreakGlassOutOfScope
+            }
+        );
+        let expired = BreakGlassGrant { expires_at: 1_000 };
+        assert_eq!(
+            decide(
+                &ctx(&er, None, Some(&c), Some(&expired)),
+                InfoCategory::Emergency
+            ),
+            Decision::Deny {
+                reason: DenyReason::NotInCareTeam
+            }
+        );
+        // Without any consent on file an emergency may still open the summary.
+        assert!(decide(&ctx(&er, None, None, Some(&grant)), InfoCategory::Emergency).is_permit());
+        // A care manager cannot break the glass.
+        let cm = requester(Profession::CareManager, FacilityType::CareManagementOffice);
+        assert!(!decide(
+            &ctx(&cm, None, Some(&c), Some(&grant)),
+            InfoCategory::Emergency
+        )
+        .is_permit());
+        let crew = requester(Profession::Paramedic, FacilityType::EmergencyService);
+        assert!(decide(
+            &ctx(&crew, None, None, Some(&grant)),
+            InfoCategory::Emergency
+        )
+        .is_permit());
+    }
+
+    #[test]
+    fn secretariat_sees_identity_only() {
+        let sec = Requester {
+            user_id: "s".into(),
+            facility_id: None,
+            facility_type: None,
+            profession: Profession::Clerk,
+            is_secretariat: true,
+        };
+        let c = consent(ConsentScope::Comprehensive);
+        assert_eq!(
+            decide(&ctx(&sec, None, Some(&c), None), InfoCategory::Demographics),
+            Decision::Permit {
+                basis: Basis::IdentityManagement
+            }
+        );
+        assert!(!decide(&ctx(&sec, None, Some(&c), None), InfoCategory::Medical).is_permit());
+    }
+}
