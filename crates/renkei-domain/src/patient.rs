@@ -399,7 +399,7 @@ pub const BREAK_GLASS_CATEGORIES: [InfoCategory; 4] = [
 ///
 /// Order matters: a withdrawn consent stops all sharing (including break-glass); own data
 /// is the facility's own record and not sharing; then care-team membership and consent
-/// scope; then category exclusions.
+/// scope; then category exclusions; break-glass whenever that path does not permit.
 pub fn decide(ctx: &AccessContext<'_>, category: InfoCategory) -> Decision {
     let r = ctx.requester;
     let Some(facility_id) = r.facility_id.as_deref() else {
@@ -431,30 +431,52 @@ pub fn decide(ctx: &AccessContext<'_>, category: InfoCategory) -> Decision {
         };
     }
     let in_team = ctx.team_status == Some(TeamStatus::Active);
-    if !in_team {
-        // Break-glass: outside the team, time-limited, emergency categories only.
-        if let Some(grant) = ctx.break_glass {
-            if grant.expires_at > ctx.now && may_break_glass(r) {
-                if !BREAK_GLASS_CATEGORIES.contains(&category) {
-                    return Decision::Deny {
+    let team_decision = if in_team {
+        team_consent_decision(ctx.consent, facility_id, category)
+    } else {
+        Decision::Deny {
+            reason: DenyReason::NotInCareTeam,
+        }
+    };
+    if team_decision.is_permit() {
+        return team_decision;
+    }
+    // Break-glass: time-limited, emergency categories only. It applies whenever the
+    // care-team path does not permit — outside the team, but also for a member facility
+    // the consent does not cover (or before any consent is recorded): an ER whose hospital
+    // once registered the patient must not be worse off than any other ER.
+    if let Some(grant) = ctx.break_glass {
+        if grant.expires_at > ctx.now && may_break_glass(r) {
+            if !BREAK_GLASS_CATEGORIES.contains(&category) {
+                return if in_team {
+                    team_decision
+                } else {
+                    Decision::Deny {
                         reason: DenyReason::BreakGlassOutOfScope,
-                    };
-                }
-                if ctx.consent.is_some_and(|c| c.excluded.contains(&category)) {
-                    return Decision::Deny {
-                        reason: DenyReason::CategoryExcluded,
-                    };
-                }
-                return Decision::Permit {
-                    basis: Basis::BreakGlass,
+                    }
                 };
             }
+            if ctx.consent.is_some_and(|c| c.excluded.contains(&category)) {
+                return Decision::Deny {
+                    reason: DenyReason::CategoryExcluded,
+                };
+            }
+            return Decision::Permit {
+                basis: Basis::BreakGlass,
+            };
         }
-        return Decision::Deny {
-            reason: DenyReason::NotInCareTeam,
-        };
     }
-    let Some(consent) = ctx.consent else {
+    team_decision
+}
+
+/// The care-team path for an active member: consent in place, covering the facility, and
+/// the category not excluded.
+fn team_consent_decision(
+    consent: Option<&ConsentView>,
+    facility_id: &str,
+    category: InfoCategory,
+) -> Decision {
+    let Some(consent) = consent else {
         return Decision::Deny {
             reason: DenyReason::NoConsent,
         };
@@ -689,6 +711,41 @@ mod tests {
             InfoCategory::Emergency
         )
         .is_permit());
+    }
+
+    #[test]
+    fn break_glass_also_serves_a_member_facility_the_consent_does_not_cover() {
+        let er = requester(Profession::Physician, FacilityType::Hospital);
+        let grant = BreakGlassGrant { expires_at: 2_000 };
+        let mut c = consent(ConsentScope::Individual);
+        c.facilities = vec!["f-someone-else".into()];
+        for consent in [None, Some(&c)] {
+            assert_eq!(
+                decide(
+                    &ctx(&er, Some(TeamStatus::Active), consent, Some(&grant)),
+                    InfoCategory::Emergency
+                ),
+                Decision::Permit {
+                    basis: Basis::BreakGlass
+                }
+            );
+            // Outside the emergency categories the team path's reason stands.
+            assert!(!decide(
+                &ctx(&er, Some(TeamStatus::Active), consent, Some(&grant)),
+                InfoCategory::Laboratory
+            )
+            .is_permit());
+        }
+        // Without break-glass the member is still refused.
+        assert_eq!(
+            decide(
+                &ctx(&er, Some(TeamStatus::Active), Some(&c), None),
+                InfoCategory::Emergency
+            ),
+            Decision::Deny {
+                reason: DenyReason::FacilityNotInConsent
+            }
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub enum Problem {
     NotTenDigits,
     NotLoginId,
     UnknownChoice,
+    NotDate,
+    ImpossibleDate,
+    NotIdentifier,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +64,20 @@ impl FieldError {
             }
             (Problem::UnknownChoice, Lang::Ja) => "選択肢から選んでください".into(),
             (Problem::UnknownChoice, Lang::En) => "Choose one of the options".into(),
+            (Problem::NotDate, Lang::Ja) => "日付は 1948-05-03 の形式で入力してください".into(),
+            (Problem::NotDate, Lang::En) => "Enter a date as 1948-05-03".into(),
+            (Problem::ImpossibleDate, Lang::Ja) => {
+                "ありえない日付です（未来の日付、または1880年より前）".into()
+            }
+            (Problem::ImpossibleDate, Lang::En) => {
+                "Impossible date (in the future or before 1880)".into()
+            }
+            (Problem::NotIdentifier, Lang::Ja) => {
+                "IDは半角英数字と記号（空白なし）で入力してください".into()
+            }
+            (Problem::NotIdentifier, Lang::En) => {
+                "IDs use ASCII letters, digits and symbols, no spaces".into()
+            }
         }
     }
 }

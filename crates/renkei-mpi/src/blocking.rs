@@ -12,8 +12,6 @@
 //! cover those records.
 
 use crate::normalize::MatchKeys;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 
 /// One blocking rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,13 +79,25 @@ pub struct BlockingStats {
     pub pairs: usize,
 }
 
+/// FNV-1a over the rule and the key parts. Stable across builds and Rust versions (unlike
+/// `DefaultHasher`), because the keys are stored in the database and looked up later.
 fn key_hash(rule: BlockingRule, parts: &[&str]) -> u64 {
-    let mut h = DefaultHasher::new();
-    rule.hash(&mut h);
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    feed(&[rule as u8, 0xff]);
     for p in parts {
-        p.hash(&mut h);
+        feed(p.as_bytes());
+        // A separator no UTF-8 text contains, so ("ab","c") and ("a","bc") differ.
+        feed(&[0xff]);
     }
-    h.finish()
+    h
 }
 
 /// The blocking keys of one record (hashes; rule-tagged so rules never collide).

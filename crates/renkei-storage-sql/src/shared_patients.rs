@@ -127,6 +127,7 @@ fn patient_search_text(r: &NewPatientRecord) -> String {
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn add_link_event(conn: &mut Conn, action: &str, record_id: Option<&str>, from: Option<&str>, to: Option<&str>, by_user: &str, at: Millis, detail: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO person_link_history (id, action, record_id, from_person, to_person, by_user, at, detail) \
@@ -489,7 +490,14 @@ impl SqlStore {
             add_link_event(&mut tx, "merge", Some(&record_id), Some(&from), Some(&to), by_user, at, &format!("{{\"review\":\"{review_id}\"}}")).await?;
             audit.patient_id = Some(to);
         } else {
+            // The audit record names the patient whose registration was reviewed.
+            let person: String = sqlx::query_scalar("SELECT person_id FROM patient_records WHERE id = $1")
+                .bind(&record_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err("reading record"))?;
             add_link_event(&mut tx, "distinct", Some(&record_id), None, None, by_user, at, &format!("{{\"review\":\"{review_id}\",\"candidate\":\"{candidate_id}\"}}")).await?;
+            audit.patient_id = Some(person);
         }
         append_audit_in(&mut tx, audit, at).await?;
         tx.commit().await.map_err(err("committing review"))
@@ -680,6 +688,7 @@ impl SqlStore {
         status.map(|s| TeamStatus::from_code(&s).ok_or_else(|| corrupt("team status", &s))).transpose()
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn p_invite(&self, person_id: &str, facility_id: &str, by_facility: &str, by_user: &str, note: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let current: Option<String> = sqlx::query_scalar("SELECT status FROM care_team_members WHERE person_id = $1 AND facility_id = $2")

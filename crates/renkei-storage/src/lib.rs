@@ -170,50 +170,132 @@ pub trait Store: Send + Sync + 'static {
     // --- patients -------------------------------------------------------------------
     /// Stores a registration, its match keys, its place in the patient index and any pairs
     /// left for review; the registering facility joins the person's care team.
-    async fn register_patient(&self, record: NewPatientRecord, link: PersonLink, reviews: Vec<NewMatchReview>, audit: AuditEntry) -> StoreResult<PatientRecord>;
+    async fn register_patient(
+        &self,
+        record: NewPatientRecord,
+        link: PersonLink,
+        reviews: Vec<NewMatchReview>,
+        audit: AuditEntry,
+    ) -> StoreResult<PatientRecord>;
     /// Records sharing at least one blocking key, for the matcher.
-    async fn patient_candidates(&self, block_keys: &[i64], limit: i64) -> StoreResult<Vec<PatientRecord>>;
+    async fn patient_candidates(
+        &self,
+        block_keys: &[i64],
+        limit: i64,
+    ) -> StoreResult<Vec<PatientRecord>>;
     async fn get_patient_record(&self, id: &str) -> StoreResult<Option<PatientRecord>>;
-    async fn find_patient_record(&self, facility_id: &str, id_system: &str, local_id: &str) -> StoreResult<Option<PatientRecord>>;
+    async fn find_patient_record(
+        &self,
+        facility_id: &str,
+        id_system: &str,
+        local_id: &str,
+    ) -> StoreResult<Option<PatientRecord>>;
     /// Every registration of a person (following merges), oldest first.
     async fn person_records(&self, person_id: &str) -> StoreResult<Vec<PatientRecord>>;
     /// The surviving person ID after merges; None when no such person exists.
     async fn resolve_person(&self, person_id: &str) -> StoreResult<Option<String>>;
     /// Persons whose care team has `facility_id` as an active member, matching `text`
     /// (names, kana, birth date, local IDs); one representative record each.
-    async fn team_patients(&self, facility_id: &str, text: Option<&str>, limit: i64) -> StoreResult<Vec<PatientRecord>>;
+    async fn team_patients(
+        &self,
+        facility_id: &str,
+        text: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<PatientRecord>>;
     /// Exact identity search for break-glass: kana name (folded) and birth date.
-    async fn find_persons_exact(&self, kana_folded: &str, birth_date: &str, limit: i64) -> StoreResult<Vec<PatientRecord>>;
+    async fn find_persons_exact(
+        &self,
+        kana_folded: &str,
+        birth_date: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<PatientRecord>>;
 
     async fn open_match_reviews(&self, limit: i64) -> StoreResult<Vec<MatchReview>>;
     /// Confirm: the candidate's person is merged into the record's person. Reject: the pair
     /// is marked distinct. Fails with `InvalidState` if already decided.
-    async fn decide_match_review(&self, review_id: &str, confirm: bool, by_user: &str, at: Millis, audit: AuditEntry) -> StoreResult<()>;
+    async fn decide_match_review(
+        &self,
+        review_id: &str,
+        confirm: bool,
+        by_user: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
     /// Moves one registration out to a new person (undoing a wrong link or merge).
-    async fn unlink_record(&self, record_id: &str, new_person_id: &str, by_user: &str, at: Millis, audit: AuditEntry) -> StoreResult<()>;
+    async fn unlink_record(
+        &self,
+        record_id: &str,
+        new_person_id: &str,
+        by_user: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
     async fn link_history(&self, person_id: &str) -> StoreResult<Vec<LinkEvent>>;
 
     /// Records a consent; `Conflict` while another consent of the person is active.
     async fn record_consent(&self, consent: NewConsent, audit: AuditEntry) -> StoreResult<Consent>;
-    async fn withdraw_consent(&self, consent_id: &str, effective_at: Millis, by_user: &str, reason: &str, audit: AuditEntry) -> StoreResult<Consent>;
+    async fn withdraw_consent(
+        &self,
+        consent_id: &str,
+        effective_at: Millis,
+        by_user: &str,
+        reason: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<Consent>;
     /// The most recent consent of the person (active or withdrawn).
     async fn current_consent(&self, person_id: &str) -> StoreResult<Option<Consent>>;
     async fn consent_history(&self, person_id: &str) -> StoreResult<Vec<Consent>>;
     async fn get_consent(&self, id: &str) -> StoreResult<Option<Consent>>;
 
     async fn team_members(&self, person_id: &str) -> StoreResult<Vec<TeamMember>>;
-    async fn team_status(&self, person_id: &str, facility_id: &str) -> StoreResult<Option<renkei_domain::patient::TeamStatus>>;
+    async fn team_status(
+        &self,
+        person_id: &str,
+        facility_id: &str,
+    ) -> StoreResult<Option<renkei_domain::patient::TeamStatus>>;
     /// Invites a facility (fails with `InvalidState` if it is already an active member).
-    async fn invite_to_team(&self, person_id: &str, facility_id: &str, by_facility: &str, by_user: &str, note: &str, at: Millis, audit: AuditEntry) -> StoreResult<()>;
+    #[allow(clippy::too_many_arguments)]
+    async fn invite_to_team(
+        &self,
+        person_id: &str,
+        facility_id: &str,
+        by_facility: &str,
+        by_user: &str,
+        note: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
     /// Accept or decline; `InvalidState` unless an invitation is open.
-    async fn respond_to_invitation(&self, person_id: &str, facility_id: &str, accept: bool, at: Millis, audit: AuditEntry) -> StoreResult<()>;
-    async fn leave_team(&self, person_id: &str, facility_id: &str, at: Millis, audit: AuditEntry) -> StoreResult<()>;
+    async fn respond_to_invitation(
+        &self,
+        person_id: &str,
+        facility_id: &str,
+        accept: bool,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
+    async fn leave_team(
+        &self,
+        person_id: &str,
+        facility_id: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
     /// Open invitations addressed to a facility with a representative record of the person.
-    async fn invitations_for(&self, facility_id: &str) -> StoreResult<Vec<(TeamMember, PatientRecord)>>;
+    async fn invitations_for(
+        &self,
+        facility_id: &str,
+    ) -> StoreResult<Vec<(TeamMember, PatientRecord)>>;
 
     /// Opens break-glass access and leaves a notice for every active team facility.
-    async fn start_break_glass(&self, event: BreakGlassEvent, audit: AuditEntry) -> StoreResult<()>;
-    async fn active_break_glass(&self, user_id: &str, person_id: &str, now: Millis) -> StoreResult<Option<BreakGlassEvent>>;
+    async fn start_break_glass(&self, event: BreakGlassEvent, audit: AuditEntry)
+        -> StoreResult<()>;
+    async fn active_break_glass(
+        &self,
+        user_id: &str,
+        person_id: &str,
+        now: Millis,
+    ) -> StoreResult<Option<BreakGlassEvent>>;
     async fn list_break_glass(&self, limit: i64) -> StoreResult<Vec<BreakGlassEvent>>;
     async fn team_notices(&self, facility_id: &str, limit: i64) -> StoreResult<Vec<TeamNotice>>;
 

@@ -68,6 +68,7 @@ pub async fn run_all(store: &dyn Store) {
     readiness(store).await;
     audit_chain(store).await;
     settings(store).await;
+    patients(store).await;
 }
 
 pub async fn facility_life_cycle(store: &dyn Store) {
@@ -611,4 +612,1014 @@ pub async fn settings(store: &dyn Store) {
     store.set_setting(&key, "1").await.unwrap();
     store.set_setting(&key, "2").await.unwrap();
     assert_eq!(store.get_setting(&key).await.unwrap().as_deref(), Some("2"));
+}
+
+// --- patients ---------------------------------------------------------------------------
+
+/// A unique katakana tag (アイウエオカキクケコ for the digits of a random number), so that
+/// global searches see only this run's patients.
+fn kana_tag() -> String {
+    const DIGITS: [char; 10] = ['ア', 'イ', 'ウ', 'エ', 'オ', 'カ', 'キ', 'ク', 'ケ', 'コ'];
+    format!("{:08}", rand_digits())
+        .chars()
+        .map(|d| DIGITS[d.to_digit(10).unwrap() as usize])
+        .collect()
+}
+
+fn hiragana(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{30A1}'..='\u{30F6}' => char::from_u32(c as u32 - 0x60).unwrap(),
+            _ => c,
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn patient_record(
+    facility: &Facility,
+    local_id: &str,
+    family_kanji: &str,
+    given_kanji: &str,
+    family_kana: &str,
+    given_kana: &str,
+    birth_date: &str,
+    block_keys: Vec<i64>,
+    at: renkei_domain::Millis,
+) -> NewPatientRecord {
+    NewPatientRecord {
+        id: ids::new_id(),
+        facility_id: facility.id.clone(),
+        id_system: format!("urn:renkei:facility:{}:patient-id", facility.id),
+        local_id: local_id.into(),
+        family_kanji: family_kanji.into(),
+        given_kanji: given_kanji.into(),
+        family_kana: family_kana.into(),
+        given_kana: given_kana.into(),
+        previous_names: vec![PreviousName {
+            family_kanji: "旧姓".into(),
+            family_kana: "キュウセイ".into(),
+        }],
+        birth_date: birth_date.into(),
+        sex: renkei_domain::patient::Sex::Female,
+        postal_code: "053-0011".into(),
+        address: "北海道苫小牧市末広町1丁目2-3".into(),
+        phones: vec!["0144-32-1234".into()],
+        insurance_numbers: vec!["12345678".into()],
+        care_level: renkei_domain::patient::CareLevel::Care2,
+        block_keys,
+        is_test: false,
+        created_by: "tester".into(),
+        created_at: at,
+    }
+}
+
+fn sample_consent(
+    person_id: &str,
+    scope: renkei_domain::patient::ConsentScope,
+    facilities: Vec<String>,
+    obtained_facility_id: &str,
+    at: renkei_domain::Millis,
+) -> NewConsent {
+    NewConsent {
+        id: ids::new_id(),
+        person_id: person_id.into(),
+        scope,
+        facilities,
+        excluded: vec![renkei_domain::patient::InfoCategory::Psychiatric],
+        form: "written".into(),
+        signer: "proxy".into(),
+        proxy_name: "苫小牧 一郎".into(),
+        proxy_relationship: "長男".into(),
+        family_participation: true,
+        family_note: "長男のみ".into(),
+        obtained_by: "tester".into(),
+        obtained_facility_id: obtained_facility_id.into(),
+        obtained_at: at,
+        place: "外来".into(),
+        card_number: "C-0001".into(),
+        created_at: at,
+    }
+}
+
+/// The actions audited with `patient_id` naming the person.
+async fn patient_audit_actions(store: &dyn Store, person_id: &str) -> Vec<String> {
+    store
+        .search_audit(&AuditQuery {
+            patient_id: Some(person_id.to_string()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.entry.patient_id.as_deref(), Some(person_id));
+            r.entry.action
+        })
+        .collect()
+}
+
+pub async fn patients(store: &dyn Store) {
+    use renkei_domain::patient::{ConsentScope, InfoCategory, TeamStatus};
+    let t0: renkei_domain::Millis = 1_750_000_000_000;
+    let mut facilities = Vec::new();
+    for (name, kana, t) in [
+        (
+            "患者テスト病院",
+            "カンジャテストビョウイン",
+            FacilityType::Hospital,
+        ),
+        (
+            "患者テスト医院",
+            "カンジャテストイイン",
+            FacilityType::Clinic,
+        ),
+        (
+            "患者テスト訪問看護",
+            "カンジャテストホウモンカンゴ",
+            FacilityType::HomeNursingStation,
+        ),
+        (
+            "患者テスト薬局",
+            "カンジャテストヤッキョク",
+            FacilityType::Pharmacy,
+        ),
+    ] {
+        let f = store
+            .create_facility(sample_facility(name, kana, t, ""), audit("facility.apply"))
+            .await
+            .unwrap();
+        facilities.push(f);
+    }
+    let [fa, fb, fc, fd] = <[Facility; 4]>::try_from(facilities).unwrap();
+    let er = store
+        .create_user(
+            sample_user(
+                &format!("er-{}", &ids::new_id()[..8]),
+                vec![(fa.id.clone(), MemberRole::Member)],
+            ),
+            audit("user.create"),
+        )
+        .await
+        .unwrap();
+
+    let tag = kana_tag();
+    let family_kana = format!("ヤマ{tag}");
+    let given_kana = "ハナコ".to_string();
+    let birth = "1941-03-05";
+    let key_a = i64::from(rand_digits()) * 1_000 + 1;
+    let key_b = key_a + 1;
+    let key_other = key_a + 2;
+
+    // --- register --------------------------------------------------------------------
+    let p1 = ids::new_id();
+    let new1 = patient_record(
+        &fa,
+        "A-1",
+        "山田",
+        "花子",
+        &family_kana,
+        &given_kana,
+        birth,
+        vec![key_a, key_b, key_a],
+        t0,
+    );
+    let r1 = store
+        .register_patient(
+            new1.clone(),
+            PersonLink::NewPerson(p1.clone()),
+            vec![],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r1.id, new1.id);
+    assert_eq!(r1.person_id, p1);
+    assert_eq!(r1.facility_id, fa.id);
+    assert_eq!(r1.local_id, "A-1");
+    assert_eq!(r1.family_kanji, "山田");
+    assert_eq!(r1.family_kana, family_kana);
+    assert_eq!(r1.previous_names, new1.previous_names);
+    assert_eq!(r1.birth_date, birth);
+    assert_eq!(r1.sex, renkei_domain::patient::Sex::Female);
+    assert_eq!(r1.phones, vec!["0144-32-1234".to_string()]);
+    assert_eq!(r1.insurance_numbers, vec!["12345678".to_string()]);
+    assert_eq!(r1.care_level, renkei_domain::patient::CareLevel::Care2);
+    assert!(!r1.is_test);
+    assert_eq!((r1.created_at, r1.updated_at), (t0, t0));
+    assert_eq!(
+        store.team_status(&p1, &fa.id).await.unwrap(),
+        Some(TeamStatus::Active),
+        "the registering facility joins the care team"
+    );
+
+    // The same local ID at another facility is another registration, here of the same
+    // person (linked automatically).
+    let new2 = patient_record(
+        &fb,
+        "A-1",
+        "山田",
+        "花子",
+        &family_kana,
+        &given_kana,
+        birth,
+        vec![key_a],
+        t0 + 1,
+    );
+    let r2 = store
+        .register_patient(
+            new2,
+            PersonLink::Existing(p1.clone()),
+            vec![],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r2.person_id, p1);
+    assert_eq!(
+        store.team_status(&p1, &fb.id).await.unwrap(),
+        Some(TeamStatus::Active)
+    );
+
+    // The same local ID at the same facility is refused, and nothing of it is stored.
+    let orphan = ids::new_id();
+    let mut dup = patient_record(
+        &fa,
+        "A-1",
+        "別人",
+        "次郎",
+        "ベツジン",
+        "ジロウ",
+        "1950-01-01",
+        vec![key_other],
+        t0 + 2,
+    );
+    dup.id_system = r1.id_system.clone();
+    let e = store
+        .register_patient(
+            dup.clone(),
+            PersonLink::NewPerson(orphan.clone()),
+            vec![],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(store.resolve_person(&orphan).await.unwrap(), None);
+    assert_eq!(store.get_patient_record(&dup.id).await.unwrap(), None);
+    assert!(store
+        .patient_candidates(&[key_other], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Linking to a person that does not exist is refused.
+    let e = store
+        .register_patient(
+            patient_record(
+                &fc,
+                "X-1",
+                "山田",
+                "花子",
+                &family_kana,
+                &given_kana,
+                birth,
+                vec![],
+                t0 + 3,
+            ),
+            PersonLink::Existing(ids::new_id()),
+            vec![],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+
+    // --- lookups ---------------------------------------------------------------------
+    let ids_of = |v: &[PatientRecord]| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let cands = store.patient_candidates(&[key_a], 100).await.unwrap();
+    assert_eq!(ids_of(&cands), vec![r1.id.clone(), r2.id.clone()]);
+    let cands = store
+        .patient_candidates(&[key_b, key_other], 100)
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&cands), vec![r1.id.clone()]);
+    let cands = store
+        .patient_candidates(&[key_a, key_b], 100)
+        .await
+        .unwrap();
+    assert_eq!(cands.len(), 2, "a record sharing two keys is listed once");
+    assert!(store.patient_candidates(&[], 100).await.unwrap().is_empty());
+
+    assert_eq!(
+        store.get_patient_record(&r1.id).await.unwrap(),
+        Some(r1.clone())
+    );
+    assert_eq!(
+        store.get_patient_record("no-such-record").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_patient_record(&fa.id, &r1.id_system, "A-1")
+            .await
+            .unwrap(),
+        Some(r1.clone())
+    );
+    assert_eq!(
+        store
+            .find_patient_record(&fa.id, &r1.id_system, "A-2")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_patient_record(&fc.id, &r1.id_system, "A-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        ids_of(&store.person_records(&p1).await.unwrap()),
+        vec![r1.id.clone(), r2.id.clone()]
+    );
+    assert!(store
+        .person_records("no-such-person")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.resolve_person(&p1).await.unwrap(), Some(p1.clone()));
+    assert_eq!(store.resolve_person("no-such-person").await.unwrap(), None);
+
+    // team_patients: one row per person, only where the facility is an active member.
+    let listed = store.team_patients(&fa.id, None, 50).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| &r.person_id).collect::<Vec<_>>(),
+        vec![&p1]
+    );
+    assert!(store
+        .team_patients(&fc.id, None, 50)
+        .await
+        .unwrap()
+        .is_empty());
+    for query in [
+        hiragana(&family_kana),
+        family_kana.clone(),
+        format!("{} {}", hiragana(&family_kana), "はなこ"),
+        "山田 花子".to_string(),
+        "花子".to_string(),
+        birth.to_string(),
+        "a-1".to_string(),
+        "キュウセイ".to_string(),
+    ] {
+        let found = store.team_patients(&fb.id, Some(&query), 50).await.unwrap();
+        assert_eq!(
+            found.iter().map(|r| &r.person_id).collect::<Vec<_>>(),
+            vec![&p1],
+            "query {query:?}"
+        );
+    }
+    for query in ["山田 次郎", "ヤマダ", "1941-03-06"] {
+        assert!(
+            store
+                .team_patients(&fb.id, Some(query), 50)
+                .await
+                .unwrap()
+                .is_empty(),
+            "query {query:?}"
+        );
+    }
+
+    // find_persons_exact: folded kana and birth date, one row per person.
+    let folded = renkei_domain::text::search_fold(&format!("{family_kana} {given_kana}"));
+    let exact = store.find_persons_exact(&folded, birth, 10).await.unwrap();
+    assert_eq!(
+        exact.iter().map(|r| &r.person_id).collect::<Vec<_>>(),
+        vec![&p1]
+    );
+    assert!(store
+        .find_persons_exact(&folded, "1941-03-06", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .find_persons_exact(
+            &renkei_domain::text::search_fold(&format!("{family_kana}タロウ")),
+            birth,
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty());
+
+    // --- match review: confirm merges -------------------------------------------------
+    let p3 = ids::new_id();
+    let review3 = NewMatchReview {
+        id: ids::new_id(),
+        candidate_record_id: r1.id.clone(),
+        weight: 7.5,
+        probability: 0.5,
+        detail: "[]".into(),
+    };
+    let r3 = store
+        .register_patient(
+            patient_record(
+                &fc,
+                "C-1",
+                "山田",
+                "花子",
+                &family_kana,
+                &given_kana,
+                "1941-03-15",
+                vec![key_a],
+                t0 + 10,
+            ),
+            PersonLink::NewPerson(p3.clone()),
+            vec![review3.clone()],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r3.person_id, p3);
+    let open = store.open_match_reviews(1000).await.unwrap();
+    let q = open
+        .iter()
+        .find(|r| r.id == review3.id)
+        .expect("review queued");
+    assert_eq!(q.record_id, r3.id);
+    assert_eq!(q.candidate_record_id, r1.id);
+    assert_eq!(q.status, "open");
+    assert_eq!((q.weight, q.probability), (7.5, 0.5));
+    assert_eq!(q.created_at, t0 + 10);
+    assert_eq!((q.decided_by.as_deref(), q.decided_at), (None, None));
+    // p3 has consent before the merge: it follows the person.
+    let c3 = store
+        .record_consent(
+            sample_consent(&p3, ConsentScope::Comprehensive, vec![], &fc.id, t0 + 11),
+            audit("test.consent.record"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c3.status, "active");
+    assert_eq!(c3.excluded, vec![InfoCategory::Psychiatric]);
+    assert_eq!(store.current_consent(&p1).await.unwrap(), None);
+
+    store
+        .decide_match_review(
+            &review3.id,
+            true,
+            "sec",
+            t0 + 20,
+            audit("test.review.confirm"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.resolve_person(&p3).await.unwrap(), Some(p1.clone()));
+    assert_eq!(
+        ids_of(&store.person_records(&p1).await.unwrap()),
+        vec![r1.id.clone(), r2.id.clone(), r3.id.clone()]
+    );
+    assert_eq!(
+        ids_of(&store.person_records(&p3).await.unwrap()),
+        vec![r1.id.clone(), r2.id.clone(), r3.id.clone()],
+        "a merged person's ID still finds the records"
+    );
+    assert_eq!(
+        store.team_status(&p1, &fc.id).await.unwrap(),
+        Some(TeamStatus::Active)
+    );
+    assert_eq!(
+        store.team_status(&p3, &fc.id).await.unwrap(),
+        Some(TeamStatus::Active)
+    );
+    let members = store.team_members(&p1).await.unwrap();
+    let mut member_ids: Vec<_> = members.iter().map(|m| m.facility_id.clone()).collect();
+    member_ids.sort();
+    let mut expected = vec![fa.id.clone(), fb.id.clone(), fc.id.clone()];
+    expected.sort();
+    assert_eq!(member_ids, expected);
+    assert!(members
+        .iter()
+        .all(|m| m.person_id == p1 && m.status == TeamStatus::Active));
+    let moved = store
+        .current_consent(&p1)
+        .await
+        .unwrap()
+        .expect("consent followed");
+    assert_eq!(moved.id, c3.id);
+    assert_eq!(moved.person_id, p1);
+    assert_eq!(
+        store.current_consent(&p3).await.unwrap().map(|c| c.id),
+        Some(c3.id.clone())
+    );
+    let listed = store.team_patients(&fc.id, None, 50).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| &r.person_id).collect::<Vec<_>>(),
+        vec![&p1]
+    );
+    let decided = store
+        .open_match_reviews(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == review3.id);
+    assert_eq!(decided, None, "a decided review leaves the queue");
+    let e = store
+        .decide_match_review(
+            &review3.id,
+            false,
+            "sec",
+            t0 + 21,
+            audit("test.review.reject"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let e = store
+        .decide_match_review(
+            "no-such-review",
+            true,
+            "sec",
+            t0 + 21,
+            audit("test.review.confirm"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    let history = store.link_history(&p1).await.unwrap();
+    let actions: Vec<_> = history.iter().map(|h| h.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec!["new_person", "auto_link", "merge"],
+        "{history:?}"
+    );
+    let merge = &history[2];
+    assert_eq!(merge.record_id.as_deref(), Some(r3.id.as_str()));
+    assert_eq!(merge.from_person.as_deref(), Some(p3.as_str()));
+    assert_eq!(merge.to_person.as_deref(), Some(p1.as_str()));
+    assert_eq!((merge.by_user.as_str(), merge.at), ("sec", t0 + 20));
+    assert!(merge.detail.contains(&review3.id));
+
+    // --- match review: reject keeps the persons distinct ------------------------------
+    let p4 = ids::new_id();
+    let review4 = NewMatchReview {
+        id: ids::new_id(),
+        candidate_record_id: r1.id.clone(),
+        weight: 3.0,
+        probability: 0.2,
+        detail: "[]".into(),
+    };
+    let r4 = store
+        .register_patient(
+            patient_record(
+                &fd,
+                "D-1",
+                "山田",
+                "花江",
+                &family_kana,
+                "ハナエ",
+                birth,
+                vec![key_a],
+                t0 + 30,
+            ),
+            PersonLink::NewPerson(p4.clone()),
+            vec![review4.clone()],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap();
+    store
+        .decide_match_review(
+            &review4.id,
+            false,
+            "sec",
+            t0 + 31,
+            audit("test.review.reject"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.resolve_person(&p4).await.unwrap(), Some(p4.clone()));
+    assert_eq!(
+        ids_of(&store.person_records(&p4).await.unwrap()),
+        vec![r4.id.clone()]
+    );
+    assert_eq!(store.person_records(&p1).await.unwrap().len(), 3);
+    assert!(!store
+        .open_match_reviews(1000)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.id == review4.id));
+    let e = store
+        .decide_match_review(
+            &review4.id,
+            true,
+            "sec",
+            t0 + 32,
+            audit("test.review.confirm"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert_eq!(store.resolve_person(&p4).await.unwrap(), Some(p4.clone()));
+    let history4 = store.link_history(&p4).await.unwrap();
+    assert_eq!(history4[0].action, "new_person");
+    assert!(
+        !history4.iter().any(|h| h.action == "merge"),
+        "{history4:?}"
+    );
+
+    // --- unlink ------------------------------------------------------------------------
+    let p5 = ids::new_id();
+    store
+        .unlink_record(&r3.id, &p5, "sec", t0 + 40, audit("test.patient.unlink"))
+        .await
+        .unwrap();
+    assert_eq!(store.resolve_person(&p5).await.unwrap(), Some(p5.clone()));
+    assert_eq!(
+        ids_of(&store.person_records(&p5).await.unwrap()),
+        vec![r3.id.clone()]
+    );
+    assert_eq!(
+        ids_of(&store.person_records(&p1).await.unwrap()),
+        vec![r1.id.clone(), r2.id.clone()]
+    );
+    assert_eq!(
+        store
+            .get_patient_record(&r3.id)
+            .await
+            .unwrap()
+            .map(|r| (r.person_id, r.updated_at)),
+        Some((p5.clone(), t0 + 40))
+    );
+    assert_eq!(
+        store.team_status(&p5, &fc.id).await.unwrap(),
+        Some(TeamStatus::Active)
+    );
+    let e = store
+        .unlink_record(
+            &r4.id,
+            &ids::new_id(),
+            "sec",
+            t0 + 41,
+            audit("test.patient.unlink"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let e = store
+        .unlink_record(
+            "no-such-record",
+            &ids::new_id(),
+            "sec",
+            t0 + 41,
+            audit("test.patient.unlink"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    let history5 = store.link_history(&p5).await.unwrap();
+    let unlink = history5
+        .iter()
+        .find(|h| h.action == "unlink")
+        .expect("unlink event");
+    assert_eq!(unlink.record_id.as_deref(), Some(r3.id.as_str()));
+    assert_eq!(unlink.from_person.as_deref(), Some(p1.as_str()));
+    assert_eq!(unlink.to_person.as_deref(), Some(p5.as_str()));
+    assert!(store
+        .link_history(&p1)
+        .await
+        .unwrap()
+        .iter()
+        .any(|h| h.action == "unlink"));
+
+    // --- consents ----------------------------------------------------------------------
+    let e = store
+        .record_consent(
+            sample_consent(
+                &p1,
+                ConsentScope::Individual,
+                vec![fa.id.clone()],
+                &fa.id,
+                t0 + 50,
+            ),
+            audit("test.consent.record"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let withdrawn = store
+        .withdraw_consent(
+            &c3.id,
+            t0 + 5_000,
+            "tester",
+            "本人の申し出",
+            audit("test.consent.withdraw"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status, "withdrawn");
+    assert_eq!(withdrawn.withdrawn_at, Some(t0 + 5_000));
+    assert_eq!(withdrawn.withdrawn_by.as_deref(), Some("tester"));
+    assert_eq!(withdrawn.withdrawal_reason.as_deref(), Some("本人の申し出"));
+    assert_eq!(
+        store.get_consent(&c3.id).await.unwrap(),
+        Some(withdrawn.clone())
+    );
+    assert_eq!(
+        store.current_consent(&p1).await.unwrap(),
+        Some(withdrawn.clone()),
+        "a withdrawn consent is still the current one until a new one is recorded"
+    );
+    let e = store
+        .withdraw_consent(
+            &c3.id,
+            t0 + 6_000,
+            "tester",
+            "again",
+            audit("test.consent.withdraw"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let c4 = store
+        .record_consent(
+            sample_consent(
+                &p1,
+                ConsentScope::Individual,
+                vec![fa.id.clone(), fb.id.clone()],
+                &fb.id,
+                t0 + 60,
+            ),
+            audit("test.consent.record"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c4.scope, ConsentScope::Individual);
+    assert_eq!(c4.facilities, vec![fa.id.clone(), fb.id.clone()]);
+    assert_eq!(c4.proxy_relationship, "長男");
+    assert!(c4.family_participation);
+    assert_eq!((c4.withdrawn_at, c4.withdrawn_by.clone()), (None, None));
+    assert_eq!(store.current_consent(&p1).await.unwrap(), Some(c4.clone()));
+    let history = store.consent_history(&p1).await.unwrap();
+    assert_eq!(
+        history.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![c4.id.clone(), c3.id.clone()],
+        "newest first"
+    );
+    assert_eq!(
+        store.consent_history(&p3).await.unwrap().len(),
+        2,
+        "merged ID follows"
+    );
+    assert!(store.consent_history(&p4).await.unwrap().is_empty());
+    assert_eq!(store.current_consent(&p4).await.unwrap(), None);
+    assert_eq!(store.get_consent("no-such-consent").await.unwrap(), None);
+
+    // --- care team ---------------------------------------------------------------------
+    assert_eq!(store.team_status(&p1, &fd.id).await.unwrap(), None);
+    store
+        .invite_to_team(
+            &p1,
+            &fd.id,
+            &fa.id,
+            "tester",
+            "服薬管理をお願いします",
+            t0 + 70,
+            audit("test.team.invite"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.team_status(&p1, &fd.id).await.unwrap(),
+        Some(TeamStatus::Invited)
+    );
+    let e = store
+        .invite_to_team(
+            &p1,
+            &fd.id,
+            &fa.id,
+            "tester",
+            "",
+            t0 + 71,
+            audit("test.team.invite"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let invitations = store.invitations_for(&fd.id).await.unwrap();
+    assert_eq!(invitations.len(), 1);
+    let (member, record) = &invitations[0];
+    assert_eq!(member.person_id, p1);
+    assert_eq!(member.status, TeamStatus::Invited);
+    assert_eq!(member.invited_by_facility.as_deref(), Some(fa.id.as_str()));
+    assert_eq!(member.invited_by_user.as_deref(), Some("tester"));
+    assert_eq!(member.note, "服薬管理をお願いします");
+    assert_eq!(record.person_id, p1);
+    assert!(store.invitations_for(&fa.id).await.unwrap().is_empty());
+    // Invited is not a member: the person is not in the pharmacy's list yet.
+    assert!(!store
+        .team_patients(&fd.id, None, 50)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.person_id == p1));
+    store
+        .respond_to_invitation(&p1, &fd.id, true, t0 + 72, audit("test.team.accept"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.team_status(&p1, &fd.id).await.unwrap(),
+        Some(TeamStatus::Active)
+    );
+    assert!(store.invitations_for(&fd.id).await.unwrap().is_empty());
+    assert!(store
+        .team_patients(&fd.id, None, 50)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.person_id == p1));
+    let e = store
+        .respond_to_invitation(&p1, &fd.id, false, t0 + 73, audit("test.team.decline"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let e = store
+        .invite_to_team(
+            &p1,
+            &fd.id,
+            &fa.id,
+            "tester",
+            "",
+            t0 + 73,
+            audit("test.team.invite"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    store
+        .leave_team(&p1, &fd.id, t0 + 74, audit("test.team.leave"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.team_status(&p1, &fd.id).await.unwrap(),
+        Some(TeamStatus::Left)
+    );
+    assert!(!store
+        .team_patients(&fd.id, None, 50)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.person_id == p1));
+    let e = store
+        .leave_team(&p1, &fd.id, t0 + 75, audit("test.team.leave"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    // A former member can be invited again, and may decline.
+    store
+        .invite_to_team(
+            &p1,
+            &fd.id,
+            &fb.id,
+            "tester2",
+            "再依頼",
+            t0 + 76,
+            audit("test.team.invite"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.team_status(&p1, &fd.id).await.unwrap(),
+        Some(TeamStatus::Invited)
+    );
+    store
+        .respond_to_invitation(&p1, &fd.id, false, t0 + 77, audit("test.team.decline"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.team_status(&p1, &fd.id).await.unwrap(),
+        Some(TeamStatus::Declined)
+    );
+    let e = store
+        .respond_to_invitation(&p1, &fd.id, true, t0 + 78, audit("test.team.accept"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let e = store
+        .respond_to_invitation(&p4, &fa.id, true, t0 + 78, audit("test.team.accept"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let team = store.team_members(&p1).await.unwrap();
+    let status_of = |f: &str| team.iter().find(|m| m.facility_id == f).map(|m| m.status);
+    assert_eq!(status_of(&fa.id), Some(TeamStatus::Active));
+    assert_eq!(status_of(&fb.id), Some(TeamStatus::Active));
+    assert_eq!(status_of(&fd.id), Some(TeamStatus::Declined));
+
+    // --- break-glass ---------------------------------------------------------------------
+    // Active team of p1 now: fa, fb and (kept after the unlink) whatever the store decided
+    // for fc. Every active member gets a notice; the declined pharmacy does not.
+    let active_team: Vec<String> = team
+        .iter()
+        .filter(|m| m.status == TeamStatus::Active)
+        .map(|m| m.facility_id.clone())
+        .collect();
+    let event = BreakGlassEvent {
+        id: ids::new_id(),
+        person_id: p1.clone(),
+        user_id: er.id.clone(),
+        facility_id: fa.id.clone(),
+        reason: "救急搬送、意識障害".into(),
+        started_at: t0 + 100,
+        expires_at: t0 + 100 + 3_600_000,
+    };
+    store
+        .start_break_glass(event.clone(), audit("test.break_glass"))
+        .await
+        .unwrap();
+    for f in &active_team {
+        let notices = store.team_notices(f, 100).await.unwrap();
+        let n: Vec<_> = notices.iter().filter(|n| n.person_id == p1).collect();
+        assert_eq!(n.len(), 1, "facility {f}: {notices:?}");
+        assert_eq!(n[0].kind, "break_glass");
+        assert_eq!(n[0].created_at, t0 + 100);
+        assert_eq!(n[0].read_at, None);
+        assert!(
+            n[0].body.contains(&event.id) && n[0].body.contains("救急搬送"),
+            "{}",
+            n[0].body
+        );
+    }
+    assert!(store.team_notices(&fd.id, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .active_break_glass(&er.id, &p1, t0 + 200)
+            .await
+            .unwrap(),
+        Some(event.clone())
+    );
+    assert_eq!(
+        store
+            .active_break_glass(&er.id, &p1, event.expires_at - 1)
+            .await
+            .unwrap(),
+        Some(event.clone())
+    );
+    assert_eq!(
+        store
+            .active_break_glass(&er.id, &p1, event.expires_at)
+            .await
+            .unwrap(),
+        None,
+        "access ends at expiry"
+    );
+    assert_eq!(
+        store
+            .active_break_glass(&er.id, &p4, t0 + 200)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .active_break_glass("someone-else", &p1, t0 + 200)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.list_break_glass(1000).await.unwrap().contains(&event));
+
+    // --- audit: every mutation named the patient -----------------------------------------
+    let a1 = patient_audit_actions(store, &p1).await;
+    for action in [
+        "test.patient.register",
+        "test.review.confirm",
+        "test.patient.unlink",
+        "test.consent.withdraw",
+        "test.consent.record",
+        "test.team.invite",
+        "test.team.accept",
+        "test.team.leave",
+        "test.team.decline",
+        "test.break_glass",
+    ] {
+        assert!(
+            a1.iter().any(|a| a == action),
+            "{action} not audited for p1: {a1:?}"
+        );
+    }
+    // register ×2, confirm, unlink, withdraw, record, invite ×2, accept, leave, decline,
+    // break-glass — and nothing for the refused calls.
+    assert_eq!(a1.len(), 12, "{a1:?}");
+    let a3 = patient_audit_actions(store, &p3).await;
+    assert_eq!(
+        a3,
+        vec!["test.consent.record", "test.patient.register"],
+        "newest first"
+    );
+    let a4 = patient_audit_actions(store, &p4).await;
+    assert_eq!(a4, vec!["test.review.reject", "test.patient.register"]);
+    assert!(patient_audit_actions(store, &orphan).await.is_empty());
 }

@@ -145,6 +145,15 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+impl From<renkei_core::ServiceError> for AppError {
+    fn from(e: renkei_core::ServiceError) -> Self {
+        match e {
+            renkei_core::ServiceError::Invalid { .. } => AppError::BadRequest(e.to_string()),
+            renkei_core::ServiceError::Store(s) => AppError::Store(s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -252,11 +252,145 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("policy.too_simple", "英字・数字・記号のうち2種類以上を含めてください。", "Mix at least two of letters, digits and symbols."),
 ];
 
+/// Texts of the patient, consent, care-team, break-glass and identity screens.
+const PATIENT_MESSAGES: &[(&str, &str, &str)] = &[
+    ("nav.patients", "患者", "Patients"),
+    ("nav.invitations", "チーム招待", "Team invitations"),
+    ("nav.emergency", "救急時閲覧", "Emergency access"),
+    ("nav.mpi", "名寄せ確認", "Identity review"),
+    ("nav.break_glass", "緊急閲覧記録", "Break-glass log"),
+    ("patients.title", "患者", "Patients"),
+    ("patients.register", "患者を登録", "Register a patient"),
+    ("patients.new_title", "患者の登録", "Register a patient"),
+    ("patients.register_submit", "登録する", "Register"),
+    ("patients.query", "氏名・ふりがな・生年月日・患者ID", "Name, reading, birth date or patient ID"),
+    ("patients.query_hint", "例：やまだ、1948-05-03", "e.g. やまだ, 1948-05-03"),
+    ("patients.none", "ケアチームに参加している患者はいません。", "No patients in your facility's care teams."),
+    ("patients.break_glass_notices", "チームの患者が救急時に閲覧されました", "A team patient's summary was opened in an emergency"),
+    ("patients.open", "患者を開く", "Open patient"),
+    ("patients.duplicate_local_id", "この患者IDはこの施設ですでに登録されています。", "This patient ID is already registered at this facility."),
+    ("patients.id_system", "識別子の体系：", "Identifier system:"),
+    ("patient.identity", "患者識別", "Patient identification"),
+    ("patient.name", "氏名", "Name"),
+    ("patient.birth_date", "生年月日", "Date of birth"),
+    ("patient.sex", "性別", "Sex"),
+    ("patient.local_id", "患者ID", "Patient ID"),
+    ("patient.age_suffix", "歳", " y"),
+    ("patient.consent", "情報共有の同意", "Consent to share"),
+    ("patient.team", "ケアチーム", "Care team"),
+    ("patient.registrations", "各施設での登録", "Registrations at each facility"),
+    ("patient.source", "登録施設", "Registered by"),
+    ("field.local_id", "患者ID（施設内）", "Patient ID (at your facility)"),
+    ("field.family_kanji", "姓", "Family name"),
+    ("field.given_kanji", "名", "Given name"),
+    ("field.family_kana", "姓（ふりがな）", "Family name (kana)"),
+    ("field.given_kana", "名（ふりがな）", "Given name (kana)"),
+    ("field.previous_family_kanji", "旧姓", "Previous family name"),
+    ("field.previous_family_kana", "旧姓（ふりがな）", "Previous family name (kana)"),
+    ("field.birth_date", "生年月日", "Date of birth"),
+    ("field.sex", "性別", "Sex"),
+    ("field.phone", "電話番号", "Phone"),
+    ("field.insurance_number", "被保険者番号", "Insurance number"),
+    ("field.care_level", "要介護度", "Care level"),
+    ("field.scope", "同意の範囲", "Scope"),
+    ("field.excluded", "共有しない情報", "Information not to share"),
+    ("field.form", "同意の方法", "How consent was given"),
+    ("field.signer", "同意者", "Who consented"),
+    ("field.proxy_name", "代理人氏名", "Proxy's name"),
+    ("field.proxy_relationship", "本人との続柄", "Relationship to the patient"),
+    ("field.family_participation", "家族の参加", "Family participation"),
+    ("field.family_note", "家族に関する取り決め", "Arrangements about family"),
+    ("field.obtained_on", "同意取得日", "Date obtained"),
+    ("field.place", "取得場所", "Place obtained"),
+    ("field.card_number", "同意カード番号", "Consent card number"),
+    ("form.unknown_choice", "選択肢から選んでください", "Choose one of the options"),
+    ("consent.title", "同意の管理", "Consent"),
+    ("consent.record", "同意を記録する", "Record consent"),
+    ("consent.active", "同意あり", "Consent in force"),
+    ("consent.withdrawn", "同意撤回", "Consent withdrawn"),
+    ("consent.none", "同意の記録なし", "No consent on file"),
+    ("consent.none_help", "同意が記録されるまで、他施設との情報共有は行われません。", "Nothing is shared with other facilities until consent is recorded."),
+    ("consent.comprehensive", "包括同意（ケアに関わる全施設）", "Comprehensive (every facility in the care team)"),
+    ("consent.individual", "個別同意", "Individual (named facilities)"),
+    ("consent.individual_needs_facilities", "個別同意では、ケアチームの施設から1つ以上選んでください。", "An individual consent names one or more facilities of the care team."),
+    ("consent.excluded", "共有しない情報", "Not shared"),
+    ("consent.obtained", "取得", "Obtained"),
+    ("consent.withdrawn_at", "撤回の効力発生", "Withdrawal effective"),
+    ("consent.form_written", "書面", "Written"),
+    ("consent.form_verbal", "口頭", "Verbal"),
+    ("consent.by_patient", "本人", "The patient"),
+    ("consent.by_proxy", "代理人", "Proxy"),
+    ("consent.family_yes", "家族も参加", "Family may take part"),
+    ("consent.family_no", "家族は参加しない", "Family does not take part"),
+    ("consent.already_active", "有効な同意がすでにあります。先に撤回してください。", "A consent is already in force; withdraw it first."),
+    ("consent.bad_date", "日付が正しくありません（未来の日付は不可）。", "Invalid date (no future dates)."),
+    ("consent.effective_on", "撤回の効力発生日（空欄は即時）", "Withdrawal takes effect on (empty: now)"),
+    ("consent.withdraw", "同意を撤回する", "Withdraw consent"),
+    ("team.invited", "招待中", "Invited"),
+    ("team.active", "参加中", "Member"),
+    ("team.declined", "辞退", "Declined"),
+    ("team.left", "離脱", "Left"),
+    ("team.mine", "自施設", "Us"),
+    ("team.invite", "招待する", "Invite"),
+    ("team.invite_label", "招待する施設の施設ID（施設検索で確認できます）", "Facility ID to invite (see the directory)"),
+    ("team.note", "招待先への連絡事項", "Note to the invited facility"),
+    ("team.unknown_facility", "その施設IDの施設は見つかりません。", "No facility has that ID."),
+    ("team.facility_not_active", "その施設は利用停止中または退会済みのため招待できません。", "That facility is suspended or has left the network."),
+    ("team.already", "その施設はすでに参加中または招待中です。", "That facility is already a member or invited."),
+    ("team.leave", "この患者のケアチームから離脱する", "Leave this patient's care team"),
+    ("team.invitations_title", "ケアチームへの招待", "Care-team invitations"),
+    ("team.no_invitations", "未回答の招待はありません。", "No open invitations."),
+    ("team.invited_by", "招待元：", "Invited by"),
+    ("team.accept", "参加する", "Accept"),
+    ("team.decline", "辞退する", "Decline"),
+    ("emergency.title", "救急時の閲覧（ブレークグラス）", "Emergency access (break-glass)"),
+    ("emergency.intro", "救急搬送・救急外来で、ケアチーム外の患者の救急時サマリーを閲覧します。理由の入力が必要です。閲覧は記録され、患者のケアチームに通知されます。", "Open the emergency summary of a patient outside your care teams, for ambulance transport or the ER. A reason is required; the access is recorded and the patient's care team is notified."),
+    ("emergency.kana", "患者氏名（ふりがな）", "Patient's name (kana)"),
+    ("emergency.reason", "閲覧の理由", "Reason"),
+    ("emergency.open", "記録して閲覧する", "Record and open"),
+    ("emergency.reason_required", "理由を具体的に入力してください。", "Give a specific reason."),
+    ("emergency.kana_required", "氏名をふりがなで入力してください。", "Enter the name in kana."),
+    ("emergency.birth_required", "生年月日を入力してください。", "Enter the date of birth."),
+    ("emergency.not_found", "一致する患者はいません。氏名と生年月日を確認してください。", "No patient matches. Check the name and date of birth."),
+    ("emergency.ambiguous", "複数の患者が一致しました。氏名を正確に入力してください。", "Several patients match. Enter the full name."),
+    ("emergency.summary_title", "救急時サマリー", "Emergency summary"),
+    ("emergency.banner", "緊急時の閲覧です（ブレークグラス）。閲覧は記録され、ケアチームに通知されています。", "Break-glass access: recorded and notified to the care team."),
+    ("emergency.expires", "閲覧期限", "Access expires"),
+    ("emergency.allergies", "アレルギー・禁忌", "Allergies and contraindications"),
+    ("emergency.medications", "現在の処方", "Current medications"),
+    ("emergency.diagnoses", "病名", "Active diagnoses"),
+    ("emergency.acp", "ACP・DNARの意思", "ACP / DNAR wishes"),
+    ("emergency.no_records", "共有された記録はありません。", "No shared records."),
+    ("emergency.contacts", "連絡先（ケアチーム）", "Contacts (care team)"),
+    ("emergency.generated", "作成日時", "Generated"),
+    ("mpi.title", "名寄せの確認", "Identity review"),
+    ("mpi.intro", "自動では判断できなかった登録の組です。同一人物か別人かを確認してください。", "Registration pairs the matcher could not decide. Confirm whether they are the same person."),
+    ("mpi.empty", "確認待ちの組はありません。", "Nothing to review."),
+    ("mpi.weight", "一致度（重み）", "Match weight"),
+    ("mpi.probability", "確率", "Probability"),
+    ("mpi.new_record", "新しい登録", "New registration"),
+    ("mpi.candidate", "候補", "Candidate"),
+    ("mpi.same", "同一人物として統合", "Same person: merge"),
+    ("mpi.different", "別人", "Different people"),
+    ("mpi.break_glass_title", "緊急閲覧（ブレークグラス）の記録", "Break-glass events"),
+    ("mpi.no_break_glass", "記録はありません。", "No events."),
+    ("notice.patient_registered", "患者を登録しました（新規）。", "Patient registered (new)."),
+    ("notice.patient_linked", "患者を登録し、ネットワーク上の同一患者と自動で紐付けました。", "Patient registered and linked to the same person in the network."),
+    ("notice.patient_review", "患者を登録しました。似た登録があるため、事務局が名寄せを確認します。", "Patient registered; a similar registration exists and the secretariat will review it."),
+    ("notice.consent_recorded", "同意を記録しました。", "Consent recorded."),
+    ("notice.consent_withdrawn", "同意の撤回を記録しました。", "Withdrawal recorded."),
+    ("notice.invited", "施設を招待しました。", "The facility was invited."),
+    ("notice.left_team", "ケアチームから離脱しました。", "You left the care team."),
+    ("notice.joined_team", "ケアチームに参加しました。", "You joined the care team."),
+    ("notice.declined", "招待を辞退しました。", "Invitation declined."),
+];
+
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
         MESSAGES
             .iter()
+            .chain(PATIENT_MESSAGES)
             .map(|(k, ja, en)| (*k, (*ja, *en)))
             .collect()
     })
@@ -350,6 +484,12 @@ mod tests {
         for a in ["yes", "no", "unknown"] {
             used.push(("answer".into(), format!("answer.{a}")));
         }
+        for s in ["invited", "active", "declined", "left"] {
+            used.push(("team".into(), format!("team.{s}")));
+        }
+        for s in ["written", "verbal"] {
+            used.push(("consent".into(), format!("consent.form_{s}")));
+        }
         for s in ["in_house", "vendor", "none"] {
             used.push(("it_staff".into(), format!("it_staff.{s}")));
         }
@@ -363,7 +503,7 @@ mod tests {
     #[test]
     fn keys_are_unique_and_both_languages_filled() {
         let mut seen = std::collections::HashSet::new();
-        for (k, ja, en) in MESSAGES {
+        for (k, ja, en) in MESSAGES.iter().chain(PATIENT_MESSAGES) {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!ja.is_empty() && !en.is_empty(), "{k}");
         }

@@ -148,6 +148,32 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/facility/readiness",
             get(staff::readiness_page).post(staff::readiness_submit),
         )
+        .route("/patients", get(patients::list))
+        .route(
+            "/patients/new",
+            get(patients::new_page).post(patients::register),
+        )
+        .route("/patients/{id}", get(patients::show))
+        .route(
+            "/patients/{id}/consent",
+            get(patients::consent_show).post(patients::consent_record),
+        )
+        .route(
+            "/patients/{id}/consent/{consent_id}/withdraw",
+            post(patients::consent_withdraw),
+        )
+        .route("/patients/{id}/team/invite", post(patients::invite))
+        .route("/patients/{id}/team/leave", post(patients::leave))
+        .route("/patients/{id}/emergency", get(emergency::summary))
+        .route("/invitations", get(patients::invitations))
+        .route("/invitations/{id}", post(patients::answer_invitation))
+        .route(
+            "/emergency",
+            get(emergency::search_page).post(emergency::break_glass),
+        )
+        .route("/admin/mpi", get(mpi::queue))
+        .route("/admin/mpi/{id}", post(mpi::decide))
+        .route("/admin/break-glass", get(mpi::break_glass_log))
         .route("/api/v1/facilities", get(api::facilities))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))

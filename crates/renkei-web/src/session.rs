@@ -347,6 +347,29 @@ pub fn check_anon_csrf(headers: &HeaderMap, submitted: &str) -> AppResult<()> {
     }
 }
 
+impl Viewer {
+    /// The requester as the access decision point sees it.
+    pub fn requester(&self) -> renkei_domain::patient::Requester {
+        renkei_domain::patient::Requester {
+            user_id: self.user.id.clone(),
+            facility_id: self.facility().map(|f| f.id.clone()),
+            facility_type: self.facility().map(|f| f.facility_type),
+            profession: self.user.profession,
+            is_secretariat: self.is_secretariat(),
+        }
+    }
+
+    /// Audit origin for a read of patient data through `resource`.
+    pub fn origin(&self, resource: &str) -> renkei_core::access::Origin {
+        renkei_core::access::Origin {
+            login_id: self.user.login_id.clone(),
+            ip: self.client.ip_string(),
+            user_agent: self.client.user_agent.clone(),
+            resource: resource.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,10 @@ pub mod admin;
 pub mod apply;
 pub mod auth;
 pub mod directory;
+pub mod emergency;
 pub mod home;
+pub mod mpi;
+pub mod patients;
 pub mod staff;
 
 use crate::error::{urlencode, AppResult};
@@ -27,6 +30,8 @@ pub struct Chrome {
     pub facility_name: Option<String>,
     pub is_secretariat: bool,
     pub is_facility_admin: bool,
+    /// May open emergency summaries outside the care team.
+    pub may_break_glass: bool,
     pub csrf: String,
     pub demo: bool,
     pub path: String,
@@ -46,6 +51,7 @@ impl Chrome {
             facility_name: viewer.facility().map(|f| f.name.clone()),
             is_secretariat: viewer.is_secretariat(),
             is_facility_admin: viewer.admin_facility().is_some(),
+            may_break_glass: renkei_domain::patient::may_break_glass(&viewer.requester()),
             csrf: viewer.session.csrf_token.clone(),
             demo: state.config.demo.is_some(),
             path: viewer.client.path.clone(),
@@ -65,6 +71,7 @@ impl Chrome {
             facility_name: None,
             is_secretariat: false,
             is_facility_admin: false,
+            may_break_glass: false,
             csrf: csrf.to_string(),
             demo: state.config.demo.is_some(),
             path: client.path.clone(),

@@ -99,6 +99,18 @@ impl TestApp {
             FacilityType::Secretariat,
             "",
         );
+        let fire = sample_facility(
+            "テスト消防本部",
+            "テストショウボウホンブ",
+            FacilityType::EmergencyService,
+            "",
+        );
+        let care_office = sample_facility(
+            "テスト居宅介護支援事業所",
+            "テストキョタクカイゴシエンジギョウショ",
+            FacilityType::CareManagementOffice,
+            "0170000004",
+        );
         let import = renkei_storage::NetworkImport {
             facilities: vec![
                 (
@@ -120,6 +132,16 @@ impl TestApp {
                     secretariat_office.clone(),
                     renkei_domain::FacilityStatus::Active,
                     Some("F00003".into()),
+                ),
+                (
+                    fire.clone(),
+                    renkei_domain::FacilityStatus::Active,
+                    Some("F00004".into()),
+                ),
+                (
+                    care_office.clone(),
+                    renkei_domain::FacilityStatus::Active,
+                    Some("F00005".into()),
                 ),
             ],
             users: vec![
@@ -146,6 +168,18 @@ impl TestApp {
                     "他院 医師",
                     Profession::Physician,
                     Some((&other.id, MemberRole::Member)),
+                ),
+                user(
+                    "paramedic1",
+                    "テスト 救急隊員",
+                    Profession::Paramedic,
+                    Some((&fire.id, MemberRole::Member)),
+                ),
+                user(
+                    "cm1",
+                    "テスト ケアマネ",
+                    Profession::CareManager,
+                    Some((&care_office.id, MemberRole::Member)),
                 ),
                 NewUser {
                     is_secretariat: true,

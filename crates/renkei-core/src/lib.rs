@@ -1,0 +1,20 @@
+//! Application services that sit between the web layer and storage: they hold the rules
+//! that need several storage calls (matching a new registration against the patient index)
+//! and the single access decision point through which every read of patient data passes.
+
+pub mod access;
+pub mod patients;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input that breaks a rule; the message names the field.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] renkei_storage::StoreError),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,397 @@
+//! Registering a patient: validate what the facility typed, compute match keys once, find
+//! candidates through stored blocking keys, score them, and link, queue for review or
+//! create a new person — all stored in one transaction with its audit record.
+
+use crate::{ServiceError, ServiceResult};
+use renkei_domain::audit::AuditEntry;
+use renkei_domain::patient::{jp_local_id_system, CareLevel, Sex};
+use renkei_domain::text::{self, FieldError, Problem};
+use renkei_domain::{ids, Lang};
+use renkei_mpi::blocking::{blocking_keys, BlockingRule};
+use renkei_mpi::score::{Decision as MatchDecision, ScoreConfig, Scorer};
+use renkei_mpi::MatchKeys;
+use renkei_storage::{
+    Facility, NewMatchReview, NewPatientRecord, PatientRecord, PersonLink, PreviousName, Store,
+    StoreError,
+};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// What a facility types when it registers a patient.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RegistrationInput {
+    #[serde(default)]
+    pub local_id: String,
+    /// Empty: the JP Core system of the facility's institution code (or a Renkei system
+    /// for facilities without one).
+    #[serde(default)]
+    pub id_system: String,
+    #[serde(default)]
+    pub family_kanji: String,
+    #[serde(default)]
+    pub given_kanji: String,
+    #[serde(default)]
+    pub family_kana: String,
+    #[serde(default)]
+    pub given_kana: String,
+    #[serde(default)]
+    pub previous_family_kanji: String,
+    #[serde(default)]
+    pub previous_family_kana: String,
+    #[serde(default)]
+    pub birth_date: String,
+    #[serde(default)]
+    pub sex: String,
+    #[serde(default)]
+    pub postal_code: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub insurance_number: String,
+    #[serde(default)]
+    pub care_level: String,
+}
+
+/// How the registration entered the patient index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkOutcome {
+    NewPerson,
+    AutoLinked {
+        weight: f64,
+    },
+    /// A new person for now; `candidates` pairs wait for the secretariat.
+    PendingReview {
+        candidates: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub record: PatientRecord,
+    pub outcome: LinkOutcome,
+}
+
+fn scorer() -> &'static Scorer {
+    static SCORER: OnceLock<Scorer> = OnceLock::new();
+    SCORER.get_or_init(|| Scorer::new(ScoreConfig::default()))
+}
+
+/// The identifier system a facility's local patient IDs live in.
+pub fn local_id_system(facility: &Facility) -> String {
+    if facility.official_id.len() == 10 {
+        jp_local_id_system(&facility.official_id)
+    } else {
+        format!(
+            "urn:renkei:facility:{}:patient-id",
+            facility.code.as_deref().unwrap_or(&facility.id)
+        )
+    }
+}
+
+/// Parses and checks a birth date: a real calendar date, not in the future, not before 1880.
+pub fn parse_birth_date(
+    raw: &str,
+    today: chrono::NaiveDate,
+) -> Result<chrono::NaiveDate, FieldError> {
+    let cleaned = text::clean("birth_date", raw, 10, true)?;
+    let date = chrono::NaiveDate::parse_from_str(&cleaned, "%Y-%m-%d")
+        .map_err(|_| FieldError::new("birth_date", Problem::NotDate))?;
+    if date > today || date < chrono::NaiveDate::from_ymd_opt(1880, 1, 1).expect("valid") {
+        return Err(FieldError::new("birth_date", Problem::ImpossibleDate));
+    }
+    Ok(date)
+}
+
+fn match_keys_of(r: &NewPatientRecord) -> MatchKeys {
+    MatchKeys::from(&renkei_mpi::PersonRecord {
+        record_id: r.id.clone(),
+        facility_id: r.facility_id.clone(),
+        family_kanji: r.family_kanji.clone(),
+        given_kanji: r.given_kanji.clone(),
+        family_kana: r.family_kana.clone(),
+        given_kana: r.given_kana.clone(),
+        previous_family_names: r
+            .previous_names
+            .iter()
+            .map(|p| renkei_mpi::PreviousName {
+                kanji: p.family_kanji.clone(),
+                kana: p.family_kana.clone(),
+            })
+            .collect(),
+        birth_date: renkei_mpi::BirthDate::parse(&r.birth_date),
+        sex: match r.sex {
+            Sex::Male => renkei_mpi::Sex::Male,
+            Sex::Female => renkei_mpi::Sex::Female,
+            Sex::Other => renkei_mpi::Sex::Other,
+            Sex::Unknown => renkei_mpi::Sex::Unknown,
+        },
+        phone: r.phones.first().cloned().unwrap_or_default(),
+        postal_code: r.postal_code.clone(),
+        address: r.address.clone(),
+        insurance_number: r.insurance_numbers.first().cloned().unwrap_or_default(),
+    })
+}
+
+fn stored_as_new(r: &PatientRecord) -> NewPatientRecord {
+    NewPatientRecord {
+        id: r.id.clone(),
+        facility_id: r.facility_id.clone(),
+        id_system: r.id_system.clone(),
+        local_id: r.local_id.clone(),
+        family_kanji: r.family_kanji.clone(),
+        given_kanji: r.given_kanji.clone(),
+        family_kana: r.family_kana.clone(),
+        given_kana: r.given_kana.clone(),
+        previous_names: r.previous_names.clone(),
+        birth_date: r.birth_date.clone(),
+        sex: r.sex,
+        postal_code: r.postal_code.clone(),
+        address: r.address.clone(),
+        phones: r.phones.clone(),
+        insurance_numbers: r.insurance_numbers.clone(),
+        care_level: r.care_level,
+        block_keys: vec![],
+        is_test: r.is_test,
+        created_by: r.created_by.clone(),
+        created_at: r.created_at,
+    }
+}
+
+/// Blocking keys as stored (i64 columns hold the u64 hash bit-for-bit).
+pub fn block_keys_of(r: &NewPatientRecord) -> Vec<i64> {
+    blocking_keys(&match_keys_of(r), &BlockingRule::ALL)
+        .into_iter()
+        .map(|k| k as i64)
+        .collect()
+}
+
+/// Validates input into a record ready to store; every problem is reported at once.
+pub fn validate(
+    facility: &Facility,
+    input: &RegistrationInput,
+    created_by: &str,
+    is_test: bool,
+    now: renkei_domain::Millis,
+) -> Result<NewPatientRecord, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut take = |r: Result<String, FieldError>| {
+        r.unwrap_or_else(|e| {
+            errors.push(e);
+            String::new()
+        })
+    };
+    let local_id = take(text::clean("local_id", &input.local_id, 64, true));
+    let id_system = take(text::clean("id_system", &input.id_system, 200, false));
+    let family_kanji = take(text::clean("family_kanji", &input.family_kanji, 40, true));
+    let given_kanji = take(text::clean("given_kanji", &input.given_kanji, 40, true));
+    let family_kana = take(text::kana("family_kana", &input.family_kana, 80, true));
+    let given_kana = take(text::kana("given_kana", &input.given_kana, 80, true));
+    let previous_kanji = take(text::clean(
+        "previous_family_kanji",
+        &input.previous_family_kanji,
+        40,
+        false,
+    ));
+    let previous_kana = take(text::kana(
+        "previous_family_kana",
+        &input.previous_family_kana,
+        80,
+        false,
+    ));
+    let postal_code = take(text::postal_code("postal_code", &input.postal_code, false));
+    let address = take(text::clean("address", &input.address, 200, false));
+    let phone = take(text::phone("phone", &input.phone, false));
+    let insurance = take(text::clean(
+        "insurance_number",
+        &input.insurance_number,
+        40,
+        false,
+    ));
+    let today = chrono::DateTime::from_timestamp_millis(now)
+        .map(|t| (t + chrono::Duration::hours(9)).date_naive())
+        .unwrap_or_default();
+    let birth_date = match parse_birth_date(&input.birth_date, today) {
+        Ok(d) => d.format("%Y-%m-%d").to_string(),
+        Err(e) => {
+            errors.push(e);
+            String::new()
+        }
+    };
+    if !local_id.is_empty() && !local_id.chars().all(|c| c.is_ascii_graphic()) {
+        errors.push(FieldError::new("local_id", Problem::NotIdentifier));
+    }
+    let sex = Sex::from_code(&input.sex);
+    if sex.is_none() {
+        errors.push(FieldError::new("sex", Problem::UnknownChoice));
+    }
+    let care_level = if input.care_level.is_empty() {
+        Some(CareLevel::None)
+    } else {
+        CareLevel::from_code(&input.care_level)
+    };
+    if care_level.is_none() {
+        errors.push(FieldError::new("care_level", Problem::UnknownChoice));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut record = NewPatientRecord {
+        id: ids::new_id(),
+        facility_id: facility.id.clone(),
+        id_system: if id_system.is_empty() {
+            local_id_system(facility)
+        } else {
+            id_system
+        },
+        local_id,
+        family_kanji,
+        given_kanji,
+        family_kana,
+        given_kana,
+        previous_names: if previous_kanji.is_empty() && previous_kana.is_empty() {
+            vec![]
+        } else {
+            vec![PreviousName {
+                family_kanji: previous_kanji,
+                family_kana: previous_kana,
+            }]
+        },
+        birth_date,
+        sex: sex.unwrap_or(Sex::Unknown),
+        postal_code,
+        address,
+        phones: if phone.is_empty() {
+            vec![]
+        } else {
+            vec![phone]
+        },
+        insurance_numbers: if insurance.is_empty() {
+            vec![]
+        } else {
+            vec![insurance]
+        },
+        care_level: care_level.unwrap_or(CareLevel::None),
+        block_keys: vec![],
+        is_test,
+        created_by: created_by.to_string(),
+        created_at: now,
+    };
+    record.block_keys = block_keys_of(&record);
+    Ok(record)
+}
+
+/// Human-readable validation errors.
+pub fn messages(errors: &[FieldError], lang: Lang, label: impl Fn(&str) -> String) -> Vec<String> {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", label(e.field), e.message(lang)))
+        .collect()
+}
+
+/// The best-scoring registration of one candidate person.
+struct Best {
+    weight: f64,
+    probability: f64,
+    decision: MatchDecision,
+    record_id: String,
+    detail: String,
+}
+
+/// Stores a validated registration and places it in the patient index.
+pub async fn register(
+    store: &dyn Store,
+    record: NewPatientRecord,
+    audit: AuditEntry,
+) -> ServiceResult<Registered> {
+    if store
+        .find_patient_record(&record.facility_id, &record.id_system, &record.local_id)
+        .await?
+        .is_some()
+    {
+        return Err(ServiceError::Invalid {
+            field: "local_id",
+            message: "this patient ID is already registered at this facility".into(),
+        });
+    }
+    let keys = match_keys_of(&record);
+    let candidates = store.patient_candidates(&record.block_keys, 500).await?;
+    // The best-scoring registration of each candidate person.
+    let mut best: HashMap<String, Best> = HashMap::new();
+    for candidate in candidates.iter().filter(|c| c.is_test == record.is_test) {
+        let result = scorer().score(&keys, &match_keys_of(&stored_as_new(candidate)));
+        let detail = serde_json::json!(result
+            .fields
+            .iter()
+            .map(|f| serde_json::json!({ "field": f.field.as_str(), "level": f.level.as_str(), "weight": (f.weight * 100.0).round() / 100.0 }))
+            .collect::<Vec<_>>())
+        .to_string();
+        let entry = Best {
+            weight: result.weight,
+            probability: result.probability,
+            decision: result.decision,
+            record_id: candidate.id.clone(),
+            detail,
+        };
+        match best.get(&candidate.person_id) {
+            Some(existing) if existing.weight >= entry.weight => {}
+            _ => {
+                best.insert(candidate.person_id.clone(), entry);
+            }
+        }
+    }
+    let auto: Vec<(&String, &Best)> = best
+        .iter()
+        .filter(|(_, b)| b.decision == MatchDecision::AutoLink)
+        .collect();
+    let (link, outcome, reviews) = if auto.len() == 1 {
+        let (person, b) = auto[0];
+        (
+            PersonLink::Existing(person.clone()),
+            LinkOutcome::AutoLinked { weight: b.weight },
+            vec![],
+        )
+    } else {
+        // Two or more persons match strongly (a duplicate already in the index), or only
+        // weakly: a person decides.
+        let reviews: Vec<NewMatchReview> = best
+            .values()
+            .filter(|b| b.decision != MatchDecision::NoLink)
+            .map(|b| NewMatchReview {
+                id: ids::new_id(),
+                candidate_record_id: b.record_id.clone(),
+                weight: b.weight,
+                probability: b.probability,
+                detail: b.detail.clone(),
+            })
+            .collect();
+        let outcome = if reviews.is_empty() {
+            LinkOutcome::NewPerson
+        } else {
+            LinkOutcome::PendingReview {
+                candidates: reviews.len(),
+            }
+        };
+        (PersonLink::NewPerson(ids::new_id()), outcome, reviews)
+    };
+    let audit = audit.detail(serde_json::json!({ "local_id": record.local_id, "facility_id": record.facility_id, "link": match &outcome {
+        LinkOutcome::NewPerson => "new_person".to_string(),
+        LinkOutcome::AutoLinked { weight } => format!("auto_link ({weight:.1})"),
+        LinkOutcome::PendingReview { candidates } => format!("review ({candidates})"),
+    } }));
+    let stored = store
+        .register_patient(record, link, reviews, audit)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(m) => ServiceError::Invalid {
+                field: "local_id",
+                message: m,
+            },
+            other => other.into(),
+        })?;
+    Ok(Registered {
+        record: stored,
+        outcome,
+    })
+}

@@ -1,0 +1,484 @@
+//! Patients end to end over HTTP: registration, care team by invitation, consent and its
+//! withdrawal, break-glass, and a matrix of who may open which patient page.
+
+mod testkit;
+
+use renkei_storage::AuditQuery;
+use testkit::{Backend, TestApp};
+
+async fn each_backend<F, Fut>(f: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f(TestApp::spawn(Backend::Sqlite).await).await;
+    if let Some(app) = TestApp::try_spawn_postgres().await {
+        f(app).await;
+    }
+}
+
+async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
+    testkit::csrf_of(
+        &client
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+}
+
+async fn status(app: &TestApp, client: &reqwest::Client, path: &str) -> u16 {
+    client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn registration(csrf: &str, local_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("csrf", csrf.into()),
+        ("local_id", local_id.into()),
+        ("family_kanji", "苫小牧".into()),
+        ("given_kanji", "花子".into()),
+        ("family_kana", "とまこまい".into()),
+        ("given_kana", "はなこ".into()),
+        ("birth_date", "1938-04-12".into()),
+        ("sex", "female".into()),
+        ("postal_code", "053-0022".into()),
+        ("address", "北海道苫小牧市表町1丁目2-3".into()),
+        ("phone", "0144-32-1111".into()),
+        ("care_level", "care2".into()),
+    ]
+}
+
+#[tokio::test]
+async fn register_invite_consent_withdraw_and_break_glass() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let token = csrf(&app, &doctor).await;
+
+        // Bad input: every problem at once, nothing stored.
+        let mut bad = registration(&token, "P-0001");
+        bad[4] = ("family_kana", "苫小牧".into());
+        bad[6] = ("birth_date", "2999-01-01".into());
+        bad[7] = ("sex", "robot".into());
+        let res = doctor
+            .post(app.url("/patients/new"))
+            .form(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        let text = res.text().await.unwrap();
+        assert!(
+            text.contains("カタカナまたはひらがな")
+                && text.contains("ありえない日付")
+                && text.contains("選択肢から"),
+            "{text}"
+        );
+
+        let res = doctor
+            .post(app.url("/patients/new"))
+            .form(&registration(&token, "P-0001"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let person = location
+            .trim_start_matches("/patients/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = doctor
+            .get(app.url(&format!("/patients/{person}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("苫小牧 花子") && page.contains("トマコマイ"),
+            "{page}"
+        );
+        // The same local ID again is refused.
+        let again = doctor
+            .post(app.url("/patients/new"))
+            .form(&registration(&token, "P-0001"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 422);
+
+        // Outsiders see nothing — not the page, not the list, not the summary.
+        let (other, _) = app.sign_in("otherdoc").await;
+        let (cm, _) = app.sign_in("cm1").await;
+        for client in [&other, &cm] {
+            assert_eq!(
+                status(&app, client, &format!("/patients/{person}")).await,
+                404
+            );
+            assert_eq!(
+                status(&app, client, &format!("/patients/{person}/emergency")).await,
+                404
+            );
+            let list = client
+                .get(app.url("/patients?q=%E3%81%A8%E3%81%BE%E3%81%93%E3%81%BE%E3%81%84"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!list.contains("苫小牧 花子"));
+        }
+        // A made-up ID answers exactly like a hidden patient.
+        assert_eq!(
+            status(&app, &other, "/patients/00000000000000000000000000000000").await,
+            404
+        );
+
+        // Consent, then an invitation the care manager accepts.
+        let res = doctor
+            .post(app.url(&format!("/patients/{person}/consent")))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("scope", "comprehensive"),
+                ("excluded", "psychiatric"),
+                ("form", "written"),
+                ("signer", "proxy"),
+                ("proxy_name", "苫小牧 一郎"),
+                ("proxy_relationship", "長男"),
+                ("family_participation", "yes"),
+                ("card_number", "C-123"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let second = doctor
+            .post(app.url(&format!("/patients/{person}/consent")))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("scope", "comprehensive"),
+                ("form", "written"),
+                ("signer", "patient"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(second.status(), 422, "a second active consent is refused");
+        let res = doctor
+            .post(app.url(&format!("/patients/{person}/team/invite")))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("facility", "F00005"),
+                ("note", "退院調整のため"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        // Inviting a suspended or unknown facility is refused.
+        let res = doctor
+            .post(app.url(&format!("/patients/{person}/team/invite")))
+            .form(&[("csrf", token.as_str()), ("facility", "F99999")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        // Invited is not yet a member.
+        assert_eq!(status(&app, &cm, &format!("/patients/{person}")).await, 404);
+        let invitations = cm
+            .get(app.url("/invitations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(invitations.contains("苫小牧 花子") && invitations.contains("退院調整のため"));
+        let cm_token = csrf(&app, &cm).await;
+        let res = cm
+            .post(app.url(&format!("/invitations/{person}")))
+            .form(&[("csrf", cm_token.as_str()), ("answer", "accept")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let page = cm
+            .get(app.url(&format!("/patients/{person}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("苫小牧 花子"));
+        assert_eq!(
+            status(&app, &other, &format!("/patients/{person}")).await,
+            404,
+            "still an outsider"
+        );
+
+        // Break-glass by an ambulance crew: reason required, then the summary; the team is told.
+        let (crew, _) = app.sign_in("paramedic1").await;
+        let crew_token = csrf(&app, &crew).await;
+        let no_reason = crew
+            .post(app.url("/emergency"))
+            .form(&[
+                ("csrf", crew_token.as_str()),
+                ("kana", "トマコマイ ハナコ"),
+                ("birth_date", "1938-04-12"),
+                ("reason", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(no_reason.status(), 422);
+        let wrong = crew
+            .post(app.url("/emergency"))
+            .form(&[
+                ("csrf", crew_token.as_str()),
+                ("kana", "トマコマイ ハナコ"),
+                ("birth_date", "1938-04-13"),
+                ("reason", "救急搬送中、意識レベル低下"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 422);
+        let res = crew
+            .post(app.url("/emergency"))
+            .form(&[
+                ("csrf", crew_token.as_str()),
+                ("kana", "とまこまい はなこ"),
+                ("birth_date", "1938-04-12"),
+                ("reason", "救急搬送中、意識レベル低下"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let summary = crew
+            .get(app.url(&format!("/patients/{person}/emergency")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            summary.contains("苫小牧 花子") && summary.contains("ブレークグラス"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("精神科に関する情報"),
+            "excluded categories are shown"
+        );
+        let notices = doctor
+            .get(app.url("/patients"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            notices.contains("救急搬送中、意識レベル低下"),
+            "the team sees the notice"
+        );
+        let (sec, _) = app.sign_in("secretariat").await;
+        let log = sec
+            .get(app.url("/admin/break-glass"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(log.contains("救急搬送中、意識レベル低下") && log.contains("paramedic1"));
+        // A care manager cannot break the glass.
+        assert_eq!(status(&app, &cm, "/emergency").await, 403);
+
+        // Withdrawal: effective immediately on every path, except a facility's own data.
+        let consent_page = doctor
+            .get(app.url(&format!("/patients/{person}/consent")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let consent_id = testkit::between(
+            &consent_page,
+            &format!("/patients/{person}/consent/"),
+            "/withdraw",
+        )
+        .unwrap();
+        let res = doctor
+            .post(app.url(&format!("/patients/{person}/consent/{consent_id}/withdraw")))
+            .form(&[("csrf", token.as_str()), ("reason", "本人の申し出")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(status(&app, &cm, &format!("/patients/{person}")).await, 404);
+        assert_eq!(
+            status(&app, &cm, &format!("/patients/{person}/emergency")).await,
+            404
+        );
+        assert_eq!(
+            status(&app, &crew, &format!("/patients/{person}/emergency")).await,
+            404,
+            "withdrawal ends break-glass too"
+        );
+        let list = cm
+            .get(app.url("/patients"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!list.contains("苫小牧 花子"), "nor in lists");
+        assert_eq!(
+            status(&app, &doctor, &format!("/patients/{person}")).await,
+            200,
+            "own registration stays visible"
+        );
+
+        // Every decision was audited with the patient named; denials as denied.
+        let reads = app
+            .store
+            .search_audit(&AuditQuery {
+                patient_id: Some(person.clone()),
+                action_prefix: Some("patient.read".into()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(reads
+            .iter()
+            .any(|r| r.entry.outcome == "denied"
+                && r.entry.actor_login.as_deref() == Some("otherdoc")));
+        assert!(reads
+            .iter()
+            .any(|r| r.entry.outcome == "success" && r.entry.detail.contains("break_glass")));
+        let bg = app
+            .store
+            .search_audit(&AuditQuery {
+                patient_id: Some(person.clone()),
+                action_prefix: Some("break_glass.open".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(bg.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_person_at_two_facilities_links_through_the_index() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let token = csrf(&app, &doctor).await;
+        let res = doctor
+            .post(app.url("/patients/new"))
+            .form(&registration(&token, "A-1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let first = res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/patients/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        // The care office registers her with half-width kana and a differently written phone.
+        let (cm, _) = app.sign_in("cm1").await;
+        let cm_token = csrf(&app, &cm).await;
+        let mut variant = registration(&cm_token, "K-77");
+        variant[4] = ("family_kana", "ﾄﾏｺﾏｲ".into());
+        variant[10] = ("phone", "0144321111".into());
+        let res = cm
+            .post(app.url("/patients/new"))
+            .form(&variant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            location.contains(&first),
+            "linked to the same person: {location}"
+        );
+        assert!(location.contains("notice.patient_linked"));
+        // Linking does not open the other facility's registration without consent.
+        let page = cm
+            .get(app.url(&format!("/patients/{first}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("K-77"));
+        assert!(
+            !page.contains("A-1"),
+            "the hospital's registration is not shared without consent"
+        );
+        // Both facilities are in the team by registering; without consent each sees only its own.
+        let page = doctor
+            .get(app.url(&format!("/patients/{first}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("A-1") && !page.contains("K-77"), "{page}");
+        // With consent, the hospital's page lists both registrations with their sources.
+        let res = doctor
+            .post(app.url(&format!("/patients/{first}/consent")))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("scope", "comprehensive"),
+                ("form", "verbal"),
+                ("signer", "patient"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let page = doctor
+            .get(app.url(&format!("/patients/{first}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("A-1")
+                && page.contains("K-77")
+                && page.contains("テスト居宅介護支援事業所"),
+            "{page}"
+        );
+    })
+    .await;
+}
