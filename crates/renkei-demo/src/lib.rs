@@ -9,6 +9,7 @@
 //! milliseconds, so it can run at every demo start.
 
 mod names;
+mod patients;
 mod places;
 mod words;
 
@@ -1412,6 +1413,7 @@ impl<'a> Generator<'a> {
             }
         }
 
+        import.patients = patients::generate(&mut self.rng, &import, &logins);
         DemoNetwork { import, logins }
     }
 

@@ -410,3 +410,71 @@ fn short_town_names() {
     assert_eq!(short("高丘"), ("高丘", "タカオカ"));
     assert_eq!(short("表町"), ("表", "オモテ"));
 }
+
+#[test]
+fn patients_are_consistent_and_show_every_feature() {
+    let net = network();
+    let p = &net.import.patients;
+    assert!(p.persons.len() >= 240);
+    let persons: HashSet<&str> = p.persons.iter().map(|(id, _)| id.as_str()).collect();
+    let facilities: HashSet<&str> = net
+        .import
+        .facilities
+        .iter()
+        .map(|(f, _, _)| f.id.as_str())
+        .collect();
+    for (record, person) in &p.records {
+        assert!(persons.contains(person.as_str()));
+        assert!(facilities.contains(record.facility_id.as_str()));
+        assert!(renkei_domain::text::kana("k", &record.family_kana, 80, true).is_ok());
+        assert_eq!(record.birth_date.len(), 10);
+    }
+    // Local IDs are unique per facility and identifier system.
+    let ids: HashSet<(&str, &str, &str)> = p
+        .records
+        .iter()
+        .map(|(r, _)| {
+            (
+                r.facility_id.as_str(),
+                r.id_system.as_str(),
+                r.local_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(ids.len(), p.records.len());
+    // Every registering facility is an active team member; invitations exist.
+    for (record, person) in &p.records {
+        assert!(p.team.iter().any(|m| m.person_id == *person
+            && m.facility_id == record.facility_id
+            && m.status == renkei_domain::patient::TeamStatus::Active));
+    }
+    assert!(p
+        .team
+        .iter()
+        .any(|m| m.status == renkei_domain::patient::TeamStatus::Invited));
+    // At most one active consent per person; withdrawn and individual ones exist.
+    let mut active = HashSet::new();
+    for (c, withdrawn) in &p.consents {
+        if withdrawn.is_none() {
+            assert!(
+                active.insert(c.person_id.clone()),
+                "two active consents for {}",
+                c.person_id
+            );
+        }
+    }
+    assert!(p.consents.iter().any(|(_, w)| w.is_some()));
+    assert!(p
+        .consents
+        .iter()
+        .any(|(c, _)| c.scope == renkei_domain::patient::ConsentScope::Individual));
+    assert!(p.consents.iter().any(|(c, _)| !c.excluded.is_empty()));
+    assert_eq!(p.reviews.len(), 3);
+    for (record_id, review) in &p.reviews {
+        assert!(p.records.iter().any(|(r, _)| r.id == *record_id));
+        assert!(p
+            .records
+            .iter()
+            .any(|(r, _)| r.id == review.candidate_record_id));
+    }
+}

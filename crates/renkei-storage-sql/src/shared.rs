@@ -1246,6 +1246,7 @@ impl Store for SqlStore {
         for survey in &data.readiness {
             upsert_readiness(&mut tx, survey).await?;
         }
+        import_patients(&mut tx, &data.patients).await?;
         append_audit_in(&mut tx, audit, now).await?;
         tx.commit().await.map_err(err("committing import"))
     }

@@ -237,6 +237,148 @@ async fn merge_persons(conn: &mut Conn, from: &str, to: &str, at: Millis) -> Res
     Ok(())
 }
 
+/// Inserts an active consent; a second active consent of the person is a `Conflict`.
+async fn insert_consent(conn: &mut Conn, c: &NewConsent) -> Result<(), StoreError> {
+        let excluded: Vec<&str> = c.excluded.iter().map(|e| e.code()).collect();
+        sqlx::query(&format!(
+            "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, NULL, NULL, $17)"
+        ))
+        .bind(&c.id)
+        .bind(&c.person_id)
+        .bind(c.scope.code())
+        .bind(to_json(&c.facilities))
+        .bind(to_json(&excluded))
+        .bind(&c.form)
+        .bind(&c.signer)
+        .bind(&c.proxy_name)
+        .bind(&c.proxy_relationship)
+        .bind(c.family_participation)
+        .bind(&c.family_note)
+        .bind(&c.obtained_by)
+        .bind(&c.obtained_facility_id)
+        .bind(c.obtained_at)
+        .bind(&c.place)
+        .bind(&c.card_number)
+        .bind(c.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| match backend_error("recording consent", e) {
+            StoreError::Conflict(_) => StoreError::Conflict("the patient already has an active consent; withdraw it first".into()),
+            other => other,
+        })?;
+    Ok(())
+}
+
+/// Inserts one registration with its blocking keys.
+async fn insert_patient_record(conn: &mut Conn, r: &NewPatientRecord, person_id: &str) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO patient_records ({PATIENT_COLUMNS}, search_text) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21)"
+        ))
+        .bind(&r.id)
+        .bind(person_id)
+        .bind(&r.facility_id)
+        .bind(&r.id_system)
+        .bind(&r.local_id)
+        .bind(&r.family_kanji)
+        .bind(&r.given_kanji)
+        .bind(&r.family_kana)
+        .bind(&r.given_kana)
+        .bind(to_json(&r.previous_names))
+        .bind(&r.birth_date)
+        .bind(r.sex.code())
+        .bind(&r.postal_code)
+        .bind(&r.address)
+        .bind(to_json(&r.phones))
+        .bind(to_json(&r.insurance_numbers))
+        .bind(r.care_level.code())
+        .bind(r.is_test)
+        .bind(&r.created_by)
+        .bind(r.created_at)
+        .bind(patient_search_text(r))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| match backend_error("registering patient", e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("patient ID {} is already registered at this facility", r.local_id)),
+            other => other,
+        })?;
+    let mut keys = r.block_keys.clone();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("INSERT INTO patient_block_keys (record_id, block_key) VALUES ($1, $2)")
+            .bind(&r.id)
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(err("storing match keys"))?;
+    }
+    Ok(())
+}
+
+/// Loads a synthetic network's patients inside the import transaction.
+async fn import_patients(conn: &mut Conn, p: &PatientImport) -> Result<(), StoreError> {
+    for (id, at) in &p.persons {
+        sqlx::query("INSERT INTO persons (id, created_at, merged_into, is_test) VALUES ($1, $2, NULL, FALSE)")
+            .bind(id)
+            .bind(*at)
+            .execute(&mut *conn)
+            .await
+            .map_err(err("importing person"))?;
+    }
+    for (record, person) in &p.records {
+        insert_patient_record(conn, record, person).await?;
+        add_link_event(conn, "import", Some(&record.id), None, Some(person), &record.created_by, record.created_at, "{}").await?;
+    }
+    for m in &p.team {
+        sqlx::query(
+            "INSERT INTO care_team_members (person_id, facility_id, status, invited_by_facility, invited_by_user, note, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&m.person_id)
+        .bind(&m.facility_id)
+        .bind(m.status.code())
+        .bind(&m.invited_by_facility)
+        .bind(&m.invited_by_user)
+        .bind(&m.note)
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("importing care team"))?;
+    }
+    for (consent, withdrawn_at) in &p.consents {
+        insert_consent(conn, consent).await?;
+        if let Some(at) = withdrawn_at {
+            sqlx::query("UPDATE consents SET status = 'withdrawn', withdrawn_at = $1, withdrawn_by = $2, withdrawal_reason = $3 WHERE id = $4")
+                .bind(*at)
+                .bind(&consent.obtained_by)
+                .bind("本人の申し出")
+                .bind(&consent.id)
+                .execute(&mut *conn)
+                .await
+                .map_err(err("importing withdrawal"))?;
+        }
+    }
+    for (record_id, review) in &p.reviews {
+        sqlx::query(
+            "INSERT INTO match_reviews (id, record_id, candidate_record_id, weight, probability, detail, status, created_at, decided_by, decided_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, NULL, NULL)",
+        )
+        .bind(&review.id)
+        .bind(record_id)
+        .bind(&review.candidate_record_id)
+        .bind(review.weight)
+        .bind(review.probability)
+        .bind(&review.detail)
+        .bind(renkei_domain::now_millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(err("importing review"))?;
+    }
+    Ok(())
+}
+
 impl SqlStore {
     async fn p_register(&self, r: NewPatientRecord, link: PersonLink, reviews: Vec<NewMatchReview>, audit: AuditEntry) -> StoreResult<PatientRecord> {
         let mut tx = self.begin_write().await?;
@@ -260,48 +402,7 @@ impl SqlStore {
                 found.ok_or_else(|| StoreError::InvalidState(format!("person {id} does not exist or was merged")))?
             }
         };
-        sqlx::query(&format!(
-            "INSERT INTO patient_records ({PATIENT_COLUMNS}, search_text) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21)"
-        ))
-        .bind(&r.id)
-        .bind(&person_id)
-        .bind(&r.facility_id)
-        .bind(&r.id_system)
-        .bind(&r.local_id)
-        .bind(&r.family_kanji)
-        .bind(&r.given_kanji)
-        .bind(&r.family_kana)
-        .bind(&r.given_kana)
-        .bind(to_json(&r.previous_names))
-        .bind(&r.birth_date)
-        .bind(r.sex.code())
-        .bind(&r.postal_code)
-        .bind(&r.address)
-        .bind(to_json(&r.phones))
-        .bind(to_json(&r.insurance_numbers))
-        .bind(r.care_level.code())
-        .bind(r.is_test)
-        .bind(&r.created_by)
-        .bind(r.created_at)
-        .bind(patient_search_text(&r))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match backend_error("registering patient", e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("patient ID {} is already registered at this facility", r.local_id)),
-            other => other,
-        })?;
-        let mut keys = r.block_keys.clone();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in keys {
-            sqlx::query("INSERT INTO patient_block_keys (record_id, block_key) VALUES ($1, $2)")
-                .bind(&r.id)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(err("storing match keys"))?;
-        }
+        insert_patient_record(&mut tx, &r, &person_id).await?;
         for review in &reviews {
             sqlx::query(
                 "INSERT INTO match_reviews (id, record_id, candidate_record_id, weight, probability, detail, status, created_at, decided_by, decided_at) \
@@ -573,33 +674,7 @@ impl SqlStore {
 
     async fn p_record_consent(&self, c: NewConsent, audit: AuditEntry) -> StoreResult<Consent> {
         let mut tx = self.begin_write().await?;
-        let excluded: Vec<&str> = c.excluded.iter().map(|e| e.code()).collect();
-        sqlx::query(&format!(
-            "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, NULL, NULL, $17)"
-        ))
-        .bind(&c.id)
-        .bind(&c.person_id)
-        .bind(c.scope.code())
-        .bind(to_json(&c.facilities))
-        .bind(to_json(&excluded))
-        .bind(&c.form)
-        .bind(&c.signer)
-        .bind(&c.proxy_name)
-        .bind(&c.proxy_relationship)
-        .bind(c.family_participation)
-        .bind(&c.family_note)
-        .bind(&c.obtained_by)
-        .bind(&c.obtained_facility_id)
-        .bind(c.obtained_at)
-        .bind(&c.place)
-        .bind(&c.card_number)
-        .bind(c.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match backend_error("recording consent", e) {
-            StoreError::Conflict(_) => StoreError::Conflict("the patient already has an active consent; withdraw it first".into()),
-            other => other,
-        })?;
+        insert_consent(&mut tx, &c).await?;
         let mut audit = audit;
         audit.patient_id = Some(c.person_id.clone());
         append_audit_in(&mut tx, audit, c.created_at).await?;

@@ -132,3 +132,61 @@ async fn fresh_postgres() -> Option<PostgresStore> {
         .expect("create a test database on RENKEI_TEST_POSTGRES_URL");
     Some(PostgresStore::connect(&db_url, 8).await.unwrap())
 }
+
+/// The whole demo network, patients included, loads in one transaction on both backends
+/// and reads back the same.
+#[tokio::test]
+async fn demo_network_imports_on_both_backends() {
+    let network = renkei_demo::generate(&renkei_demo::DemoOptions {
+        seed: 11,
+        password_hash: "$argon2id$x".into(),
+        totp_secret: "JBSWY3DPEHPK3PXP".into(),
+    });
+    let expected_records = network.import.patients.records.len();
+    let hospital_login = network
+        .logins
+        .iter()
+        .position(|l| l.login_id == "hospital.doctor")
+        .unwrap();
+    let hospital = network.import.users[hospital_login].memberships[0]
+        .0
+        .clone();
+    let dir = tempdir();
+    let sqlite = SqliteStore::open(&dir.join("renkei.db"), 2).await.unwrap();
+    let mut stores: Vec<Box<dyn Store>> = vec![Box::new(sqlite)];
+    if let Some(pg) = fresh_postgres().await {
+        stores.push(Box::new(pg));
+    }
+    for store in stores {
+        store
+            .import_network(
+                network.import.clone(),
+                renkei_domain::audit::AuditEntry::new(
+                    "demo.seed",
+                    renkei_domain::audit::Outcome::Success,
+                ),
+            )
+            .await
+            .unwrap();
+        let facilities = store
+            .search_facilities(&renkei_storage::FacilityQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(facilities.total as usize, network.import.facilities.len());
+        let mut records = 0;
+        for (person, _) in &network.import.patients.persons {
+            records += store.person_records(person).await.unwrap().len();
+        }
+        assert_eq!(records, expected_records, "{}", store.backend_name());
+        let hospital_patients = store.team_patients(&hospital, None, 1000).await.unwrap();
+        assert!(
+            hospital_patients.len() >= 240,
+            "{}",
+            hospital_patients.len()
+        );
+        assert_eq!(store.open_match_reviews(10).await.unwrap().len(), 3);
+    }
+}

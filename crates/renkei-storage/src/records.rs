@@ -233,6 +233,21 @@ pub struct NetworkImport {
     pub facilities: Vec<(NewFacility, FacilityStatus, Option<String>)>,
     pub users: Vec<NewUser>,
     pub readiness: Vec<ReadinessSurvey>,
+    pub patients: PatientImport,
+}
+
+/// Patients of a synthetic network with their index links already decided.
+#[derive(Debug, Clone, Default)]
+pub struct PatientImport {
+    /// Person IDs with their creation time.
+    pub persons: Vec<(String, Millis)>,
+    /// Registrations and the person each belongs to.
+    pub records: Vec<(NewPatientRecord, String)>,
+    pub team: Vec<TeamMember>,
+    /// Consents, with the withdrawal time of those withdrawn.
+    pub consents: Vec<(NewConsent, Option<Millis>)>,
+    /// Open review pairs: (record ID, review).
+    pub reviews: Vec<(String, NewMatchReview)>,
 }
 
 // --- patients -------------------------------------------------------------------------

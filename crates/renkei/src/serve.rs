@@ -130,15 +130,22 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     let hash =
         tokio::task::spawn_blocking(|| renkei_domain::password::hash_password(DEMO_PASSWORD))
             .await?;
-    let network = renkei_demo::generate(&renkei_demo::DemoOptions {
+    let mut network = renkei_demo::generate(&renkei_demo::DemoOptions {
         seed: 2026,
         password_hash: hash,
         totp_secret: DEMO_TOTP_SECRET.into(),
     });
+    // Match keys are computed here, by the same code as live registrations, so new
+    // registrations in the demo link to the demo's patients.
+    for (record, _) in &mut network.import.patients.records {
+        record.block_keys = renkei_core::patients::block_keys_of(record);
+    }
     let facilities = network.import.facilities.len();
     let users = network.import.users.len();
-    let audit = AuditEntry::new("demo.seed", Outcome::Success)
-        .detail(serde_json::json!({ "facilities": facilities, "users": users }));
+    let patients = network.import.patients.persons.len();
+    let audit = AuditEntry::new("demo.seed", Outcome::Success).detail(
+        serde_json::json!({ "facilities": facilities, "users": users, "patients": patients }),
+    );
     store
         .import_network(network.import, audit)
         .await
