@@ -192,6 +192,7 @@ impl TestApp {
                 },
             ],
             readiness: vec![],
+            patients: Default::default(),
         };
         store.import_network(import, audit()).await.unwrap();
 
