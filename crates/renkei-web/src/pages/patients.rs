@@ -35,6 +35,7 @@ pub async fn require_access(
     category: InfoCategory,
     resource: &str,
 ) -> AppResult<Decision> {
+    let started = std::time::Instant::now();
     let own_facility = match viewer.facility() {
         Some(f) => state
             .store
