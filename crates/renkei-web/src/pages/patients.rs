@@ -55,6 +55,9 @@ pub async fn require_access(
         own_facility.as_deref(),
     )
     .await?;
+    // The cost of the decision point (facts, rule, audit record), to compare with whole
+    // requests in /metrics (bench/access.sh).
+    metrics::histogram!("renkei_access_decision_seconds").record(started.elapsed().as_secs_f64());
     if decision.is_permit() {
         Ok(decision)
     } else {
