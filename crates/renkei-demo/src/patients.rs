@@ -152,12 +152,8 @@ pub(crate) fn generate(
         }
         let mut team = Vec::new();
         for (n, s) in sites.into_iter().enumerate() {
-            // Each facility typed the name its own way: kana in hiragana at care offices.
-            let family_kana = if s.prefix == "K" {
-                to_hiragana(family.kana)
-            } else {
-                family.kana.to_string()
-            };
+            // Stored as registration stores it: kana in katakana, whatever was typed.
+            let family_kana = family.kana.to_string();
             let record = NewPatientRecord {
                 id: hex_id(rng),
                 facility_id: s.facility_id.clone(),
@@ -342,14 +338,4 @@ fn add_review_pairs(rng: &mut StdRng, out: &mut PatientImport, clinic: &mut Site
 /// The per-field explanation the review page shows, as the matcher would store it.
 fn review_detail() -> String {
     r#"[{"field":"family","level":"exact","weight":9.1},{"field":"given","level":"exact","weight":8.4},{"field":"birth_date","level":"one_digit","weight":2.3},{"field":"sex","level":"agree","weight":1.0},{"field":"phone","level":"missing","weight":0.0},{"field":"address","level":"missing","weight":0.0}]"#.to_string()
-}
-
-fn to_hiragana(katakana: &str) -> String {
-    katakana
-        .chars()
-        .map(|c| match c {
-            '\u{30A1}'..='\u{30F6}' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
 }

@@ -478,7 +478,6 @@ impl SqlStore {
 
     async fn p_team_patients(&self, facility_id: &str, text: Option<&str>, limit: i64) -> StoreResult<Vec<PatientRecord>> {
         let cols: String = PATIENT_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
-        // One row per person: that person's earliest registration matching the text.
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT {cols} FROM patient_records p JOIN care_team_members t ON t.person_id = p.person_id \
              WHERE t.facility_id = "
@@ -489,18 +488,24 @@ impl SqlStore {
         }
         qb.push(" ORDER BY p.family_kana, p.given_kana, p.created_at LIMIT ").push_bind(limit.clamp(1, 5_000) * 4);
         let rows = qb.build().fetch_all(self.read_pool()).await.map_err(err("listing patients"))?;
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
+        // One row per person, in name order: the facility's own registration when it has
+        // one (its own data), otherwise the earliest registration.
+        let mut order: Vec<String> = Vec::new();
+        let mut chosen: std::collections::HashMap<String, PatientRecord> = std::collections::HashMap::new();
         for row in &rows {
             let r = patient_from_row(row)?;
-            if seen.insert(r.person_id.clone()) {
-                out.push(r);
-            }
-            if out.len() as i64 >= limit {
-                break;
+            match chosen.get(&r.person_id) {
+                None => {
+                    order.push(r.person_id.clone());
+                    chosen.insert(r.person_id.clone(), r);
+                }
+                Some(existing) if existing.facility_id != facility_id && r.facility_id == facility_id => {
+                    chosen.insert(r.person_id.clone(), r);
+                }
+                Some(_) => {}
             }
         }
-        Ok(out)
+        Ok(order.into_iter().take(limit.max(0) as usize).filter_map(|p| chosen.remove(&p)).collect())
     }
 
     async fn p_find_exact(&self, kana_folded: &str, birth_date: &str, limit: i64) -> StoreResult<Vec<PatientRecord>> {

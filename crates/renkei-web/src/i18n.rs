@@ -383,6 +383,7 @@ const PATIENT_MESSAGES: &[(&str, &str, &str)] = &[
     ("notice.left_team", "ケアチームから離脱しました。", "You left the care team."),
     ("notice.joined_team", "ケアチームに参加しました。", "You joined the care team."),
     ("notice.declined", "招待を辞退しました。", "Invitation declined."),
+    ("notice.joined_team_no_consent", "ケアチームに参加しました。本人の同意がこの施設に及ぶと、患者情報が表示されます。", "You joined the care team. The patient's information appears once the consent covers your facility."),
 ];
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {

@@ -9,6 +9,28 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// Every key of [`Settings`], as accepted from `RENKEI_<KEY>` environment variables.
+const SETTING_KEYS: &[&str] = &[
+    "http_addr",
+    "data_dir",
+    "database_url",
+    "max_db_connections",
+    "tls_cert",
+    "tls_key",
+    "public_url",
+    "network_name",
+    "secure_cookies",
+    "session_idle_minutes",
+    "session_max_hours",
+    "max_login_failures",
+    "lockout_minutes",
+    "login_attempts_per_minute",
+    "setup_link_days",
+    "trust_forwarded_for",
+    "max_body_bytes",
+    "log_format",
+];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -122,7 +144,9 @@ pub fn load<T: Serialize>(config_file: Option<&PathBuf>, flags: &T) -> anyhow::R
         None => fig = fig.merge(Toml::file("renkei.toml")),
     }
     fig = fig
-        .merge(Env::prefixed("RENKEI_").ignore(&["config", "test_postgres_url"]))
+        // Only configuration keys: other RENKEI_* variables (test harness, scripts) are not
+        // settings, and unknown keys in the file stay errors.
+        .merge(Env::prefixed("RENKEI_").only(SETTING_KEYS))
         .merge(Serialized::defaults(flags));
     fig.extract()
         .context("reading configuration (defaults, renkei.toml, RENKEI_* environment, flags)")
@@ -190,6 +214,22 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The environment key list names every setting (and nothing else).
+    #[test]
+    fn setting_keys_match_the_struct() {
+        let json = serde_json::to_value(super::Settings::default()).unwrap();
+        let mut fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut keys = super::SETTING_KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

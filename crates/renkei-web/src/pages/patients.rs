@@ -980,10 +980,26 @@ pub async fn answer_invitation(
         .respond_to_invitation(&person_id, &facility.id, accept, now_millis(), audit)
         .await
     {
-        Ok(()) if accept => Ok(Redirect::to(&format!(
-            "/patients/{person_id}?msg=notice.joined_team"
-        ))
-        .into_response()),
+        Ok(()) if accept => {
+            // Without a consent that covers the facility there is nothing to show yet.
+            let visible = renkei_core::access::evaluate(
+                state.store.as_ref(),
+                &viewer.requester(),
+                &person_id,
+                InfoCategory::Demographics,
+                None,
+                now_millis(),
+            )
+            .await?;
+            if visible.is_permit() {
+                Ok(
+                    Redirect::to(&format!("/patients/{person_id}?msg=notice.joined_team"))
+                        .into_response(),
+                )
+            } else {
+                Ok(Redirect::to("/patients?msg=notice.joined_team_no_consent").into_response())
+            }
+        }
         Ok(()) => Ok(Redirect::to("/invitations?msg=notice.declined").into_response()),
         Err(StoreError::InvalidState(_)) => Err(AppError::NotFound),
         Err(e) => Err(e.into()),
