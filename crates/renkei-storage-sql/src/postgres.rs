@@ -5,7 +5,7 @@
 use crate::backend_error;
 use renkei_storage::StoreError;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Pool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::time::Duration;
 
 type Db = Postgres;
@@ -17,6 +17,13 @@ const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1 FOR UPD
 
 pub struct PostgresStore {
     pool: Pool<Postgres>,
+    audit_jobs: tokio::sync::mpsc::Sender<AuditJob>,
+}
+
+async fn begin_on(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, StoreError> {
+    pool.begin()
+        .await
+        .map_err(|e| backend_error("starting write transaction", e))
 }
 
 impl PostgresStore {
@@ -33,7 +40,8 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Backend(format!("migrating PostgreSQL: {e}")))?;
         // The chain head row must exist so that FOR UPDATE has something to lock.
-        Ok(PostgresStore { pool })
+        let audit_jobs = spawn_audit_writer(pool.clone());
+        Ok(PostgresStore { pool, audit_jobs })
     }
 
     /// Direct access for tests that play the attacker (tampering with the audit log).
@@ -42,10 +50,7 @@ impl PostgresStore {
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Db>, StoreError> {
-        self.pool
-            .begin()
-            .await
-            .map_err(|e| backend_error("starting write transaction", e))
+        begin_on(&self.pool).await
     }
 
     fn read_pool(&self) -> &Pool<Db> {

@@ -8,7 +8,7 @@ use renkei_domain::audit::{seal, AuditEntry, AuditRecord, GENESIS_HASH};
 use renkei_domain::text::search_fold;
 use renkei_domain::{FacilityStatus, FacilityType, Lang, MemberRole, Millis, Profession};
 use renkei_storage::*;
-use sqlx::{QueryBuilder, Row};
+use sqlx::{Pool, QueryBuilder, Row};
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -154,6 +154,52 @@ fn readiness_from_row(row: &<Db as sqlx::Database>::Row) -> Result<ReadinessSurv
         updated_at: row.try_get("updated_at").map_err(g)?,
         updated_by: row.try_get("updated_by").map_err(g)?,
     })
+}
+
+type AuditJob = (AuditEntry, tokio::sync::oneshot::Sender<Result<AuditRecord, StoreError>>);
+
+/// Group commit for stand-alone audit records (every read of patient data writes one):
+/// records that arrive while a commit is in flight are sealed together in the next
+/// transaction, so concurrent reads share one durable write instead of queueing for one
+/// each. Every caller still gets its record back only after the commit.
+fn spawn_audit_writer(pool: Pool<Db>) -> tokio::sync::mpsc::Sender<AuditJob> {
+    let (jobs, mut queue) = tokio::sync::mpsc::channel::<AuditJob>(4096);
+    tokio::spawn(async move {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 256 {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let entries: Vec<AuditEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
+            match write_audit_batch(&pool, entries).await {
+                Ok(records) => {
+                    for ((_, reply), record) in batch.into_iter().zip(records) {
+                        let _ = reply.send(Ok(record));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (_, reply) in batch {
+                        let _ = reply.send(Err(StoreError::Backend(message.clone())));
+                    }
+                }
+            }
+        }
+    });
+    jobs
+}
+
+async fn write_audit_batch(pool: &Pool<Db>, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut tx = begin_on(pool).await?;
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in entries {
+        records.push(append_audit_in(&mut tx, entry, renkei_domain::now_millis()).await?);
+    }
+    tx.commit().await.map_err(err("committing audit records"))?;
+    Ok(records)
 }
 
 /// Appends to the audit chain inside the caller's transaction.
@@ -1072,10 +1118,14 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<AuditRecord> {
-        let mut tx = self.begin_write().await?;
-        let record = append_audit_in(&mut tx, entry, renkei_domain::now_millis()).await?;
-        tx.commit().await.map_err(err("committing audit record"))?;
-        Ok(record)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.audit_jobs
+            .send((entry, reply))
+            .await
+            .map_err(|_| StoreError::Backend("the audit writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the audit writer dropped a record".into()))?
     }
 
     async fn search_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {

@@ -5,7 +5,7 @@
 use crate::backend_error;
 use renkei_storage::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,6 +21,13 @@ const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1";
 pub struct SqliteStore {
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
+    audit_jobs: tokio::sync::mpsc::Sender<AuditJob>,
+}
+
+async fn begin_on(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| backend_error("starting write transaction", e))
 }
 
 impl SqliteStore {
@@ -58,7 +65,12 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(|e| backend_error("opening read pool", e))?;
-        Ok(SqliteStore { writer, reader })
+        let audit_jobs = spawn_audit_writer(writer.clone());
+        Ok(SqliteStore {
+            writer,
+            reader,
+            audit_jobs,
+        })
     }
 
     /// Direct access for tests that play the attacker (tampering with the audit log).
@@ -67,10 +79,7 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Db>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| backend_error("starting write transaction", e))
+        begin_on(&self.writer).await
     }
 
     fn read_pool(&self) -> &Pool<Db> {

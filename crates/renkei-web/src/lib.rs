@@ -7,6 +7,7 @@
 pub mod api;
 pub mod assets;
 pub mod error;
+pub mod fhir;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
@@ -174,6 +175,12 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/admin/mpi", get(mpi::queue))
         .route("/admin/mpi/{id}", post(mpi::decide))
         .route("/admin/break-glass", get(mpi::break_glass_log))
+        .route("/fhir/metadata", get(fhir::metadata))
+        .route("/fhir/Patient", get(fhir::patient_search))
+        .route("/fhir/Patient/$ihe-pix", get(fhir::pix))
+        .route("/fhir/Patient/$match", post(fhir::patient_match))
+        .route("/fhir/Patient/{id}", get(fhir::patient_read))
+        .route("/fhir/Consent/{id}", get(fhir::consent_read))
         .route("/api/v1/facilities", get(api::facilities))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
