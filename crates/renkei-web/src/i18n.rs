@@ -374,6 +374,8 @@ const PATIENT_MESSAGES: &[(&str, &str, &str)] = &[
     ("mpi.different", "別人", "Different people"),
     ("mpi.break_glass_title", "緊急閲覧（ブレークグラス）の記録", "Break-glass events"),
     ("mpi.no_break_glass", "記録はありません。", "No events."),
+    ("mpi.unlink", "別人として切り離す", "Unlink as another person"),
+    ("mpi.history", "名寄せの履歴", "Identity link history"),
     ("notice.patient_registered", "患者を登録しました（新規）。", "Patient registered (new)."),
     ("notice.patient_linked", "患者を登録し、ネットワーク上の同一患者と自動で紐付けました。", "Patient registered and linked to the same person in the network."),
     ("notice.patient_review", "患者を登録しました。似た登録があるため、事務局が名寄せを確認します。", "Patient registered; a similar registration exists and the secretariat will review it."),

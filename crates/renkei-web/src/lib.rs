@@ -174,6 +174,7 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         )
         .route("/admin/mpi", get(mpi::queue))
         .route("/admin/mpi/{id}", post(mpi::decide))
+        .route("/admin/mpi/unlink/{record_id}", post(mpi::unlink))
         .route("/admin/break-glass", get(mpi::break_glass_log))
         .route("/fhir/metadata", get(fhir::metadata))
         .route("/fhir/Patient", get(fhir::patient_search))

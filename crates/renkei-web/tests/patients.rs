@@ -479,6 +479,52 @@ async fn the_same_person_at_two_facilities_links_through_the_index() {
                 && page.contains("テスト居宅介護支援事業所"),
             "{page}"
         );
+        // The secretariat undoes the link: the care office's registration becomes its own person.
+        let (sec, _) = app.sign_in("secretariat").await;
+        let page = sec
+            .get(app.url(&format!("/patients/{first}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("link-history") && page.contains("auto_link"),
+            "{page}"
+        );
+        let forms: Vec<&str> = page
+            .match_indices("/admin/mpi/unlink/")
+            .map(|(i, _)| &page[i + 18..i + 50])
+            .collect();
+        assert_eq!(forms.len(), 2, "one unlink button per registration");
+        let sec_token = testkit::csrf_of(&page);
+        let res = sec
+            .post(app.url(&format!("/admin/mpi/unlink/{}", forms[1])))
+            .form(&[("csrf", sec_token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let page = doctor
+            .get(app.url(&format!("/patients/{first}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("A-1") && !page.contains("K-77"), "{page}");
+        let unlinks = app
+            .store
+            .search_audit(&AuditQuery {
+                action_prefix: Some("mpi.unlink".into()),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(unlinks.len(), 1);
     })
     .await;
 }

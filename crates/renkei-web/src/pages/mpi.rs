@@ -185,3 +185,42 @@ pub async fn break_glass_log(
         rows,
     })
 }
+
+/// Moves one registration out of a person into a new person of its own (a wrong automatic
+/// link or merge), keeping the history.
+pub async fn unlink(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path(record_id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> AppResult<Response> {
+    viewer.require_secretariat()?;
+    viewer.check_csrf(&form.csrf)?;
+    let new_person = renkei_domain::ids::new_id();
+    let audit = viewer
+        .audit("mpi.unlink", Outcome::Success)
+        .target("patient_record", &record_id);
+    match state
+        .store
+        .unlink_record(
+            &record_id,
+            &new_person,
+            &viewer.user.id,
+            now_millis(),
+            audit,
+        )
+        .await
+    {
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/patients/{new_person}?msg=notice.saved")).into_response())
+        }
+        Err(StoreError::InvalidState(m)) => Err(AppError::BadRequest(m)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}

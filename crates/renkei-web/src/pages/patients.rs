@@ -337,6 +337,9 @@ struct PatientPage {
     consent: Option<ConsentSummary>,
     in_team: bool,
     break_glass: bool,
+    /// The secretariat manages identity: link history and unlinking registrations.
+    identity_admin: bool,
+    history: Vec<(String, String, String)>,
 }
 
 pub fn age_on(birth_date: &str, today: chrono::NaiveDate) -> i64 {
@@ -471,6 +474,7 @@ pub async fn show(
     let in_team = team
         .iter()
         .any(|t| t.mine && t.member.status == TeamStatus::Active);
+    let person_id_for_history = person.clone();
     let page = PatientPage {
         c: Chrome::for_viewer(&state, &viewer, "patients.title").with_notice(q.msg.as_deref()),
         age: age_on(&header.record.birth_date, today_jst()),
@@ -480,6 +484,18 @@ pub async fn show(
         team,
         consent,
         in_team,
+        identity_admin: viewer.is_secretariat(),
+        history: if viewer.is_secretariat() {
+            state
+                .store
+                .link_history(&person_id_for_history)
+                .await?
+                .into_iter()
+                .map(|e| (jst(e.at), e.action, e.record_id.unwrap_or_default()))
+                .collect()
+        } else {
+            vec![]
+        },
         break_glass: matches!(
             decision,
             Decision::Permit {
