@@ -5,22 +5,11 @@ mod testkit;
 
 use renkei_storage::AuditQuery;
 use serde_json::{json, Value};
-use testkit::{Backend, TestApp};
+use testkit::{each_backend, Backend, TestApp};
 
 const HOSPITAL_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.10110000001";
 const CARE_OFFICE_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.10170000004";
 const OTHER_HOSPITAL_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.10110000002";
-
-async fn each_backend<F, Fut>(f: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    f(TestApp::spawn(Backend::Sqlite).await).await;
-    if let Some(app) = TestApp::try_spawn_postgres().await {
-        f(app).await;
-    }
-}
 
 async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
     testkit::csrf_of(

@@ -5,18 +5,7 @@ mod testkit;
 
 use renkei_domain::{FacilityStatus, MemberRole};
 use renkei_storage::AuditQuery;
-use testkit::{Backend, TestApp};
-
-async fn each_backend<F, Fut>(f: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    f(TestApp::spawn(Backend::Sqlite).await).await;
-    if let Some(app) = TestApp::try_spawn_postgres().await {
-        f(app).await;
-    }
-}
+use testkit::{each_backend, Backend, TestApp};
 
 #[tokio::test]
 async fn health_metrics_and_security_headers() {
@@ -774,6 +763,25 @@ async fn audit_export_csv_is_safe_for_spreadsheets() {
         let body = csv.text().await.unwrap();
         assert!(body.starts_with('\u{feff}'));
         assert!(body.contains("'=cmd|calc"), "{body}");
+        let readiness = sec
+            .get(app.url("/admin/readiness.csv"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            readiness.headers()["content-disposition"],
+            "attachment; filename=\"readiness.csv\""
+        );
+        let text = readiness.text().await.unwrap();
+        assert!(
+            text.starts_with("\u{feff}facility_code,facility_name"),
+            "{text}"
+        );
+        // Active facilities are listed, answered or not (the test network has no answers).
+        assert!(
+            text.contains("テスト総合病院") && text.contains(",no,"),
+            "{text}"
+        );
     })
     .await;
 }

@@ -4,18 +4,7 @@
 mod testkit;
 
 use renkei_storage::AuditQuery;
-use testkit::{Backend, TestApp};
-
-async fn each_backend<F, Fut>(f: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    f(TestApp::spawn(Backend::Sqlite).await).await;
-    if let Some(app) = TestApp::try_spawn_postgres().await {
-        f(app).await;
-    }
-}
+use testkit::{each_backend, TestApp};
 
 async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
     testkit::csrf_of(

@@ -320,26 +320,7 @@ pub async fn readiness_csv(
     viewer.require_secretariat()?;
     let lang = viewer.lang();
     let all = state.store.list_readiness().await?;
-    let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-    let write_err = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
-    w.write_record([
-        "facility_code",
-        "facility_name",
-        "facility_type",
-        "area",
-        "answered",
-        "system_kind",
-        "vendor",
-        "product",
-        "ssmix2_export",
-        "hl7_fhir_capable",
-        "network_line",
-        "devices",
-        "it_staff",
-        "notes",
-        "updated_at",
-    ])
-    .map_err(write_err)?;
+    let mut rows = Vec::with_capacity(all.len());
     for (f, s) in &all {
         let s = s.clone().unwrap_or_default();
         let answered = if s.facility_id.is_empty() {
@@ -369,12 +350,28 @@ pub async fn readiness_csv(
             s.notes,
             updated,
         ];
-        w.write_record(fields.iter().map(|v| csv_safe(v)))
-            .map_err(write_err)?;
+        rows.push(fields.to_vec());
     }
-    let body = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("CSV: {e}")))?;
+    let body = spreadsheet_csv(
+        &[
+            "facility_code",
+            "facility_name",
+            "facility_type",
+            "area",
+            "answered",
+            "system_kind",
+            "vendor",
+            "product",
+            "ssmix2_export",
+            "hl7_fhir_capable",
+            "network_line",
+            "devices",
+            "it_staff",
+            "notes",
+            "updated_at",
+        ],
+        rows,
+    )?;
     state
         .store
         .append_audit(
@@ -383,17 +380,36 @@ pub async fn readiness_csv(
                 .detail(serde_json::json!({ "rows": all.len() })),
         )
         .await?;
-    Ok((
+    Ok(csv_download("readiness.csv", body))
+}
+
+/// CSV for spreadsheets: a UTF-8 BOM so Excel in Japan reads it correctly, and every cell
+/// passed through [`csv_safe`].
+fn spreadsheet_csv(
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> AppResult<Vec<u8>> {
+    let write_err = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
+    let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
+    w.write_record(header).map_err(write_err)?;
+    for row in rows {
+        w.write_record(row.iter().map(|v| csv_safe(v)))
+            .map_err(write_err)?;
+    }
+    w.into_inner()
+        .map_err(|e| AppError::Internal(format!("CSV: {e}")))
+}
+
+fn csv_download(filename: &'static str, body: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"readiness.csv\"",
-            ),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// Prefixes cells that spreadsheets would evaluate (`=`, `+`, `-`, `@`, tab, CR).
@@ -635,32 +651,13 @@ pub async fn audit_csv(
 ) -> AppResult<Response> {
     viewer.require_secretariat()?;
     let records = state.store.search_audit(&p.query(10_000)?).await?;
-    let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-    let write_err = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
-    w.write_record([
-        "seq",
-        "at_jst",
-        "action",
-        "outcome",
-        "actor_login",
-        "actor_user_id",
-        "actor_facility_id",
-        "target_type",
-        "target_id",
-        "patient_id",
-        "ip",
-        "user_agent",
-        "detail",
-        "hash",
-    ])
-    .map_err(write_err)?;
-    for r in &records {
+    let rows = records.iter().map(|r| {
         let e = &r.entry;
-        let o = |v: &Option<String>| csv_safe(v.as_deref().unwrap_or(""));
-        w.write_record([
+        let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        vec![
             r.seq.to_string(),
             jst(r.at),
-            csv_safe(&e.action),
+            e.action.clone(),
             e.outcome.clone(),
             o(&e.actor_login),
             o(&e.actor_user_id),
@@ -670,14 +667,29 @@ pub async fn audit_csv(
             o(&e.patient_id),
             o(&e.ip),
             o(&e.user_agent),
-            csv_safe(&e.detail),
+            e.detail.clone(),
             r.hash.clone(),
-        ])
-        .map_err(write_err)?;
-    }
-    let body = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("CSV: {e}")))?;
+        ]
+    });
+    let body = spreadsheet_csv(
+        &[
+            "seq",
+            "at_jst",
+            "action",
+            "outcome",
+            "actor_login",
+            "actor_user_id",
+            "actor_facility_id",
+            "target_type",
+            "target_id",
+            "patient_id",
+            "ip",
+            "user_agent",
+            "detail",
+            "hash",
+        ],
+        rows,
+    )?;
     state
         .store
         .append_audit(
@@ -686,17 +698,7 @@ pub async fn audit_csv(
                 .detail(serde_json::json!({ "rows": records.len() })),
         )
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(csv_download("audit.csv", body))
 }
 
 #[cfg(test)]

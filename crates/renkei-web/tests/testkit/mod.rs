@@ -337,6 +337,18 @@ impl TestApp {
     }
 }
 
+/// Runs a test against SQLite, then against PostgreSQL when a test server is configured.
+pub async fn each_backend<F, Fut>(f: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f(TestApp::spawn(Backend::Sqlite).await).await;
+    if let Some(app) = TestApp::try_spawn_postgres().await {
+        f(app).await;
+    }
+}
+
 pub fn between(haystack: &str, start: &str, end: &str) -> Option<String> {
     let from = haystack.find(start)? + start.len();
     let len = haystack[from..].find(end)?;
