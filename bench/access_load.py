@@ -58,6 +58,8 @@ def main():
         decision_count = metric(text, "renkei_access_decision_seconds_count")
         request_sum = metric(text, "renkei_http_request_duration_seconds_sum", labels)
         request_count = metric(text, "renkei_http_request_duration_seconds_count", labels)
+        rule_sum = metric(text, "renkei_access_rule_seconds_sum")
+        audit_sum = metric(text, "renkei_access_audit_seconds_sum")
         decision_ms = decision_sum / decision_count * 1000
         request_ms = request_sum / request_count * 1000
         share = decision_sum / request_sum * 100
@@ -65,9 +67,14 @@ def main():
             "benchmark": "access_decision", "patients": len(persons), **stats,
             "decision_mean_ms": round(decision_ms, 3), "request_mean_ms_server": round(request_ms, 3),
             "decision_share_percent": round(share, 1), "target_percent": 5,
+            "rule_mean_ms": round(rule_sum / decision_count * 1000, 3),
+            "audit_mean_ms": round(audit_sum / decision_count * 1000, 3),
+            "rule_share_percent": round(rule_sum / request_sum * 100, 1),
+            "audit_share_percent": round(audit_sum / request_sum * 100, 1),
         }
         print(f"patient page reads: {stats['rps']} req/s, p50 {stats['p50_ms']} / p95 {stats['p95_ms']} / p99 {stats['p99_ms']} ms, {stats['errors']} errors")
         print(f"access decision: mean {decision_ms:.3f} ms of a {request_ms:.3f} ms request (server side) = {share:.1f} % (target < 5 %: {'met' if share < 5 else 'NOT met'})")
+        print(f"  of which facts + rule {result['rule_mean_ms']} ms ({result['rule_share_percent']} %), durable audit append {result['audit_mean_ms']} ms ({result['audit_share_percent']} %)")
         print(json.dumps(result, ensure_ascii=False))
     finally:
         cleanup()

@@ -1269,6 +1269,9 @@ impl Store for SqlStore {
     async fn invitations_for(&self, facility_id: &str) -> StoreResult<Vec<(TeamMember, PatientRecord)>> {
         self.p_invitations(facility_id).await
     }
+    async fn access_facts(&self, person_id: &str, facility_id: Option<&str>, user_id: &str, now: Millis) -> StoreResult<AccessFacts> {
+        self.p_access_facts(person_id, facility_id, user_id, now).await
+    }
     async fn start_break_glass(&self, event: BreakGlassEvent, audit: AuditEntry) -> StoreResult<()> {
         self.p_start_break_glass(event, audit).await
     }

@@ -287,6 +287,16 @@ pub trait Store: Send + Sync + 'static {
         facility_id: &str,
     ) -> StoreResult<Vec<(TeamMember, PatientRecord)>>;
 
+    /// The facts of the access decision for `person_id`, asked by `user_id` acting for
+    /// `facility_id`, at `now` — in as few queries as the backend allows.
+    async fn access_facts(
+        &self,
+        person_id: &str,
+        facility_id: Option<&str>,
+        user_id: &str,
+        now: Millis,
+    ) -> StoreResult<AccessFacts>;
+
     /// Opens break-glass access and leaves a notice for every active team facility.
     async fn start_break_glass(&self, event: BreakGlassEvent, audit: AuditEntry)
         -> StoreResult<()>;

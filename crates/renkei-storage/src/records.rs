@@ -442,6 +442,21 @@ pub struct TeamMember {
     pub updated_at: Millis,
 }
 
+/// Everything the access decision needs about one person, gathered in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccessFacts {
+    /// The surviving person after merges; None when no such person exists.
+    pub person_id: Option<String>,
+    /// The asking facility's place in the care team.
+    pub team_status: Option<TeamStatus>,
+    /// The asking facility has its own registration of the person.
+    pub own_registration: bool,
+    /// The current (latest, not superseded) consent.
+    pub consent: Option<renkei_domain::patient::ConsentView>,
+    /// Expiry of the asking user's active break-glass grant.
+    pub break_glass_expires_at: Option<Millis>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakGlassEvent {
     pub id: String,

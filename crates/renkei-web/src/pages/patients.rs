@@ -13,7 +13,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
-use renkei_core::access::authorize;
 use renkei_core::patients::{self, LinkOutcome, RegistrationInput};
 use renkei_domain::audit::Outcome;
 use renkei_domain::patient::{CareLevel, ConsentScope, Decision, InfoCategory, Sex, TeamStatus};
@@ -36,28 +35,20 @@ pub async fn require_access(
     resource: &str,
 ) -> AppResult<Decision> {
     let started = std::time::Instant::now();
-    let own_facility = match viewer.facility() {
-        Some(f) => state
-            .store
-            .person_records(person_id)
-            .await?
-            .iter()
-            .any(|r| r.facility_id == f.id)
-            .then(|| f.id.clone()),
-        None => None,
-    };
-    let decision = authorize(
+    let (decision, timings) = renkei_core::access::authorize_timed(
         state.store.as_ref(),
         &viewer.requester(),
         &viewer.origin(resource),
         person_id,
         category,
-        own_facility.as_deref(),
+        None,
     )
     .await?;
     // The cost of the decision point (facts, rule, audit record), to compare with whole
     // requests in /metrics (bench/access.sh).
     metrics::histogram!("renkei_access_decision_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("renkei_access_rule_seconds").record(timings.decide.as_secs_f64());
+    metrics::histogram!("renkei_access_audit_seconds").record(timings.audit.as_secs_f64());
     if decision.is_permit() {
         Ok(decision)
     } else {
