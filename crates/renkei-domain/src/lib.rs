@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod facility;
+pub mod files;
 pub mod ids;
 pub mod password;
 pub mod patient;

@@ -1269,6 +1269,54 @@ impl Store for SqlStore {
     async fn invitations_for(&self, facility_id: &str) -> StoreResult<Vec<(TeamMember, PatientRecord)>> {
         self.p_invitations(facility_id).await
     }
+    async fn put_consent_attachment(&self, a: ConsentAttachment, audit: AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let person: Option<String> = sqlx::query_scalar("SELECT person_id FROM consents WHERE id = $1")
+            .bind(&a.consent_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err("reading consent"))?;
+        let person = person.ok_or_else(|| StoreError::NotFound(format!("consent {}", a.consent_id)))?;
+        sqlx::query(
+            "INSERT INTO consent_attachments (consent_id, filename, content_type, size, sha256, data, uploaded_by, uploaded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (consent_id) DO UPDATE SET filename = excluded.filename, \
+             content_type = excluded.content_type, size = excluded.size, sha256 = excluded.sha256, data = excluded.data, \
+             uploaded_by = excluded.uploaded_by, uploaded_at = excluded.uploaded_at",
+        )
+        .bind(&a.consent_id)
+        .bind(&a.filename)
+        .bind(&a.content_type)
+        .bind(a.data.len() as i64)
+        .bind(&a.sha256)
+        .bind(&a.data)
+        .bind(&a.uploaded_by)
+        .bind(a.uploaded_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("storing consent form"))?;
+        let mut audit = audit;
+        audit.patient_id = Some(person);
+        append_audit_in(&mut tx, audit, a.uploaded_at).await?;
+        tx.commit().await.map_err(err("committing consent form"))
+    }
+    async fn get_consent_attachment(&self, consent_id: &str) -> StoreResult<Option<ConsentAttachment>> {
+        let row = sqlx::query("SELECT consent_id, filename, content_type, sha256, data, uploaded_by, uploaded_at FROM consent_attachments WHERE consent_id = $1")
+            .bind(consent_id)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(err("reading consent form"))?;
+        let Some(r) = row else { return Ok(None) };
+        let g = |e| backend_error("reading consent form", e);
+        Ok(Some(ConsentAttachment {
+            consent_id: r.try_get("consent_id").map_err(g)?,
+            filename: r.try_get("filename").map_err(g)?,
+            content_type: r.try_get("content_type").map_err(g)?,
+            sha256: r.try_get("sha256").map_err(g)?,
+            data: r.try_get("data").map_err(g)?,
+            uploaded_by: r.try_get("uploaded_by").map_err(g)?,
+            uploaded_at: r.try_get("uploaded_at").map_err(g)?,
+        }))
+    }
     async fn access_facts(&self, person_id: &str, facility_id: Option<&str>, user_id: &str, now: Millis) -> StoreResult<AccessFacts> {
         self.p_access_facts(person_id, facility_id, user_id, now).await
     }

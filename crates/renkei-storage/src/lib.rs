@@ -246,6 +246,16 @@ pub trait Store: Send + Sync + 'static {
     async fn current_consent(&self, person_id: &str) -> StoreResult<Option<Consent>>;
     async fn consent_history(&self, person_id: &str) -> StoreResult<Vec<Consent>>;
     async fn get_consent(&self, id: &str) -> StoreResult<Option<Consent>>;
+    /// Stores (or replaces) the signed form of a consent.
+    async fn put_consent_attachment(
+        &self,
+        attachment: ConsentAttachment,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
+    async fn get_consent_attachment(
+        &self,
+        consent_id: &str,
+    ) -> StoreResult<Option<ConsentAttachment>>;
 
     async fn team_members(&self, person_id: &str) -> StoreResult<Vec<TeamMember>>;
     async fn team_status(

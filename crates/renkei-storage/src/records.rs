@@ -442,6 +442,19 @@ pub struct TeamMember {
     pub updated_at: Millis,
 }
 
+/// A signed consent form kept with its consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentAttachment {
+    pub consent_id: String,
+    pub filename: String,
+    /// Detected from the content, never taken from the upload's own claim.
+    pub content_type: String,
+    pub sha256: String,
+    pub data: Vec<u8>,
+    pub uploaded_by: String,
+    pub uploaded_at: Millis,
+}
+
 /// Everything the access decision needs about one person, gathered in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccessFacts {

@@ -163,6 +163,15 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/patients/{id}/consent/{consent_id}/withdraw",
             post(patients::consent_withdraw),
         )
+        .route(
+            "/patients/{id}/consent/{consent_id}/form",
+            get(patients::consent_form_download)
+                .post(patients::consent_form_upload)
+                // A scanned form is larger than any other request body.
+                .layer(DefaultBodyLimit::max(
+                    patients::MAX_CONSENT_FORM_BYTES + 64 * 1024,
+                )),
+        )
         .route("/patients/{id}/team/invite", post(patients::invite))
         .route("/patients/{id}/team/leave", post(patients::leave))
         .route("/patients/{id}/emergency", get(emergency::summary))

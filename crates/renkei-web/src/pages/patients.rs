@@ -1012,3 +1012,117 @@ pub async fn answer_invitation(
         Err(e) => Err(e.into()),
     }
 }
+
+// --- signed consent form -------------------------------------------------------------------
+
+/// Largest accepted consent form (a scanned page or a phone photo).
+pub const MAX_CONSENT_FORM_BYTES: usize = 5 * 1024 * 1024;
+
+/// Stores the signed form (同意書) of a consent: PDF, JPEG or PNG, decided from the bytes.
+pub async fn consent_form_upload(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path((person_id, consent_id)): Path<(String, String)>,
+    mut multipart: axum::extract::Multipart,
+) -> AppResult<Response> {
+    let tr = viewer.tr();
+    let mut csrf = String::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("{}: {e}", tr.t("consent.form_unreadable"))))?
+    {
+        match field.name() {
+            Some("csrf") => {
+                csrf = field
+                    .text()
+                    .await
+                    .map_err(|e| AppError::BadRequest(e.to_string()))?
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or("").to_string();
+                let bytes = field.bytes().await.map_err(|e| {
+                    AppError::BadRequest(format!("{}: {e}", tr.t("consent.form_unreadable")))
+                })?;
+                file = Some((name, bytes.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    viewer.check_csrf(&csrf)?;
+    require_team(&state, &viewer, &person_id, "action:consent.form").await?;
+    let consent = state
+        .store
+        .get_consent(&consent_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if consent.person_id != person_id {
+        return Err(AppError::NotFound);
+    }
+    let Some((claimed_name, data)) = file.filter(|(_, d)| !d.is_empty()) else {
+        return Err(AppError::BadRequest(tr.t("consent.form_missing").into()));
+    };
+    if data.len() > MAX_CONSENT_FORM_BYTES {
+        return Err(AppError::BadRequest(tr.t("consent.form_too_large").into()));
+    }
+    let Some(kind) = renkei_domain::files::detect(&data) else {
+        return Err(AppError::BadRequest(tr.t("consent.form_wrong_type").into()));
+    };
+    use sha2::Digest;
+    let attachment = renkei_storage::ConsentAttachment {
+        consent_id: consent_id.clone(),
+        filename: renkei_domain::files::safe_filename(&claimed_name, kind),
+        content_type: kind.mime().to_string(),
+        sha256: hex::encode(sha2::Sha256::digest(&data)),
+        data,
+        uploaded_by: viewer.user.id.clone(),
+        uploaded_at: now_millis(),
+    };
+    let audit = viewer.audit("consent.form_upload", Outcome::Success).target("consent", &consent_id).detail(serde_json::json!({ "sha256": attachment.sha256, "bytes": attachment.data.len(), "type": kind.mime() }));
+    state
+        .store
+        .put_consent_attachment(attachment, audit)
+        .await?;
+    Ok(Redirect::to(&format!("/patients/{person_id}/consent?msg=notice.saved")).into_response())
+}
+
+/// Downloads the signed form. Demographics-level access plus care-team membership, audited.
+pub async fn consent_form_download(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path((person_id, consent_id)): Path<(String, String)>,
+) -> AppResult<Response> {
+    require_team(
+        &state,
+        &viewer,
+        &person_id,
+        "page:/patients/{id}/consent/{consent_id}/form",
+    )
+    .await?;
+    let consent = state
+        .store
+        .get_consent(&consent_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if consent.person_id != person_id {
+        return Err(AppError::NotFound);
+    }
+    let a = state
+        .store
+        .get_consent_attachment(&consent_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        crate::error::urlencode(&a.filename)
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, a.content_type.clone()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        a.data,
+    )
+        .into_response())
+}
