@@ -310,7 +310,7 @@ async fn register_invite_consent_withdraw_and_break_glass() {
         let consent_id = testkit::between(
             &consent_page,
             &format!("/patients/{person}/consent/"),
-            "/withdraw",
+            "/form",
         )
         .unwrap();
         let res = doctor
