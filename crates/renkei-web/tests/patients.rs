@@ -470,6 +470,9 @@ async fn the_same_person_at_two_facilities_links_through_the_index() {
         );
         // The secretariat undoes the link: the care office's registration becomes its own person.
         let (sec, _) = app.sign_in("secretariat").await;
+        let queue = sec.get(app.url("/admin/mpi")).send().await.unwrap();
+        assert_eq!(queue.status(), 200, "the review queue renders");
+        assert_eq!(status(&app, &doctor, "/admin/mpi").await, 403);
         let page = sec
             .get(app.url(&format!("/patients/{first}")))
             .send()

@@ -64,6 +64,24 @@ pub async fn queue(
         ) else {
             continue;
         };
+        // Identity review reads demographics through the same decision point as any other
+        // read (the secretariat's identity-management basis); the page is audited as a whole.
+        let mut allowed = true;
+        for r in [&new_record, &candidate] {
+            allowed &= renkei_core::access::evaluate(
+                state.store.as_ref(),
+                &viewer.requester(),
+                &r.person_id,
+                renkei_domain::patient::InfoCategory::Demographics,
+                Some(&r.facility_id),
+                now_millis(),
+            )
+            .await?
+            .is_permit();
+        }
+        if !allowed {
+            continue;
+        }
         let fields = serde_json::from_str::<Vec<serde_json::Value>>(&review.detail)
             .unwrap_or_default()
             .iter()
