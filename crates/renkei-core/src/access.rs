@@ -121,6 +121,48 @@ pub async fn evaluate(
             now,
         )
         .await?;
+    Ok(decide_with(
+        &facts,
+        requester,
+        category,
+        source_facility_id,
+        now,
+    ))
+}
+
+/// The registrations of a person that `requester` may see for `category` (their own
+/// facility's, and others' when shared), with the facts read once for all of them.
+/// Unaudited: the caller audits the read it makes of them.
+pub async fn visible_records(
+    store: &dyn Store,
+    requester: &Requester,
+    person_id: &str,
+    category: InfoCategory,
+    now: renkei_domain::Millis,
+) -> ServiceResult<Vec<renkei_storage::PatientRecord>> {
+    let facts = store
+        .access_facts(
+            person_id,
+            requester.facility_id.as_deref(),
+            &requester.user_id,
+            now,
+        )
+        .await?;
+    Ok(store
+        .person_records(person_id)
+        .await?
+        .into_iter()
+        .filter(|r| decide_with(&facts, requester, category, Some(&r.facility_id), now).is_permit())
+        .collect())
+}
+
+fn decide_with(
+    facts: &renkei_storage::AccessFacts,
+    requester: &Requester,
+    category: InfoCategory,
+    source_facility_id: Option<&str>,
+    now: renkei_domain::Millis,
+) -> Decision {
     // Data about the whole person (no single source): the facility's own registration makes
     // it the facility's own data.
     let source = match source_facility_id {
@@ -139,5 +181,5 @@ pub async fn evaluate(
         break_glass: break_glass.as_ref(),
         now,
     };
-    Ok(decide(&ctx, category))
+    decide(&ctx, category)
 }

@@ -257,23 +257,14 @@ async fn visible_records(
     viewer: &Viewer,
     person_id: &str,
 ) -> FhirResult<Vec<PatientRecord>> {
-    let now = now_millis();
-    let requester = viewer.requester();
-    let mut out = Vec::new();
-    for r in state.store.person_records(person_id).await? {
-        let decision = evaluate(
-            state.store.as_ref(),
-            &requester,
-            person_id,
-            InfoCategory::Demographics,
-            Some(&r.facility_id),
-            now,
-        )
-        .await?;
-        if decision.is_permit() {
-            out.push(r);
-        }
-    }
+    let mut out = renkei_core::access::visible_records(
+        state.store.as_ref(),
+        &viewer.requester(),
+        person_id,
+        InfoCategory::Demographics,
+        now_millis(),
+    )
+    .await?;
     // The viewer's own registration first: it gives gender and birth date.
     if let Some(mine) = viewer.facility().map(|f| f.id.clone()) {
         out.sort_by_key(|r| r.facility_id != mine);

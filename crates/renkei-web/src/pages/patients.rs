@@ -63,23 +63,14 @@ async fn visible_records(
     viewer: &Viewer,
     person_id: &str,
 ) -> AppResult<Vec<PatientRecord>> {
-    let now = now_millis();
-    let mut out = Vec::new();
-    for r in state.store.person_records(person_id).await? {
-        let decision = renkei_core::access::evaluate(
-            state.store.as_ref(),
-            &viewer.requester(),
-            person_id,
-            InfoCategory::Demographics,
-            Some(&r.facility_id),
-            now,
-        )
-        .await?;
-        if decision.is_permit() {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    Ok(renkei_core::access::visible_records(
+        state.store.as_ref(),
+        &viewer.requester(),
+        person_id,
+        InfoCategory::Demographics,
+        now_millis(),
+    )
+    .await?)
 }
 
 // --- list -------------------------------------------------------------------------------
