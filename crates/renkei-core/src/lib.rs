@@ -3,6 +3,8 @@
 //! and the single access decision point through which every read of patient data passes.
 
 pub mod access;
+pub mod clinical;
+pub mod ingest;
 pub mod patients;
 
 #[derive(Debug, thiserror::Error)]

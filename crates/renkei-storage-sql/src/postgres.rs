@@ -14,6 +14,10 @@ type SqlStore = PostgresStore;
 const BACKEND_NAME: &str = "postgres";
 const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
 const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1 FOR UPDATE";
+/// Position of a substring (0 when absent), for `:contains` searches.
+const SQL_STRPOS: &str = "strpos";
+/// PostgreSQL plans FHIR searches from its statistics: no index hints.
+const FHIR_INDEX_HINTS: bool = false;
 
 pub struct PostgresStore {
     pool: Pool<Postgres>,
@@ -60,3 +64,5 @@ impl PostgresStore {
 
 include!("shared.rs");
 include!("shared_patients.rs");
+include!("shared_fhir.rs");
+include!("shared_clients.rs");

@@ -1,6 +1,6 @@
 // Query code shared by both backends. This file is `include!`d into `sqlite.rs` and
 // `postgres.rs`, each of which defines `Db`, `SqlStore`, `BACKEND_NAME`, `LOCK_AUDIT_HEAD`,
-// `LOCK_FACILITY`, `begin_write()` and `read_pool()`. Placeholders are `$n`, which both
+// `LOCK_FACILITY`, `SQL_STRPOS`, `begin_write()` and `read_pool()`. Placeholders are `$n`, which both
 // SQLite and PostgreSQL accept.
 
 use async_trait::async_trait;
@@ -1350,6 +1350,52 @@ impl Store for SqlStore {
         import_patients(&mut tx, &data.patients).await?;
         append_audit_in(&mut tx, audit, now).await?;
         tx.commit().await.map_err(err("committing import"))
+    }
+
+    async fn ingest_progress(&self, source: &str) -> StoreResult<Vec<IngestFile>> {
+        self.i_progress(source).await
+    }
+    async fn record_ingest_files(&self, files: Vec<IngestFile>) -> StoreResult<()> {
+        self.i_record(files).await
+    }
+    async fn create_api_client(&self, client: ApiClient, audit: AuditEntry) -> StoreResult<()> {
+        self.c_create_client(client, audit).await
+    }
+    async fn get_api_client(&self, id: &str) -> StoreResult<Option<ApiClient>> {
+        self.c_get_client(id).await
+    }
+    async fn api_clients_of(&self, facility_id: &str) -> StoreResult<Vec<ApiClient>> {
+        self.c_clients_of(facility_id).await
+    }
+    async fn revoke_api_client(&self, id: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
+        self.c_revoke_client(id, at, audit).await
+    }
+    async fn create_api_token(&self, token: ApiToken) -> StoreResult<()> {
+        self.c_create_token(token).await
+    }
+    async fn api_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<ApiToken>> {
+        self.c_token(token_hash, now).await
+    }
+    async fn fhir_write(&self, writes: Vec<renkei_storage::fhir::FhirWrite>, audit: Vec<AuditEntry>) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
+        self.f_write(writes, audit).await
+    }
+    async fn fhir_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<renkei_storage::fhir::FhirRow>> {
+        self.f_read(resource_type, id).await
+    }
+    async fn fhir_read_many(&self, references: &[String]) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
+        self.f_read_many(references).await
+    }
+    async fn fhir_vread(&self, resource_type: &str, id: &str, version_id: i64) -> StoreResult<Option<renkei_storage::fhir::FhirRow>> {
+        self.f_vread(resource_type, id, version_id).await
+    }
+    async fn fhir_history(&self, query: &renkei_storage::fhir::HistoryQuery, scope: &renkei_storage::fhir::FhirScope) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
+        self.f_history(query, scope).await
+    }
+    async fn fhir_search(&self, query: &renkei_fhir::SearchQuery, scope: &renkei_storage::fhir::FhirScope) -> StoreResult<renkei_storage::fhir::FhirPage> {
+        self.f_search(query, scope).await
+    }
+    async fn fhir_everything(&self, person_ids: &[String], scope: &renkei_storage::fhir::FhirScope, count: usize, offset: usize) -> StoreResult<renkei_storage::fhir::FhirPage> {
+        self.f_everything(person_ids, scope, count, offset).await
     }
 }
 

@@ -17,6 +17,12 @@ const BACKEND_NAME: &str = "sqlite";
 /// is enough.
 const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1";
+/// Position of a substring (0 when absent), for `:contains` searches.
+const SQL_STRPOS: &str = "instr";
+/// SQLite has no table statistics (nothing runs ANALYZE), and without them its planner
+/// may answer a FHIR search from the wrong index (scanning a whole index table for one
+/// patient's rows): FHIR searches name their indexes (`INDEXED BY`).
+const FHIR_INDEX_HINTS: bool = true;
 
 pub struct SqliteStore {
     writer: Pool<Sqlite>,
@@ -89,3 +95,5 @@ impl SqliteStore {
 
 include!("shared.rs");
 include!("shared_patients.rs");
+include!("shared_fhir.rs");
+include!("shared_clients.rs");

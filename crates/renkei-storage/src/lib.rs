@@ -5,6 +5,7 @@
 //! same transaction, so an action is never stored without its audit record and an audit
 //! record never describes an action that did not happen.
 
+pub mod fhir;
 pub mod records;
 pub mod testsuite;
 
@@ -322,4 +323,63 @@ pub trait Store: Send + Sync + 'static {
     // --- bulk -----------------------------------------------------------------------
     /// Loads a whole synthetic network in one transaction (demo mode).
     async fn import_network(&self, data: NetworkImport, audit: AuditEntry) -> StoreResult<()>;
+
+    // --- OAuth2 clients (system access) -------------------------------------------------
+    async fn create_api_client(&self, client: ApiClient, audit: AuditEntry) -> StoreResult<()>;
+    async fn get_api_client(&self, id: &str) -> StoreResult<Option<ApiClient>>;
+    /// A facility's clients, newest first, revoked ones included.
+    async fn api_clients_of(&self, facility_id: &str) -> StoreResult<Vec<ApiClient>>;
+    /// Revokes the client and deletes its tokens at once (`InvalidState` if already revoked).
+    async fn revoke_api_client(&self, id: &str, at: Millis, audit: AuditEntry) -> StoreResult<()>;
+    async fn create_api_token(&self, token: ApiToken) -> StoreResult<()>;
+    /// The token if it exists, has not expired at `now` and its client is not revoked.
+    async fn api_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<ApiToken>>;
+
+    // --- collector progress ---------------------------------------------------------------
+    /// Every processed file of a collection.
+    async fn ingest_progress(&self, source: &str) -> StoreResult<Vec<IngestFile>>;
+    /// Records (replaces) the state of processed files.
+    async fn record_ingest_files(&self, files: Vec<IngestFile>) -> StoreResult<()>;
+
+    // --- FHIR resource store (see `fhir` module docs) ----------------------------------
+    /// Applies the writes in one transaction with the audit entries: all or nothing.
+    /// A write whose expectation fails (`Create` of an existing id, `Update`/`Delete` of a
+    /// version that is no longer current) fails the batch with `StoreError::Conflict`
+    /// naming `Type/id`; a Delete/Update of a missing id with an expected version fails
+    /// with `NotFound`.
+    async fn fhir_write(
+        &self,
+        writes: Vec<fhir::FhirWrite>,
+        audit: Vec<AuditEntry>,
+    ) -> StoreResult<Vec<fhir::FhirRow>>;
+    /// The current version (deleted ones included, with `deleted = true`).
+    async fn fhir_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<fhir::FhirRow>>;
+    /// Several current versions by `Type/id` (for `_include`), deleted ones left out.
+    async fn fhir_read_many(&self, references: &[String]) -> StoreResult<Vec<fhir::FhirRow>>;
+    async fn fhir_vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+    ) -> StoreResult<Option<fhir::FhirRow>>;
+    /// Versions newest first.
+    async fn fhir_history(
+        &self,
+        query: &fhir::HistoryQuery,
+        scope: &fhir::FhirScope,
+    ) -> StoreResult<Vec<fhir::FhirRow>>;
+    async fn fhir_search(
+        &self,
+        query: &renkei_fhir::SearchQuery,
+        scope: &fhir::FhirScope,
+    ) -> StoreResult<fhir::FhirPage>;
+    /// Every current, undeleted resource about any of these persons (`Patient/$everything`),
+    /// ordered by type then id.
+    async fn fhir_everything(
+        &self,
+        person_ids: &[String],
+        scope: &fhir::FhirScope,
+        count: usize,
+        offset: usize,
+    ) -> StoreResult<fhir::FhirPage>;
 }

@@ -491,3 +491,49 @@ pub struct TeamNotice {
     pub created_at: Millis,
     pub read_at: Option<Millis>,
 }
+
+/// A system (EHR, pharmacy system, monitor gateway…) a facility administrator allowed to
+/// call the FHIR API with OAuth2 client credentials, acting for that facility.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiClient {
+    /// The OAuth2 `client_id`.
+    pub id: String,
+    pub facility_id: String,
+    pub name: String,
+    /// SHA-256 (hex) of the secret, which is shown once and never stored.
+    pub secret_hash: String,
+    /// The SMART scopes it may ask for, space-separated (`system/Observation.rs …`).
+    pub scopes: String,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// An access token issued to a client (stored as a hash; short-lived).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub token_hash: String,
+    pub client_id: String,
+    pub facility_id: String,
+    /// Granted scopes, space-separated.
+    pub scopes: String,
+    pub issued_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// A file a collector has processed (`renkei collect ssmix2`), so a rerun skips it while it
+/// is unchanged and a killed run resumes where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestFile {
+    /// The collection (`ssmix2:<facility>:<root>`).
+    pub source: String,
+    /// Path relative to the root.
+    pub path: String,
+    /// Size and modification time (`<bytes>:<mtime ns>`).
+    pub fingerprint: String,
+    /// `stored`, `unchanged` or `error`.
+    pub status: String,
+    /// The error, or a summary of what was stored.
+    pub detail: String,
+    pub processed_at: Millis,
+}

@@ -69,6 +69,10 @@ pub async fn run_all(store: &dyn Store) {
     audit_chain(store).await;
     settings(store).await;
     patients(store).await;
+    fhir_versions(store).await;
+    fhir_batches(store).await;
+    fhir_search(store).await;
+    fhir_scopes(store).await;
 }
 
 pub async fn facility_life_cycle(store: &dyn Store) {
@@ -1622,4 +1626,1854 @@ pub async fn patients(store: &dyn Store) {
     let a4 = patient_audit_actions(store, &p4).await;
     assert_eq!(a4, vec!["test.review.reject", "test.patient.register"]);
     assert!(patient_audit_actions(store, &orphan).await.is_empty());
+}
+
+// --- FHIR resource store ----------------------------------------------------------------
+
+mod fhir_checks {
+    use super::*;
+    use crate::fhir::*;
+    use renkei_fhir::{
+        Comparator, Criterion, IndexEntry, IndexValue, SearchQuery, StringMode, ValueMatch,
+    };
+
+    pub(super) const TAG_SYSTEM: &str = "urn:renkei:test";
+
+    /// Milliseconds of a UTC time.
+    pub(super) fn ms(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, min, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    }
+
+    pub(super) fn token(param: &str, system: &str, code: &str) -> IndexEntry {
+        IndexEntry {
+            param: param.into(),
+            value: IndexValue::Token {
+                system: system.into(),
+                code: code.into(),
+            },
+        }
+    }
+
+    pub(super) fn entry(param: &str, value: IndexValue) -> IndexEntry {
+        IndexEntry {
+            param: param.into(),
+            value,
+        }
+    }
+
+    pub(super) fn content(resource_type: &str, id: &str, version: i64, note: &str) -> String {
+        serde_json::json!({
+            "resourceType": resource_type,
+            "id": id,
+            "meta": {"versionId": version.to_string()},
+            "note": note,
+        })
+        .to_string()
+    }
+
+    /// A write of `Type/id` at version `version`, tagged with the run's `tag` so that
+    /// searches see only this run's resources.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn write(
+        kind: FhirWriteKind,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+        at: i64,
+        record: Option<&str>,
+        facility: Option<&str>,
+        category: &str,
+        tag: &str,
+        mut index: Vec<IndexEntry>,
+    ) -> FhirWrite {
+        index.push(token("_tag", TAG_SYSTEM, tag));
+        FhirWrite {
+            kind,
+            resource_type: resource_type.into(),
+            id: id.into(),
+            version_id: version,
+            last_updated: at,
+            patient_record_id: record.map(str::to_string),
+            source_facility_id: facility.map(str::to_string),
+            category: category.into(),
+            content: content(resource_type, id, version, ""),
+            index,
+        }
+    }
+
+    pub(super) fn criterion(param: &str, any_of: Vec<ValueMatch>) -> Criterion {
+        Criterion {
+            param: param.into(),
+            negate: false,
+            missing: None,
+            any_of,
+        }
+    }
+
+    pub(super) fn tok(system: Option<&str>, code: &str) -> ValueMatch {
+        ValueMatch::Token {
+            system: system.map(str::to_string),
+            code: code.into(),
+        }
+    }
+
+    pub(super) fn date(comparator: Comparator, low: i64, high: i64) -> ValueMatch {
+        ValueMatch::Date {
+            comparator,
+            low,
+            high,
+        }
+    }
+
+    pub(super) fn num(comparator: Comparator, value: f64) -> ValueMatch {
+        ValueMatch::Number {
+            comparator,
+            value,
+            system: None,
+            code: None,
+        }
+    }
+
+    pub(super) fn string(value: &str, mode: StringMode) -> ValueMatch {
+        ValueMatch::String {
+            value: value.into(),
+            mode,
+        }
+    }
+
+    /// A search of `resource_type` limited to the run's `tag`.
+    pub(super) fn query(resource_type: &str, tag: &str, criteria: Vec<Criterion>) -> SearchQuery {
+        let mut all = vec![criterion("_tag", vec![tok(Some(TAG_SYSTEM), tag)])];
+        all.extend(criteria);
+        SearchQuery {
+            resource_type: resource_type.into(),
+            ids: vec![],
+            criteria: all,
+            last_updated: vec![],
+            sort: vec![],
+            count: 100,
+            offset: 0,
+            want_total: true,
+        }
+    }
+
+    /// The ids found, in the order returned; checks that the total agrees.
+    pub(super) async fn found(
+        store: &dyn Store,
+        q: &SearchQuery,
+        scope: &FhirScope,
+    ) -> Vec<String> {
+        let page = store.fhir_search(q, scope).await.unwrap();
+        let ids: Vec<String> = page.rows.iter().map(|r| r.id.clone()).collect();
+        if q.want_total && q.offset == 0 && ids.len() < q.count {
+            assert_eq!(page.total, Some(ids.len() as i64), "{q:?}");
+        }
+        ids
+    }
+
+    /// The ids found, sorted (for criteria whose order does not matter).
+    pub(super) async fn found_set(store: &dyn Store, q: &SearchQuery) -> Vec<String> {
+        let mut ids = found(store, q, &FhirScope::All).await;
+        ids.sort();
+        ids
+    }
+
+    pub(super) async fn audit_actions(store: &dyn Store, prefix: &str) -> Vec<String> {
+        store
+            .search_audit(&AuditQuery {
+                action_prefix: Some(prefix.to_string()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.entry.action)
+            .collect()
+    }
+
+    pub(super) fn names(prefix: &str, ids: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = ids.iter().map(|i| format!("{prefix}{i}")).collect();
+        v.sort();
+        v
+    }
+
+    /// Two facilities; person P registered at both, person Q at the first.
+    pub(super) async fn fhir_fixture(
+        store: &dyn Store,
+        at: i64,
+    ) -> (
+        Facility,
+        Facility,
+        PatientRecord,
+        PatientRecord,
+        PatientRecord,
+    ) {
+        let mut facilities = Vec::new();
+        for (name, kana) in [
+            ("FHIRテスト病院", "エフエイチアイアールテストビョウイン"),
+            ("FHIRテスト医院", "エフエイチアイアールテストイイン"),
+        ] {
+            facilities.push(
+                store
+                    .create_facility(
+                        sample_facility(name, kana, FacilityType::Hospital, ""),
+                        audit("facility.apply"),
+                    )
+                    .await
+                    .unwrap(),
+            );
+        }
+        let [fa, fb] = <[Facility; 2]>::try_from(facilities).unwrap();
+        let tag = kana_tag();
+        let p = ids::new_id();
+        let q = ids::new_id();
+        let ra = store
+            .register_patient(
+                patient_record(
+                    &fa,
+                    "F-1",
+                    "福田",
+                    "一",
+                    &format!("フク{tag}"),
+                    "ハジメ",
+                    "1950-01-01",
+                    vec![],
+                    at,
+                ),
+                PersonLink::NewPerson(p.clone()),
+                vec![],
+                audit("test.patient.register"),
+            )
+            .await
+            .unwrap();
+        let rb = store
+            .register_patient(
+                patient_record(
+                    &fb,
+                    "F-9",
+                    "福田",
+                    "一",
+                    &format!("フク{tag}"),
+                    "ハジメ",
+                    "1950-01-01",
+                    vec![],
+                    at,
+                ),
+                PersonLink::Existing(p.clone()),
+                vec![],
+                audit("test.patient.register"),
+            )
+            .await
+            .unwrap();
+        let rq = store
+            .register_patient(
+                patient_record(
+                    &fa,
+                    "F-2",
+                    "別人",
+                    "二",
+                    &format!("ベツ{tag}"),
+                    "ジロウ",
+                    "1960-01-01",
+                    vec![],
+                    at,
+                ),
+                PersonLink::NewPerson(q.clone()),
+                vec![],
+                audit("test.patient.register"),
+            )
+            .await
+            .unwrap();
+        (fa, fb, ra, rb, rq)
+    }
+}
+
+/// Create, read, vread, update (right and wrong version), update-as-create, delete and
+/// history — each write audited, refused writes changing nothing.
+pub async fn fhir_versions(store: &dyn Store) {
+    use fhir::*;
+    use fhir_checks::*;
+    let t0 = ms(2030, 1, 1, 0, 0);
+    let (fa, _fb, ra, _rb, _rq) = fhir_fixture(store, t0).await;
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let act = format!("test.fhir.{}", &tag[..8]);
+    let id = format!("{tag}-1");
+    let code_v1 = vec![token("code", "http://loinc.org", "v1")];
+    let code_v2 = vec![token("code", "http://loinc.org", "v2")];
+    let by_code = |c: &str| {
+        query(
+            "Observation",
+            tag,
+            vec![fhir_checks::criterion(
+                "code",
+                vec![tok(Some("http://loinc.org"), c)],
+            )],
+        )
+    };
+    let audit_fhir = |a: &str| vec![audit(&format!("{act}.{a}"))];
+
+    let created = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Create,
+                "Observation",
+                &id,
+                1,
+                t0 + 1,
+                Some(&ra.id),
+                Some(&fa.id),
+                "laboratory",
+                tag,
+                code_v1.clone(),
+            )],
+            audit_fhir("create"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 1);
+    let v1 = created[0].clone();
+    assert_eq!(
+        v1,
+        FhirRow {
+            resource_type: "Observation".into(),
+            id: id.clone(),
+            version_id: 1,
+            last_updated: t0 + 1,
+            deleted: false,
+            patient_record_id: Some(ra.id.clone()),
+            person_id: Some(ra.person_id.clone()),
+            source_facility_id: Some(fa.id.clone()),
+            category: "laboratory".into(),
+            content: content("Observation", &id, 1, ""),
+            method: "create".into(),
+        }
+    );
+    assert_eq!(
+        store.fhir_read("Observation", &id).await.unwrap(),
+        Some(v1.clone())
+    );
+    assert_eq!(store.fhir_read("Condition", &id).await.unwrap(), None);
+    assert_eq!(
+        store.fhir_vread("Observation", &id, 1).await.unwrap(),
+        Some(v1.clone())
+    );
+    assert_eq!(store.fhir_vread("Observation", &id, 2).await.unwrap(), None);
+    assert_eq!(found_set(store, &by_code("v1")).await, vec![id.clone()]);
+
+    // Creating it again is a conflict naming the resource; nothing changes.
+    let e = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Create,
+                "Observation",
+                &id,
+                1,
+                t0 + 2,
+                Some(&ra.id),
+                None,
+                "laboratory",
+                tag,
+                code_v2.clone(),
+            )],
+            audit_fhir("create"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m.contains(&format!("Observation/{id}"))),
+        "{e:?}"
+    );
+    assert_eq!(
+        store.fhir_read("Observation", &id).await.unwrap(),
+        Some(v1.clone())
+    );
+
+    // Update with the right version.
+    let mut w2 = write(
+        FhirWriteKind::Update {
+            expected_version: Some(1),
+        },
+        "Observation",
+        &id,
+        2,
+        t0 + 3,
+        Some(&ra.id),
+        Some(&fa.id),
+        "laboratory",
+        tag,
+        code_v2.clone(),
+    );
+    w2.content = content("Observation", &id, 2, "second");
+    let v2 = store
+        .fhir_write(vec![w2], audit_fhir("update"))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (v2.version_id, v2.method.as_str(), v2.deleted),
+        (2, "update", false)
+    );
+    assert_eq!(v2.person_id.as_deref(), Some(ra.person_id.as_str()));
+    assert_eq!(
+        store.fhir_read("Observation", &id).await.unwrap(),
+        Some(v2.clone())
+    );
+    assert_eq!(
+        store.fhir_vread("Observation", &id, 1).await.unwrap(),
+        Some(v1.clone())
+    );
+    assert_eq!(
+        store.fhir_vread("Observation", &id, 2).await.unwrap(),
+        Some(v2.clone())
+    );
+    // The index is the current version's only.
+    assert!(found_set(store, &by_code("v1")).await.is_empty());
+    assert_eq!(found_set(store, &by_code("v2")).await, vec![id.clone()]);
+
+    // Update with a stale version: conflict, nothing changed.
+    let e = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Update {
+                    expected_version: Some(1),
+                },
+                "Observation",
+                &id,
+                2,
+                t0 + 4,
+                Some(&ra.id),
+                None,
+                "laboratory",
+                tag,
+                code_v1.clone(),
+            )],
+            audit_fhir("update"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m.contains(&format!("Observation/{id}")) && m.contains("version 2 is current, not 1")),
+        "{e:?}"
+    );
+    assert_eq!(
+        store.fhir_read("Observation", &id).await.unwrap(),
+        Some(v2.clone())
+    );
+    assert_eq!(found_set(store, &by_code("v2")).await, vec![id.clone()]);
+    // Update of a missing id with a version: not found.
+    let e = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Update {
+                    expected_version: Some(1),
+                },
+                "Observation",
+                &format!("{tag}-none"),
+                2,
+                t0 + 4,
+                None,
+                None,
+                "laboratory",
+                tag,
+                vec![],
+            )],
+            audit_fhir("update"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+
+    // Update-as-create: only while the id does not exist.
+    let id2 = format!("{tag}-2");
+    let created2 = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Update {
+                    expected_version: None,
+                },
+                "Observation",
+                &id2,
+                1,
+                t0 + 5,
+                None,
+                Some(&fa.id),
+                "medical",
+                tag,
+                vec![],
+            )],
+            audit_fhir("upsert"),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (created2.version_id, created2.method.as_str()),
+        (1, "update")
+    );
+    assert_eq!(
+        (
+            created2.patient_record_id.as_deref(),
+            created2.person_id.as_deref()
+        ),
+        (None, None)
+    );
+    let e = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Update {
+                    expected_version: None,
+                },
+                "Observation",
+                &id2,
+                1,
+                t0 + 6,
+                None,
+                None,
+                "medical",
+                tag,
+                vec![],
+            )],
+            audit_fhir("upsert"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+
+    // Delete: wrong version, missing id, then the right version.
+    let e = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Delete {
+                    expected_version: 1,
+                },
+                "Observation",
+                &id,
+                3,
+                t0 + 7,
+                Some(&ra.id),
+                Some(&fa.id),
+                "laboratory",
+                tag,
+                vec![],
+            )],
+            audit_fhir("delete"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m.contains("version 2 is current")),
+        "{e:?}"
+    );
+    let e = store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Delete {
+                    expected_version: 1,
+                },
+                "Observation",
+                &format!("{tag}-none"),
+                2,
+                t0 + 7,
+                None,
+                None,
+                "laboratory",
+                tag,
+                vec![],
+            )],
+            audit_fhir("delete"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    let mut del = write(
+        FhirWriteKind::Delete {
+            expected_version: 2,
+        },
+        "Observation",
+        &id,
+        3,
+        t0 + 8,
+        Some(&ra.id),
+        Some(&fa.id),
+        "laboratory",
+        tag,
+        code_v2.clone(),
+    );
+    del.content = String::new();
+    let v3 = store
+        .fhir_write(vec![del], audit_fhir("delete"))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(v3.deleted);
+    assert_eq!((v3.version_id, v3.method.as_str()), (3, "delete"));
+    assert_eq!(
+        v3.content, v2.content,
+        "a delete keeps the previous content"
+    );
+    assert_eq!(
+        store.fhir_read("Observation", &id).await.unwrap(),
+        Some(v3.clone())
+    );
+    assert!(
+        found_set(store, &by_code("v2")).await.is_empty(),
+        "a deleted resource has no index"
+    );
+    let ids_tagged = query("Observation", tag, vec![]);
+    assert_eq!(found_set(store, &ids_tagged).await, vec![id2.clone()]);
+    assert_eq!(
+        store
+            .fhir_read_many(&[
+                format!("Observation/{id}"),
+                format!("Observation/{id2}"),
+                "junk".into(),
+                format!("Observation/{id2}")
+            ])
+            .await
+            .unwrap(),
+        vec![created2.clone()],
+        "read_many leaves deleted ones out"
+    );
+
+    // History: newest first, every version.
+    let history = store
+        .fhir_history(
+            &HistoryQuery {
+                resource_type: Some("Observation".into()),
+                id: Some(id.clone()),
+                since: None,
+                count: 10,
+                offset: 0,
+            },
+            &FhirScope::All,
+        )
+        .await
+        .unwrap();
+    assert_eq!(history, vec![v3.clone(), v2.clone(), v1.clone()]);
+    let page = store
+        .fhir_history(
+            &HistoryQuery {
+                resource_type: Some("Observation".into()),
+                id: Some(id.clone()),
+                since: Some(t0 + 3),
+                count: 1,
+                offset: 1,
+            },
+            &FhirScope::All,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page, vec![v2.clone()], "since and paging");
+    // Type-level history (other runs' rows may be there too): ours in order.
+    let type_history: Vec<(String, i64)> = store
+        .fhir_history(
+            &HistoryQuery {
+                resource_type: Some("Observation".into()),
+                id: None,
+                since: Some(t0),
+                count: 1000,
+                offset: 0,
+            },
+            &FhirScope::All,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.id.starts_with(tag))
+        .map(|r| (r.id, r.version_id))
+        .collect();
+    assert_eq!(
+        type_history,
+        vec![
+            (id.clone(), 3),
+            (id2.clone(), 1),
+            (id.clone(), 2),
+            (id.clone(), 1)
+        ]
+    );
+
+    // Exactly the successful writes were audited.
+    let mut actions = audit_actions(store, &act).await;
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["create", "delete", "update", "upsert"]
+            .map(|a| format!("{act}.{a}"))
+            .to_vec()
+    );
+}
+
+/// A batch lands whole or not at all, audit records included.
+pub async fn fhir_batches(store: &dyn Store) {
+    use fhir::*;
+    use fhir_checks::*;
+    use renkei_fhir::IndexValue;
+    let t0 = ms(2030, 2, 1, 0, 0);
+    let (fa, _fb, ra, rb, _rq) = fhir_fixture(store, t0).await;
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let act = format!("test.fhir.{}", &tag[..8]);
+    let obs = |n: &str, kind: FhirWriteKind, v: i64, code: &str| {
+        write(
+            kind,
+            "Observation",
+            &format!("{tag}-{n}"),
+            v,
+            t0 + v,
+            Some(&ra.id),
+            Some(&fa.id),
+            "laboratory",
+            tag,
+            vec![token("code", "urn:c", code)],
+        )
+    };
+    store
+        .fhir_write(
+            vec![obs("c", FhirWriteKind::Create, 1, "c")],
+            vec![audit(&format!("{act}.first"))],
+        )
+        .await
+        .unwrap();
+
+    // The last write conflicts: the earlier ones and every audit record are rolled back.
+    for last in [
+        obs("c", FhirWriteKind::Create, 1, "x"),
+        obs(
+            "c",
+            FhirWriteKind::Update {
+                expected_version: Some(7),
+            },
+            8,
+            "x",
+        ),
+        obs(
+            "c",
+            FhirWriteKind::Delete {
+                expected_version: 7,
+            },
+            8,
+            "x",
+        ),
+        obs(
+            "missing",
+            FhirWriteKind::Update {
+                expected_version: Some(1),
+            },
+            2,
+            "x",
+        ),
+    ] {
+        let e = store
+            .fhir_write(
+                vec![
+                    obs("a", FhirWriteKind::Create, 1, "a"),
+                    obs(
+                        "b",
+                        FhirWriteKind::Update {
+                            expected_version: None,
+                        },
+                        1,
+                        "b",
+                    ),
+                    obs(
+                        "c",
+                        FhirWriteKind::Update {
+                            expected_version: Some(1),
+                        },
+                        2,
+                        "c2",
+                    ),
+                    last,
+                ],
+                vec![
+                    audit(&format!("{act}.batch")),
+                    audit(&format!("{act}.batch")),
+                    audit(&format!("{act}.batch")),
+                ],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Conflict(_) | StoreError::NotFound(_)),
+            "{e:?}"
+        );
+        for n in ["a", "b"] {
+            assert_eq!(
+                store
+                    .fhir_read("Observation", &format!("{tag}-{n}"))
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+        assert_eq!(
+            store
+                .fhir_read("Observation", &format!("{tag}-c"))
+                .await
+                .unwrap()
+                .unwrap()
+                .version_id,
+            1
+        );
+        for code in ["a", "b", "c2"] {
+            let q = query(
+                "Observation",
+                tag,
+                vec![criterion("code", vec![tok(None, code)])],
+            );
+            assert!(found_set(store, &q).await.is_empty());
+        }
+        assert_eq!(
+            store
+                .fhir_vread("Observation", &format!("{tag}-c"), 2)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            audit_actions(store, &format!("{act}.batch")).await,
+            Vec::<String>::new()
+        );
+    }
+    // A registration that does not exist fails the batch as well.
+    let mut bad = obs("d", FhirWriteKind::Create, 1, "d");
+    bad.patient_record_id = Some(ids::new_id());
+    let e = store
+        .fhir_write(
+            vec![obs("a", FhirWriteKind::Create, 1, "a"), bad],
+            vec![audit(&format!("{act}.batch"))],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert_eq!(
+        store
+            .fhir_read("Observation", &format!("{tag}-a"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The same batch without the bad write lands whole; a resource written twice in one
+    // batch keeps both versions and the index of the last.
+    let mut batch = vec![
+        obs("a", FhirWriteKind::Create, 1, "a"),
+        obs(
+            "b",
+            FhirWriteKind::Update {
+                expected_version: None,
+            },
+            1,
+            "b",
+        ),
+        obs(
+            "c",
+            FhirWriteKind::Update {
+                expected_version: Some(1),
+            },
+            2,
+            "c2",
+        ),
+        obs(
+            "a",
+            FhirWriteKind::Update {
+                expected_version: Some(1),
+            },
+            2,
+            "a2",
+        ),
+    ];
+    batch[1].patient_record_id = Some(rb.id.clone());
+    let rows = store
+        .fhir_write(
+            batch,
+            (0..3).map(|_| audit(&format!("{act}.batch"))).collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.id.clone(), r.version_id))
+            .collect::<Vec<_>>(),
+        vec![
+            (format!("{tag}-a"), 1),
+            (format!("{tag}-b"), 1),
+            (format!("{tag}-c"), 2),
+            (format!("{tag}-a"), 2)
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.person_id.as_deref() == Some(ra.person_id.as_str())),
+        "both registrations are one person"
+    );
+    assert_eq!(
+        store
+            .fhir_read("Observation", &format!("{tag}-a"))
+            .await
+            .unwrap()
+            .unwrap()
+            .version_id,
+        2
+    );
+    assert!(store
+        .fhir_vread("Observation", &format!("{tag}-a"), 1)
+        .await
+        .unwrap()
+        .is_some());
+    let by = |code: &str| {
+        query(
+            "Observation",
+            tag,
+            vec![criterion("code", vec![tok(None, code)])],
+        )
+    };
+    assert!(found_set(store, &by("a")).await.is_empty());
+    assert!(found_set(store, &by("c")).await.is_empty());
+    assert_eq!(found_set(store, &by("a2")).await, vec![format!("{tag}-a")]);
+    assert_eq!(found_set(store, &by("b")).await, vec![format!("{tag}-b")]);
+    assert_eq!(found_set(store, &by("c2")).await, vec![format!("{tag}-c")]);
+    assert_eq!(audit_actions(store, &format!("{act}.batch")).await.len(), 3);
+
+    // A big batch (the SS-MIX2 collector writes hundreds at once) in one call.
+    let many: Vec<FhirWrite> = (0..600)
+        .map(|i| {
+            let mut w = obs(&format!("m{i}"), FhirWriteKind::Create, 1, "many");
+            w.index.push(entry(
+                "value-quantity",
+                IndexValue::Number {
+                    value: f64::from(i),
+                    system: "http://unitsofmeasure.org".into(),
+                    code: "mg".into(),
+                },
+            ));
+            w.index.push(entry(
+                "date",
+                IndexValue::Date {
+                    low: t0 + i64::from(i),
+                    high: t0 + i64::from(i) + 1,
+                },
+            ));
+            w.index.push(token("code", "urn:c", "many")); // duplicates are stored once
+            w
+        })
+        .collect();
+    let audits = (0..600).map(|_| audit(&format!("{act}.many"))).collect();
+    assert_eq!(store.fhir_write(many, audits).await.unwrap().len(), 600);
+    let mut q = by("many");
+    q.count = 10;
+    let page = store.fhir_search(&q, &FhirScope::All).await.unwrap();
+    assert_eq!((page.rows.len(), page.total), (10, Some(600)));
+    assert_eq!(
+        audit_actions(store, &format!("{act}.many")).await.len(),
+        600
+    );
+    // The chain is still whole after batched appends.
+    let mut verifier = ChainVerifier::new();
+    let mut after = 0;
+    loop {
+        let records = store.audit_after(after, 1000).await.unwrap();
+        if records.is_empty() {
+            break;
+        }
+        for r in &records {
+            verifier.push(r).unwrap();
+            after = r.seq;
+        }
+    }
+    let head = store.audit_head().await.unwrap();
+    verifier
+        .finish(head.as_ref().map(|(s, h)| (*s, h.as_str())))
+        .unwrap();
+}
+
+/// Every criterion kind, `_id`, `_lastUpdated`, sorting and paging.
+pub async fn fhir_search(store: &dyn Store) {
+    use fhir::*;
+    use fhir_checks::*;
+    use renkei_fhir::{
+        Comparator, Comparator::*, Criterion, IndexEntry, IndexValue, SortKey, StringMode,
+        ValueMatch,
+    };
+    let t0 = ms(2030, 3, 1, 0, 0);
+    let (fa, _fb, ra, rb, rq) = fhir_fixture(store, t0).await;
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let loinc = "http://loinc.org";
+    let ucum = "http://unitsofmeasure.org";
+    let instant = ms(2024, 1, 15, 10, 0);
+    let quantity = |value: f64, system: &str, code: &str| IndexValue::Number {
+        value,
+        system: system.into(),
+        code: code.into(),
+    };
+    let dated = |low: i64, high: i64| entry("date", IndexValue::Date { low, high });
+    let name = |s: &str| entry("name", IndexValue::String(s.into()));
+    let patient = |r: &PatientRecord| {
+        entry(
+            "patient",
+            IndexValue::Reference(format!("Patient/{}", r.id)),
+        )
+    };
+    let resources: Vec<(&str, Vec<IndexEntry>)> = vec![
+        (
+            "o1",
+            vec![
+                token("code", loinc, "1234"),
+                token("status", "", "final"),
+                patient(&ra),
+                dated(instant, instant + 1),
+                entry("value-quantity", quantity(5.4, ucum, "mg")),
+                name("yamadahanako"),
+                entry(
+                    "instantiates",
+                    IndexValue::Uri("http://example.org/a".into()),
+                ),
+            ],
+        ),
+        (
+            "o2",
+            vec![
+                token("code", loinc, "5678"),
+                token("code", "urn:local", "1234"),
+                patient(&ra),
+                dated(ms(2024, 1, 20, 0, 0), ms(2024, 1, 21, 0, 0)),
+                entry("value-quantity", quantity(10.0, "", "")),
+                name("yamazaki"),
+            ],
+        ),
+        (
+            "o3",
+            vec![
+                token("code", loinc, "1234"),
+                patient(&rb),
+                dated(ms(2024, 2, 1, 0, 0), ms(2024, 3, 1, 0, 0)),
+                entry("value-quantity", quantity(100.0, ucum, "kg")),
+            ],
+        ),
+        (
+            "o4",
+            vec![
+                token("code", "", "1234"),
+                patient(&rq),
+                dated(ms(2023, 1, 1, 0, 0), ms(2024, 1, 1, 0, 0)),
+                name("tanaka"),
+                name("100%_x"),
+            ],
+        ),
+        ("o5", vec![dated(ms(2024, 3, 1, 0, 0), i64::MAX)]),
+    ];
+    let mut writes = Vec::new();
+    for (i, (n, index)) in resources.into_iter().enumerate() {
+        writes.push(write(
+            FhirWriteKind::Create,
+            "Observation",
+            &format!("{tag}-{n}"),
+            1,
+            t0 + 1 + i as i64,
+            Some(&ra.id),
+            Some(&fa.id),
+            "laboratory",
+            tag,
+            index,
+        ));
+    }
+    store
+        .fhir_write(writes, vec![audit("test.fhir.search")])
+        .await
+        .unwrap();
+    let o = |ids: &[&str]| names(&format!("{tag}-"), ids);
+    let q1 = |c: Criterion| query("Observation", tag, vec![c]);
+    let set = |c: Criterion| {
+        let q = q1(c);
+        async move { found_set(store, &q).await }
+    };
+
+    // --- tokens --------------------------------------------------------------------
+    assert_eq!(
+        set(criterion("code", vec![tok(None, "1234")])).await,
+        o(&["o1", "o2", "o3", "o4"])
+    );
+    assert_eq!(
+        set(criterion("code", vec![tok(Some(loinc), "1234")])).await,
+        o(&["o1", "o3"])
+    );
+    assert_eq!(
+        set(criterion("code", vec![tok(Some(""), "1234")])).await,
+        o(&["o4"])
+    );
+    assert_eq!(
+        set(criterion("code", vec![tok(Some(loinc), "")])).await,
+        o(&["o1", "o2", "o3"])
+    );
+    assert_eq!(
+        set(criterion(
+            "code",
+            vec![tok(Some(loinc), "5678"), tok(Some(""), "1234")]
+        ))
+        .await,
+        o(&["o2", "o4"]),
+        "values are ORed"
+    );
+    assert_eq!(
+        set(criterion("status", vec![tok(None, "final")])).await,
+        o(&["o1"])
+    );
+    let mut not = criterion("code", vec![tok(Some(loinc), "1234")]);
+    not.negate = true;
+    assert_eq!(
+        set(not).await,
+        o(&["o2", "o4", "o5"]),
+        ":not includes resources without the parameter"
+    );
+    let mut missing = criterion("code", vec![]);
+    missing.missing = Some(true);
+    assert_eq!(set(missing.clone()).await, o(&["o5"]));
+    missing.missing = Some(false);
+    assert_eq!(set(missing).await, o(&["o1", "o2", "o3", "o4"]));
+    let mut missing_name = criterion("name", vec![]);
+    missing_name.missing = Some(true);
+    assert_eq!(set(missing_name).await, o(&["o3", "o5"]));
+
+    // --- strings, references, uris ------------------------------------------------------
+    assert_eq!(
+        set(criterion("name", vec![string("yama", StringMode::Prefix)])).await,
+        o(&["o1", "o2"])
+    );
+    assert_eq!(
+        set(criterion("name", vec![string("yamada", StringMode::Exact)])).await,
+        o(&[])
+    );
+    assert_eq!(
+        set(criterion(
+            "name",
+            vec![string("yamadahanako", StringMode::Exact)]
+        ))
+        .await,
+        o(&["o1"])
+    );
+    assert_eq!(
+        set(criterion(
+            "name",
+            vec![string("mada", StringMode::Contains)]
+        ))
+        .await,
+        o(&["o1"])
+    );
+    assert_eq!(
+        set(criterion("name", vec![string("a", StringMode::Contains)])).await,
+        o(&["o1", "o2", "o4"])
+    );
+    assert_eq!(
+        set(criterion("name", vec![string("%", StringMode::Prefix)])).await,
+        o(&[]),
+        "wildcards are literal"
+    );
+    assert_eq!(
+        set(criterion("name", vec![string("_", StringMode::Contains)])).await,
+        o(&["o4"])
+    );
+    assert_eq!(
+        set(criterion("name", vec![string("100%", StringMode::Prefix)])).await,
+        o(&["o4"])
+    );
+    assert_eq!(
+        set(criterion("name", vec![string("", StringMode::Prefix)])).await,
+        o(&["o1", "o2", "o4"])
+    );
+    assert_eq!(
+        set(criterion(
+            "patient",
+            vec![ValueMatch::Reference(format!("Patient/{}", ra.id))]
+        ))
+        .await,
+        o(&["o1", "o2"])
+    );
+    assert_eq!(
+        set(criterion(
+            "patient",
+            vec![
+                ValueMatch::Reference(format!("Patient/{}", rb.id)),
+                ValueMatch::Reference(format!("Patient/{}", rq.id)),
+            ]
+        ))
+        .await,
+        o(&["o3", "o4"])
+    );
+    assert_eq!(
+        set(criterion(
+            "instantiates",
+            vec![ValueMatch::Uri("http://example.org/a".into())]
+        ))
+        .await,
+        o(&["o1"])
+    );
+    assert_eq!(
+        set(criterion(
+            "instantiates",
+            vec![ValueMatch::Uri("http://example.org".into())]
+        ))
+        .await,
+        o(&[])
+    );
+
+    // --- dates: o1 an instant on 2024-01-15, o2 the day 2024-01-20, o3 the month
+    // 2024-02, o4 the year 2023, o5 from 2024-03-01 on ------------------------------------
+    let jan = (ms(2024, 1, 1, 0, 0), ms(2024, 2, 1, 0, 0));
+    let jan15 = (ms(2024, 1, 15, 0, 0), ms(2024, 1, 16, 0, 0));
+    let jan20 = (ms(2024, 1, 20, 0, 0), ms(2024, 1, 21, 0, 0));
+    let feb15 = (ms(2024, 2, 15, 0, 0), ms(2024, 2, 16, 0, 0));
+    let y2024 = (ms(2024, 1, 1, 0, 0), ms(2025, 1, 1, 0, 0));
+    let d =
+        |cmp: Comparator, (low, high): (i64, i64)| criterion("date", vec![date(cmp, low, high)]);
+    assert_eq!(set(d(Eq, jan)).await, o(&["o1", "o2"]));
+    assert_eq!(set(d(Eq, jan15)).await, o(&["o1"]));
+    assert_eq!(set(d(Eq, y2024)).await, o(&["o1", "o2", "o3"]));
+    assert_eq!(
+        set(d(Eq, feb15)).await,
+        o(&[]),
+        "a month is not within a day"
+    );
+    assert_eq!(set(d(Ne, jan)).await, o(&["o3", "o4", "o5"]));
+    assert_eq!(set(d(Gt, jan)).await, o(&["o3", "o5"]));
+    assert_eq!(set(d(Lt, jan)).await, o(&["o4"]));
+    assert_eq!(set(d(Ge, jan20)).await, o(&["o2", "o3", "o5"]));
+    assert_eq!(
+        set(d(Ge, feb15)).await,
+        o(&["o3", "o5"]),
+        "ge takes a range reaching past the start"
+    );
+    assert_eq!(set(d(Le, jan20)).await, o(&["o1", "o2", "o4"]));
+    assert_eq!(set(d(Sa, jan)).await, o(&["o3", "o5"]));
+    assert_eq!(set(d(Eb, jan)).await, o(&["o4"]));
+    assert_eq!(set(d(Ap, feb15)).await, o(&["o3"]));
+    // Boundaries: ranges touching the searched one (high is exclusive).
+    let feb = (ms(2024, 2, 1, 0, 0), ms(2024, 3, 1, 0, 0));
+    let jan1 = (ms(2024, 1, 1, 0, 0), ms(2024, 1, 2, 0, 0));
+    let jan31 = (ms(2024, 1, 31, 0, 0), ms(2024, 2, 1, 0, 0));
+    assert_eq!(set(d(Eq, feb)).await, o(&["o3"]));
+    assert_eq!(set(d(Gt, feb)).await, o(&["o5"]));
+    assert_eq!(set(d(Lt, feb)).await, o(&["o1", "o2", "o4"]));
+    assert_eq!(set(d(Sa, feb)).await, o(&["o5"]));
+    assert_eq!(set(d(Eb, feb)).await, o(&["o1", "o2", "o4"]));
+    assert_eq!(set(d(Ge, jan1)).await, o(&["o1", "o2", "o3", "o5"]));
+    assert_eq!(set(d(Le, jan31)).await, o(&["o1", "o2", "o4"]));
+    assert_eq!(set(d(Ap, jan1)).await, o(&[]));
+    assert_eq!(
+        found_set(
+            store,
+            &query(
+                "Observation",
+                tag,
+                vec![
+                    d(Ge, jan20),
+                    d(Le, (ms(2024, 2, 10, 0, 0), ms(2024, 2, 11, 0, 0)))
+                ]
+            )
+        )
+        .await,
+        o(&["o2", "o3"]),
+        "criteria are ANDed"
+    );
+    assert_eq!(
+        found_set(
+            store,
+            &query(
+                "Observation",
+                tag,
+                vec![
+                    criterion(
+                        "patient",
+                        vec![ValueMatch::Reference(format!("Patient/{}", ra.id))]
+                    ),
+                    criterion("code", vec![tok(Some(loinc), "1234")]),
+                    d(Ge, jan),
+                    d(Le, jan),
+                ]
+            )
+        )
+        .await,
+        o(&["o1"])
+    );
+
+    // --- numbers: o1 5.4 mg, o2 10, o3 100 kg ----------------------------------------
+    let n = |cmp: Comparator, v: f64| criterion("value-quantity", vec![num(cmp, v)]);
+    assert_eq!(set(n(Eq, 5.4)).await, o(&["o1"]));
+    assert_eq!(set(n(Ne, 10.0)).await, o(&["o1", "o3"]));
+    assert_eq!(set(n(Gt, 5.4)).await, o(&["o2", "o3"]));
+    assert_eq!(set(n(Ge, 10.0)).await, o(&["o2", "o3"]));
+    assert_eq!(set(n(Lt, 10.0)).await, o(&["o1"]));
+    assert_eq!(set(n(Le, 10.0)).await, o(&["o1", "o2"]));
+    assert_eq!(set(n(Sa, 10.0)).await, o(&["o3"]));
+    assert_eq!(set(n(Eb, 10.0)).await, o(&["o1"]));
+    assert_eq!(set(n(Ap, 95.0)).await, o(&["o3"]));
+    let unit = |system: Option<&str>, code: &str| {
+        criterion(
+            "value-quantity",
+            vec![ValueMatch::Number {
+                comparator: Ge,
+                value: 0.0,
+                system: system.map(str::to_string),
+                code: Some(code.into()),
+            }],
+        )
+    };
+    assert_eq!(set(unit(None, "mg")).await, o(&["o1"]));
+    assert_eq!(set(unit(Some(ucum), "kg")).await, o(&["o3"]));
+    assert_eq!(set(unit(Some("urn:other"), "kg")).await, o(&[]));
+
+    let seq = |ids: &[&str]| ids.iter().map(|i| format!("{tag}-{i}")).collect::<Vec<_>>();
+    // --- each kind of criterion leading the search (without the run's tag, which
+    // otherwise leads; other runs' rows are left out afterwards) -------------------------
+    let led = |criteria: Vec<Criterion>| {
+        let mut q = query("Observation", tag, criteria);
+        q.criteria.remove(0);
+        q.count = 10_000;
+        async move {
+            let mut ids: Vec<String> = found(store, &q, &FhirScope::All)
+                .await
+                .into_iter()
+                .filter(|id| id.starts_with(tag))
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let leading: Vec<(Criterion, Vec<String>)> = vec![
+        (
+            criterion("name", vec![string("yama", StringMode::Prefix)]),
+            o(&["o1", "o2"]),
+        ),
+        (
+            criterion("name", vec![string("tanaka", StringMode::Exact)]),
+            o(&["o4"]),
+        ),
+        (
+            criterion(
+                "instantiates",
+                vec![ValueMatch::Uri("http://example.org/a".into())],
+            ),
+            o(&["o1"]),
+        ),
+        (n(Ge, 10.0), o(&["o2", "o3"])),
+        (d(Ge, jan20), o(&["o2", "o3", "o5"])),
+        (d(Le, jan20), o(&["o1", "o2", "o4"])),
+        (d(Eq, jan), o(&["o1", "o2"])),
+        (
+            criterion(
+                "code",
+                vec![tok(Some(loinc), "5678"), tok(Some(""), "1234")],
+            ),
+            o(&["o2", "o4"]),
+        ),
+        (
+            criterion("code", vec![tok(Some("urn:local"), "")]),
+            o(&["o2"]),
+        ),
+    ];
+    for (c, expected) in leading {
+        assert_eq!(led(vec![c.clone()]).await, expected, "{c:?}");
+    }
+    let mut by_id = query("Observation", tag, vec![]);
+    by_id.criteria.clear();
+    by_id.ids = vec![format!("{tag}-o2"), format!("{tag}-o5")];
+    assert_eq!(
+        found(store, &by_id, &FhirScope::All).await,
+        seq(&["o5", "o2"])
+    );
+
+    // --- _id and _lastUpdated (o1 … o5 written at t0+1 … t0+5) ------------------------
+    let mut q = query("Observation", tag, vec![]);
+    q.ids = vec![
+        format!("{tag}-o1"),
+        format!("{tag}-o3"),
+        format!("{tag}-none"),
+    ];
+    assert_eq!(found_set(store, &q).await, o(&["o1", "o3"]));
+    q.criteria
+        .push(criterion("value-quantity", vec![num(Gt, 50.0)]));
+    assert_eq!(found_set(store, &q).await, o(&["o3"]));
+    let mut q = query("Observation", tag, vec![]);
+    q.last_updated = vec![(Ge, t0 + 3, t0 + 4)];
+    assert_eq!(found_set(store, &q).await, o(&["o3", "o4", "o5"]));
+    q.last_updated = vec![(Ge, t0 + 2, t0 + 3), (Lt, t0 + 4, t0 + 5)];
+    assert_eq!(found_set(store, &q).await, o(&["o2", "o3"]));
+    q.last_updated = vec![(Eq, t0 + 2, t0 + 3)];
+    assert_eq!(found_set(store, &q).await, o(&["o2"]));
+    assert_eq!(
+        found_set(store, &query("Condition", tag, vec![])).await,
+        o(&[]),
+        "other types"
+    );
+
+    // --- sorting ----------------------------------------------------------------------
+    let sorted = |keys: Vec<(&str, bool)>| {
+        let mut q = query("Observation", tag, vec![]);
+        q.sort = keys
+            .into_iter()
+            .map(|(p, descending)| SortKey {
+                param: p.into(),
+                descending,
+            })
+            .collect();
+        async move { found(store, &q, &FhirScope::All).await }
+    };
+    assert_eq!(
+        sorted(vec![]).await,
+        seq(&["o5", "o4", "o3", "o2", "o1"]),
+        "default: newest first"
+    );
+    assert_eq!(
+        sorted(vec![("_lastUpdated", false)]).await,
+        seq(&["o1", "o2", "o3", "o4", "o5"])
+    );
+    assert_eq!(
+        sorted(vec![("_id", true)]).await,
+        seq(&["o5", "o4", "o3", "o2", "o1"])
+    );
+    assert_eq!(
+        sorted(vec![("date", false)]).await,
+        seq(&["o4", "o1", "o2", "o3", "o5"])
+    );
+    assert_eq!(
+        sorted(vec![("date", true)]).await,
+        seq(&["o5", "o3", "o2", "o1", "o4"])
+    );
+    assert_eq!(
+        sorted(vec![("value-quantity", false)]).await,
+        seq(&["o1", "o2", "o3", "o4", "o5"])
+    );
+    assert_eq!(
+        sorted(vec![("value-quantity", true)]).await,
+        seq(&["o3", "o2", "o1", "o4", "o5"]),
+        "no value: last"
+    );
+    assert_eq!(
+        sorted(vec![("name", false)]).await,
+        seq(&["o4", "o1", "o2", "o3", "o5"])
+    );
+    assert_eq!(
+        sorted(vec![("code", true), ("date", false)]).await,
+        seq(&["o2", "o4", "o1", "o3", "o5"])
+    );
+    assert_eq!(
+        sorted(vec![("no-such-param", false)]).await,
+        seq(&["o5", "o4", "o3", "o2", "o1"]),
+        "a parameter no resource has leaves the default order"
+    );
+
+    // --- paging -----------------------------------------------------------------------
+    let mut q = query("Observation", tag, vec![]);
+    q.count = 2;
+    let mut pages = Vec::new();
+    for offset in [0, 2, 4, 6] {
+        q.offset = offset;
+        let page = store.fhir_search(&q, &FhirScope::All).await.unwrap();
+        assert_eq!(page.total, Some(5));
+        pages.push(page.rows.into_iter().map(|r| r.id).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        pages,
+        vec![seq(&["o5", "o4"]), seq(&["o3", "o2"]), seq(&["o1"]), vec![]]
+    );
+    q.offset = 0;
+    q.count = 0;
+    let page = store.fhir_search(&q, &FhirScope::All).await.unwrap();
+    assert_eq!((page.rows.len(), page.total), (0, Some(5)));
+    q.count = 3;
+    q.want_total = false;
+    let page = store.fhir_search(&q, &FhirScope::All).await.unwrap();
+    assert_eq!((page.rows.len(), page.total), (3, None));
+    let mut q = q1(criterion("code", vec![tok(None, "1234")]));
+    q.count = 3;
+    q.offset = 1;
+    let page = store.fhir_search(&q, &FhirScope::All).await.unwrap();
+    assert_eq!(page.total, Some(4));
+    assert_eq!(
+        page.rows.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+        seq(&["o3", "o2", "o1"])
+    );
+}
+
+/// Access scopes on search, history and `$everything`; persons resolved across
+/// registrations and merges.
+pub async fn fhir_scopes(store: &dyn Store) {
+    use fhir::*;
+    use fhir_checks::*;
+    let t0 = ms(2030, 4, 1, 0, 0);
+    let (fa, fb, ra, rb, rq) = fhir_fixture(store, t0).await;
+    let p = ra.person_id.clone();
+    let q_person = rq.person_id.clone();
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let w = |rt: &str,
+             n: &str,
+             at: i64,
+             record: Option<&PatientRecord>,
+             facility: &Facility,
+             category: &str| {
+        write(
+            FhirWriteKind::Create,
+            rt,
+            &format!("{tag}-{n}"),
+            1,
+            t0 + at,
+            record.map(|r| r.id.as_str()),
+            Some(&facility.id),
+            category,
+            tag,
+            vec![],
+        )
+    };
+    let rows = store
+        .fhir_write(
+            vec![
+                w("Observation", "s1", 1, Some(&ra), &fa, "laboratory"),
+                w("Observation", "s2", 2, Some(&rb), &fb, "laboratory"),
+                w("Observation", "s3", 3, Some(&rb), &fb, "psychiatric"),
+                w("Observation", "s4", 4, Some(&rq), &fb, "laboratory"),
+                w("Organization", "s5", 5, None, &fb, "demographics"),
+                w("Condition", "s6", 6, Some(&ra), &fa, "medical"),
+                w("Condition", "s7", 7, Some(&rb), &fb, "medical"),
+            ],
+            vec![audit("test.fhir.scope")],
+        )
+        .await
+        .unwrap();
+    let persons: Vec<Option<&str>> = rows.iter().map(|r| r.person_id.as_deref()).collect();
+    assert_eq!(
+        persons,
+        vec![
+            Some(p.as_str()),
+            Some(p.as_str()),
+            Some(p.as_str()),
+            Some(q_person.as_str()),
+            None,
+            Some(p.as_str()),
+            Some(p.as_str())
+        ],
+        "both registrations resolve to one person"
+    );
+    let s = |ids: &[&str]| names(&format!("{tag}-"), ids);
+    let search = |rt: &str, scope: FhirScope| {
+        let q = query(rt, tag, vec![]);
+        async move {
+            let mut ids = found(store, &q, &scope).await;
+            ids.sort();
+            ids
+        }
+    };
+    let restricted = |own: Option<&Facility>,
+                      grants: Vec<(Vec<&str>, Vec<&str>)>,
+                      non_patient: bool| FhirScope::Restricted {
+        own_facility: own.map(|f| f.id.clone()),
+        grants: grants
+            .into_iter()
+            .map(|(persons, categories)| PersonGrant {
+                person_ids: persons.into_iter().map(str::to_string).collect(),
+                categories: categories.into_iter().map(str::to_string).collect(),
+            })
+            .collect(),
+        non_patient,
+    };
+    assert_eq!(
+        search("Observation", FhirScope::All).await,
+        s(&["s1", "s2", "s3", "s4"])
+    );
+    assert_eq!(
+        search("Observation", restricted(Some(&fb), vec![], false)).await,
+        s(&["s2", "s3", "s4"])
+    );
+    assert_eq!(
+        search(
+            "Observation",
+            restricted(None, vec![(vec![&p], vec!["laboratory"])], false)
+        )
+        .await,
+        s(&["s1", "s2"]),
+        "a grant reaches the person's data from every facility"
+    );
+    assert_eq!(
+        search(
+            "Observation",
+            restricted(Some(&fa), vec![(vec![&p], vec!["laboratory"])], false)
+        )
+        .await,
+        s(&["s1", "s2"])
+    );
+    assert_eq!(
+        search(
+            "Observation",
+            restricted(
+                None,
+                vec![
+                    (vec![&p], vec!["laboratory", "psychiatric"]),
+                    (vec![&q_person], vec!["medical"])
+                ],
+                false
+            )
+        )
+        .await,
+        s(&["s1", "s2", "s3"])
+    );
+    assert_eq!(
+        search(
+            "Observation",
+            restricted(None, vec![(vec![&p, &q_person], vec!["laboratory"])], false)
+        )
+        .await,
+        s(&["s1", "s2", "s4"])
+    );
+    assert_eq!(
+        search(
+            "Observation",
+            restricted(None, vec![(vec![&p], vec![])], true)
+        )
+        .await,
+        s(&[])
+    );
+    assert_eq!(
+        search("Organization", restricted(None, vec![], true)).await,
+        s(&["s5"])
+    );
+    assert_eq!(
+        search(
+            "Organization",
+            restricted(Some(&fa), vec![(vec![&p], vec!["demographics"])], false)
+        )
+        .await,
+        s(&[])
+    );
+    let nothing = restricted(None, vec![], false);
+    let page = store
+        .fhir_search(&query("Observation", tag, vec![]), &nothing)
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.rows.len(), page.total),
+        (0, Some(0)),
+        "totals count only visible rows"
+    );
+
+    // History applies the scope to each version.
+    let history = |scope: FhirScope| async move {
+        let mut ids: Vec<String> = store
+            .fhir_history(
+                &HistoryQuery {
+                    resource_type: Some("Observation".into()),
+                    id: None,
+                    since: Some(t0),
+                    count: 1000,
+                    offset: 0,
+                },
+                &scope,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.id.starts_with(tag))
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(history(FhirScope::All).await, s(&["s1", "s2", "s3", "s4"]));
+    assert_eq!(
+        history(restricted(Some(&fa), vec![], false)).await,
+        s(&["s1"])
+    );
+    assert_eq!(
+        history(restricted(
+            None,
+            vec![(vec![&q_person], vec!["laboratory"])],
+            false
+        ))
+        .await,
+        s(&["s4"])
+    );
+
+    // $everything: current undeleted rows about the persons, by type then id.
+    let everything = |persons: Vec<String>, scope: FhirScope, count: usize, offset: usize| async move {
+        let page = store
+            .fhir_everything(&persons, &scope, count, offset)
+            .await
+            .unwrap();
+        (
+            page.rows
+                .into_iter()
+                .map(|r| format!("{}/{}", r.resource_type, r.id))
+                .collect::<Vec<_>>(),
+            page.total,
+        )
+    };
+    let typed = |items: &[(&str, &str)]| {
+        items
+            .iter()
+            .map(|(t, n)| format!("{t}/{tag}-{n}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        everything(vec![p.clone()], FhirScope::All, 100, 0).await,
+        (
+            typed(&[
+                ("Condition", "s6"),
+                ("Condition", "s7"),
+                ("Observation", "s1"),
+                ("Observation", "s2"),
+                ("Observation", "s3")
+            ]),
+            Some(5)
+        )
+    );
+    assert_eq!(
+        everything(vec![p.clone()], FhirScope::All, 2, 2).await,
+        (
+            typed(&[("Observation", "s1"), ("Observation", "s2")]),
+            Some(5)
+        )
+    );
+    assert_eq!(
+        everything(
+            vec![p.clone(), q_person.clone()],
+            restricted(Some(&fb), vec![], false),
+            100,
+            0
+        )
+        .await,
+        (
+            typed(&[
+                ("Condition", "s7"),
+                ("Observation", "s2"),
+                ("Observation", "s3"),
+                ("Observation", "s4")
+            ]),
+            Some(4)
+        )
+    );
+    assert_eq!(
+        everything(
+            vec![p.clone()],
+            restricted(None, vec![(vec![&p], vec!["medical"])], false),
+            100,
+            0
+        )
+        .await,
+        (typed(&[("Condition", "s6"), ("Condition", "s7")]), Some(2))
+    );
+    assert_eq!(
+        everything(vec![], FhirScope::All, 100, 0).await,
+        (vec![], Some(0))
+    );
+    // A deleted resource leaves $everything.
+    store
+        .fhir_write(
+            vec![write(
+                FhirWriteKind::Delete {
+                    expected_version: 1,
+                },
+                "Condition",
+                &format!("{tag}-s7"),
+                2,
+                t0 + 8,
+                Some(&rb.id),
+                Some(&fb.id),
+                "medical",
+                tag,
+                vec![],
+            )],
+            vec![audit("test.fhir.scope")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        everything(vec![p.clone()], FhirScope::All, 0, 0).await,
+        (vec![], Some(4))
+    );
+
+    // A merge: person Z's registration joins P's person; its rows resolve to the survivor
+    // and a grant naming the merged person still reaches them.
+    let z = ids::new_id();
+    let review = NewMatchReview {
+        id: ids::new_id(),
+        candidate_record_id: ra.id.clone(),
+        weight: 9.0,
+        probability: 0.6,
+        detail: "[]".into(),
+    };
+    let rz = store
+        .register_patient(
+            patient_record(
+                &fb,
+                "Z-1",
+                "福田",
+                "一",
+                "フクダ",
+                "ハジメ",
+                "1950-01-01",
+                vec![],
+                t0 + 9,
+            ),
+            PersonLink::NewPerson(z.clone()),
+            vec![review.clone()],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap();
+    store
+        .fhir_write(
+            vec![w("Observation", "s8", 10, Some(&rz), &fb, "laboratory")],
+            vec![audit("test.fhir.scope")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fhir_read("Observation", &format!("{tag}-s8"))
+            .await
+            .unwrap()
+            .unwrap()
+            .person_id,
+        Some(z.clone())
+    );
+    store
+        .decide_match_review(
+            &review.id,
+            true,
+            "sec",
+            t0 + 11,
+            audit("test.review.confirm"),
+        )
+        .await
+        .unwrap();
+    let survivor = store.resolve_person(&z).await.unwrap().unwrap();
+    assert_eq!(survivor, p, "Z merged into P");
+    assert_eq!(
+        store
+            .fhir_read("Observation", &format!("{tag}-s8"))
+            .await
+            .unwrap()
+            .unwrap()
+            .person_id,
+        Some(p.clone())
+    );
+    assert_eq!(
+        search(
+            "Observation",
+            restricted(None, vec![(vec![&z], vec!["laboratory"])], false)
+        )
+        .await,
+        s(&["s1", "s2", "s8"]),
+        "a grant naming a merged person reaches the survivor's data"
+    );
+    assert_eq!(
+        everything(vec![z.clone()], FhirScope::All, 0, 0).await.1,
+        Some(5)
+    );
 }

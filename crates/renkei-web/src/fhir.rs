@@ -199,9 +199,7 @@ fn search_param(name: &str, definition: &str, kind: &str, doc: &str) -> Value {
 /// `GET /fhir/metadata`: what this server implements, and nothing more. Public.
 pub async fn metadata(State(state): State<SharedState>) -> Response {
     let base = base_url(&state);
-    fhir(
-        StatusCode::OK,
-        json!({
+    let mut capability = json!({
             "resourceType": "CapabilityStatement",
             "status": "active",
             "date": "2026-11-22",
@@ -209,7 +207,7 @@ pub async fn metadata(State(state): State<SharedState>) -> Response {
             "kind": "instance",
             "software": { "name": "Renkei", "version": env!("CARGO_PKG_VERSION") },
             "implementation": {
-                "description": format!("{} patient identity (PDQm, PIXm, $match) and consent", state.config.network_name),
+                "description": format!("{}: patient identity (PDQm, PIXm, $match), consent and the clinical record (JP Core)", state.config.network_name),
                 "url": base,
             },
             "fhirVersion": "4.0.1",
@@ -217,7 +215,7 @@ pub async fn metadata(State(state): State<SharedState>) -> Response {
             "rest": [{
                 "mode": "server",
                 "security": {
-                    "description": "Signed-in Renkei session (password and second factor). OAuth2 client credentials will follow. サインイン済みのセッションが必要です。"
+                    "description": "Signed-in Renkei session (password and second factor), or an OAuth2 bearer token from client credentials issued to a facility (SMART Backend Services scopes such as system/Observation.rs). サインイン済みのセッション、または施設に発行されたクライアントのアクセストークンが必要です。"
                 },
                 "resource": [
                     {
@@ -236,6 +234,7 @@ pub async fn metadata(State(state): State<SharedState>) -> Response {
                         "operation": [
                             { "name": "ihe-pix", "definition": "https://profiles.ihe.net/ITI/PIXm/OperationDefinition/IHE.PIXm.pix" },
                             { "name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match" },
+                            { "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" },
                         ],
                     },
                     {
@@ -244,9 +243,70 @@ pub async fn metadata(State(state): State<SharedState>) -> Response {
                         "interaction": [{ "code": "read" }],
                     }
                 ],
+                "interaction": [
+                    { "code": "transaction" },
+                    { "code": "batch" },
+                    { "code": "history-system" },
+                ],
             }],
-        }),
-    )
+    });
+    if let Some(resources) = capability["rest"][0]["resource"].as_array_mut() {
+        resources.extend(store_resources());
+    }
+    fhir(StatusCode::OK, capability)
+}
+
+/// The resource-store types (`fhir_rest.rs`) as CapabilityStatement entries.
+fn store_resources() -> Vec<Value> {
+    renkei_fhir::resource::types()
+        .iter()
+        .filter(|t| !matches!(t.name, "Patient" | "Consent" | "AuditEvent"))
+        .map(|t| {
+            let params = renkei_fhir::resource::search_params(t.name);
+            let mut interactions = vec!["read", "vread", "search-type", "history-instance", "history-type"];
+            if !t.read_only {
+                interactions.extend(["create", "update", "delete"]);
+            }
+            let includes: Vec<String> = params
+                .iter()
+                .filter(|p| p.kind == renkei_fhir::ParamKind::Reference)
+                .map(|p| format!("{}:{}", t.name, p.code))
+                .collect();
+            let mut entry = json!({
+                "type": t.name,
+                "profile": t.profile,
+                "interaction": interactions.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
+                "versioning": "versioned",
+                "readHistory": true,
+                "updateCreate": !t.read_only,
+                "conditionalCreate": !t.read_only,
+                "conditionalUpdate": !t.read_only,
+                "conditionalDelete": "not-supported",
+                "searchRevInclude": ["Provenance:target"],
+                "searchParam": params.iter().map(|p| json!({
+                    "name": p.code,
+                    "type": match p.kind {
+                        renkei_fhir::ParamKind::Token => "token",
+                        renkei_fhir::ParamKind::String => "string",
+                        renkei_fhir::ParamKind::Date => "date",
+                        renkei_fhir::ParamKind::Reference => "reference",
+                        renkei_fhir::ParamKind::Number => "number",
+                        renkei_fhir::ParamKind::Quantity => "quantity",
+                        renkei_fhir::ParamKind::Uri => "uri",
+                    },
+                    "documentation": p.expression,
+                })).chain([
+                    json!({"name": "_id", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id", "type": "token"}),
+                    json!({"name": "_lastUpdated", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", "type": "date"}),
+                ]).collect::<Vec<_>>(),
+            });
+            // R4 forbids empty arrays: types without reference parameters list none.
+            if !includes.is_empty() {
+                entry["searchInclude"] = json!(includes);
+            }
+            entry
+        })
+        .collect()
 }
 
 // --- Patient assembly ---------------------------------------------------------------------
@@ -1335,6 +1395,47 @@ pub async fn consent_read(
         StatusCode::OK,
         consent_resource(&consent, &person, &facilities, now_millis()),
     ))
+}
+
+// --- helpers for the resource API (fhir_rest.rs) ------------------------------------------
+
+/// `(facility id, id system)` of the facilities whose patient-ID system is `system` (every
+/// facility when None).
+pub async fn facilities_for_system(
+    state: &SharedState,
+    system: Option<&str>,
+) -> FhirResult<Vec<(String, String)>> {
+    Ok(all_facilities(state)
+        .await?
+        .iter()
+        .map(|f| (f.id.clone(), core_patients::local_id_system(f)))
+        .filter(|(_, s)| system.is_none_or(|want| want == s))
+        .collect())
+}
+
+/// The person as a JP_Patient assembled from the registrations `requester` may see, for
+/// `$everything` (the caller has authorized and audited the read). None if none is visible.
+pub async fn patient_for(
+    state: &SharedState,
+    requester: &renkei_domain::patient::Requester,
+    person_id: &str,
+) -> FhirResult<Option<Value>> {
+    let mut records = renkei_core::access::visible_records(
+        state.store.as_ref(),
+        requester,
+        person_id,
+        InfoCategory::Demographics,
+        now_millis(),
+    )
+    .await?;
+    if records.is_empty() {
+        return Ok(None);
+    }
+    if let Some(mine) = requester.facility_id.as_deref() {
+        records.sort_by_key(|r| r.facility_id != mine);
+    }
+    let names = facility_names(state, &records).await?;
+    Ok(Some(patient_resource(person_id, &records, &names, None)))
 }
 
 #[cfg(test)]

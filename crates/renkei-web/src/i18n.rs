@@ -395,12 +395,197 @@ const PATIENT_MESSAGES: &[(&str, &str, &str)] = &[
     ("notice.joined_team_no_consent", "ケアチームに参加しました。本人の同意がこの施設に及ぶと、患者情報が表示されます。", "You joined the care team. The patient's information appears once the consent covers your facility."),
 ];
 
+/// Texts of the facility administrator's OAuth2 client (system access) screens.
+const CLIENT_MESSAGES: &[(&str, &str, &str)] = &[
+    ("nav.clients", "システム連携", "API clients"),
+    ("clients.title", "システム連携（APIクライアント）", "API clients (system access)"),
+    ("clients.intro", "電子カルテなど施設のシステムが、この施設として FHIR API を利用するための認証情報です（OAuth2 クライアントクレデンシャル）。システムによる閲覧・更新も、職員と同じく同意とケアチームに基づいて判断され、すべて記録されます。", "Credentials with which the facility's own systems (EHR, pharmacy system, …) use the FHIR API on the facility's behalf (OAuth2 client credentials). A system's reads and writes pass the same consent and care-team checks as staff, and every one is recorded."),
+    ("clients.none", "登録されたクライアントはありません。", "No clients yet."),
+    ("clients.name", "名称", "Name"),
+    ("clients.client_id", "クライアントID", "Client ID"),
+    ("clients.scopes", "スコープ", "Scopes"),
+    ("clients.created", "登録日時", "Created"),
+    ("clients.active", "有効", "Active"),
+    ("clients.revoked", "失効", "Revoked"),
+    ("clients.revoke", "失効させる", "Revoke"),
+    ("clients.revoke_help", "失効させると、発行済みのアクセストークンも含めて直ちに使えなくなります。元に戻せません。", "Revoking stops the client and every token it holds at once. It cannot be undone."),
+    ("clients.new", "クライアントを登録する", "Register a client"),
+    ("clients.name_hint", "どのシステムか分かる名前（例：電子カルテ本番系）。100文字以内。", "A name that tells which system it is (e.g. EHR production). Up to 100 characters."),
+    ("clients.presets", "よく使う設定", "Common choices"),
+    ("clients.preset_read_all", "すべてのデータを読み取る", "Read everything"),
+    ("clients.preset_write_all", "診療データを読み書きする", "Read and write clinical data"),
+    ("clients.by_group", "データの種類ごとに選ぶ", "Choose by kind of data"),
+    ("clients.group", "データの種類", "Kind of data"),
+    ("clients.level_read", "読み取り・検索", "Read and search"),
+    ("clients.level_write", "作成・更新・削除も", "Also create, update, delete"),
+    ("clients.group_patient", "患者・関係者・同意", "Patients, related persons, consent"),
+    ("clients.group_lab", "検査・画像", "Tests and imaging"),
+    ("clients.group_conditions", "病名・アレルギー", "Conditions and allergies"),
+    ("clients.group_medications", "処方・調剤・投与", "Prescriptions, dispensing, administration"),
+    ("clients.group_encounters", "受診・処置", "Encounters and procedures"),
+    ("clients.group_documents", "文書・ケア計画・連絡", "Documents, care plans, messages"),
+    ("clients.group_directory", "組織・医療者・来歴", "Organisations, practitioners, provenance"),
+    ("clients.scopes_hint", "上記以外は SMART のスコープを空白区切りで入力できます（例：system/Observation.rs system/Condition.cruds、v1 形式の system/*.read も可）。", "Anything else: SMART scopes separated by spaces (e.g. system/Observation.rs system/Condition.cruds; v1 forms such as system/*.read work too)."),
+    ("clients.create", "登録してシークレットを発行", "Register and issue a secret"),
+    ("clients.token_endpoint", "トークンエンドポイント", "Token endpoint"),
+    ("clients.issued_title", "クライアントを登録しました", "Client registered"),
+    ("clients.secret_once", "クライアントシークレットはこの画面に一度だけ表示されます。サーバーにはハッシュ値しか保存されないため、再表示はできません。今すぐシステムの設定に安全に控えてください。紛失した場合は、このクライアントを失効させて新しく登録してください。", "The client secret is shown on this page once only. The server keeps nothing but its hash, so it can never be shown again. Put it into the system's configuration now, by a safe route. If it is lost, revoke this client and register a new one."),
+    ("clients.secret", "クライアントシークレット", "Client secret"),
+    ("clients.secret_help", "HTTP Basic 認証（クライアントID:シークレット）または client_id・client_secret フォーム項目で送り、grant_type=client_credentials でアクセストークン（有効期間5分）を取得します。", "Send it with HTTP Basic (client ID:secret) or the client_id and client_secret form fields, with grant_type=client_credentials, to obtain an access token valid for 5 minutes."),
+    ("clients.bad_scopes", "形式が正しくありません。system/<リソース型または*>.<cruds の組合せ> の形で入力してください（例：system/Observation.rs）。", "Not a valid scope list. Use system/<resource type or *>.<letters of cruds>, e.g. system/Observation.rs."),
+    ("clients.no_scopes", "スコープを1つ以上選ぶか入力してください。", "Choose or enter at least one scope."),
+    ("clients.too_many_scopes", "スコープが多すぎます（50個まで）。", "Too many scopes (at most 50)."),
+    ("field.client_name", "名称", "Name"),
+    ("field.scopes", "スコープ", "Scopes"),
+    ("field.grant", "データの種類", "Kind of data"),
+    ("notice.client_revoked", "クライアントを失効させました。発行済みのトークンも無効になりました。", "The client was revoked; its tokens no longer work."),
+    ("notice.client_already_revoked", "このクライアントはすでに失効しています。", "This client was already revoked."),
+];
+
+/// The patient record page and its contribution forms (`pages::record`).
+const RECORD_MESSAGES: &[(&str, &str, &str)] = &[
+    ("record.title", "診療・ケア記録", "Patient record"),
+    ("record.open", "診療・ケア記録を見る", "Open the patient record"),
+    ("record.to_patient", "患者情報・ケアチーム", "Patient details and care team"),
+    ("record.identity_not_shared", "同意がない、または撤回されたため、他施設が登録した氏名などは表示されません。この施設が記録した情報のみ表示しています。", "No consent is in force, so identity details registered by other facilities are not shown. Only what this facility recorded is listed."),
+    ("record.own_only", "他施設が記録した情報は表示されていません（同意がない、または撤回されたため）。この施設が記録した情報のみです。", "Information recorded by other facilities is not shown (no consent, or it was withdrawn). Only this facility's own records are listed."),
+    ("record.not_shared", "同意により共有されない情報", "Not shared under the consent"),
+    ("record.truncated", "件数が多いため、一部のみ表示しています。", "There are too many items; only part of the record is shown."),
+    ("record.summary", "記録の概要", "Record summary"),
+    ("record.none", "記録はありません。", "Nothing recorded."),
+    ("record.source", "記録施設", "Recorded by"),
+    ("record.unknown_source", "不明な施設", "Unknown facility"),
+    ("record.conditions", "診断", "Diagnoses"),
+    ("record.allergies", "アレルギー", "Allergies"),
+    ("record.medications", "処方・投薬", "Prescriptions and medication"),
+    ("record.lab", "検査結果", "Laboratory results"),
+    ("record.vitals", "バイタル", "Vital signs"),
+    ("record.documents", "文書・画像", "Documents and images"),
+    ("record.encounters", "受診歴", "Encounters"),
+    ("record.condition_name", "病名", "Diagnosis"),
+    ("record.code", "コード", "Code"),
+    ("record.onset", "発症日", "Onset"),
+    ("record.status", "状態", "Status"),
+    ("record.substance", "原因物質", "Substance"),
+    ("record.allergy_category", "分類", "Category"),
+    ("record.reaction", "症状", "Reaction"),
+    ("record.criticality", "重篤度", "Criticality"),
+    ("record.recorded", "記録日", "Recorded"),
+    ("record.prescribed", "処方日", "Prescribed"),
+    ("record.dispenses", "薬局の調剤記録", "Dispensing by pharmacies"),
+    ("record.dispenses_other", "調剤記録（処方と紐づかないもの）", "Dispensing records not linked to a prescription shown here"),
+    ("record.handed_over", "交付日時", "Handed over"),
+    ("record.drug", "薬剤", "Drug"),
+    ("record.quantity", "数量", "Quantity"),
+    ("record.dosage", "用法", "Directions"),
+    ("record.days_suffix", "日分", " days"),
+    ("record.test", "検査項目", "Test"),
+    ("record.range", "基準値", "Reference range"),
+    ("record.flag_help", "H：基準値より高い、L：基準値より低い、A：異常", "H: above the reference range, L: below it, A: abnormal"),
+    ("record.positive", "陽性", "Positive"),
+    ("record.negative", "陰性", "Negative"),
+    ("record.vital", "項目", "Measurement"),
+    ("record.period", "期間", "Period"),
+    ("record.encounter_class", "区分", "Class"),
+    ("record.encounter_kind", "種別・診療科", "Type and department"),
+    ("record.reason", "理由", "Reason"),
+    ("record.download", "開く・ダウンロード", "Open or download"),
+    ("record.kind_pdf", "PDF文書", "PDF document"),
+    ("record.kind_image", "画像", "Image"),
+    ("record.save", "記録する", "Save"),
+    ("record.add_vitals", "バイタルを記録する", "Record vital signs"),
+    ("record.add_dispense", "調剤記録を登録する", "Record a dispensing"),
+    ("record.add_note", "看護・ケア記録を書く", "Write a care note"),
+    ("record.add_attachment", "ファイルを添付する（写真・PDF）", "Attach a file (photo or PDF)"),
+    ("record.measured_at", "測定日時", "Measured at"),
+    ("record.vitals_help", "測定した項目だけ入力してください。血圧は収縮期と拡張期の両方が必要です。", "Fill in only what you measured. Blood pressure needs both systolic and diastolic."),
+    ("record.vitals_empty", "少なくとも1つの項目を入力してください。", "Enter at least one measurement."),
+    ("record.bp_both", "血圧は収縮期と拡張期の両方を入力してください。", "Blood pressure needs both the systolic and the diastolic value."),
+    ("record.bp_order", "拡張期血圧は収縮期血圧より低い値にしてください。", "The diastolic pressure must be lower than the systolic."),
+    ("record.not_a_number", "数値で入力してください。", "Enter a number."),
+    ("record.required", "入力してください。", "This field is required."),
+    ("record.bad_time", "日時を正しく入力してください（例 2026-11-22 13:05）。", "Enter a valid date and time (e.g. 2026-11-22 13:05)."),
+    ("record.future_time", "未来の日時は記録できません。", "A future time cannot be recorded."),
+    ("record.too_early", "生年月日より前の日時は記録できません。", "The time is before the patient's date of birth."),
+    ("record.bad_drug_code", "YJコード（12桁）またはHOTコード（7・9・13桁）を入力してください。", "Enter a YJ code (12 characters) or a HOT code (7, 9 or 13 digits)."),
+    ("record.drug_code_help", "任意。YJコードまたはHOTコード。", "Optional: YJ or HOT code."),
+    ("record.no_prescription", "処方を指定しない", "Not linked to a prescription"),
+    ("record.unknown_reference", "指定した処方が見つかりません。", "The chosen prescription was not found."),
+    ("record.note_nurse", "看護記録", "Nursing note"),
+    ("record.note_progress", "経過記録", "Progress note"),
+    ("record.note_too_long", "4000文字以内で入力してください。", "At most 4000 characters."),
+    ("record.bad_characters", "使用できない制御文字が含まれています。", "Contains control characters that cannot be stored."),
+    ("record.file", "ファイル", "File"),
+    ("record.upload", "添付する", "Upload"),
+    ("record.upload_help", "PDF・JPEG・PNG（内容で判定します）。最大", "PDF, JPEG or PNG (judged by content). At most"),
+    ("record.upload_missing", "ファイルを選んでください。", "Choose a file."),
+    ("record.upload_too_large", "ファイルが大きすぎます（10 MB まで）。", "The file is too large (10 MB at most)."),
+    ("record.upload_wrong_type", "PDF・JPEG・PNG 以外のファイルは添付できません（拡張子ではなく内容で判定しています）。", "Only PDF, JPEG and PNG files can be attached (judged by content, not by the file name)."),
+    ("record.upload_unreadable", "ファイルを受け取れませんでした", "The upload could not be read"),
+    ("vital.bp", "血圧", "Blood pressure"),
+    ("vital.systolic", "収縮期血圧", "Systolic BP"),
+    ("vital.diastolic", "拡張期血圧", "Diastolic BP"),
+    ("vital.pulse", "脈拍", "Pulse"),
+    ("vital.spo2", "SpO2", "SpO2"),
+    ("vital.temperature", "体温", "Temperature"),
+    ("vital.weight", "体重", "Weight"),
+    ("vital.respiratory_rate", "呼吸数", "Respiratory rate"),
+    ("cond.active", "治療中", "Active"),
+    ("cond.recurrence", "再発", "Recurrence"),
+    ("cond.relapse", "再燃", "Relapse"),
+    ("cond.inactive", "非活動", "Inactive"),
+    ("cond.remission", "寛解", "Remission"),
+    ("cond.resolved", "治癒・終了", "Resolved"),
+    ("cond.suspected", "疑い", "Suspected"),
+    ("allergy.food", "食物", "Food"),
+    ("allergy.medication", "薬剤", "Medication"),
+    ("allergy.environment", "環境", "Environment"),
+    ("allergy.biologic", "生物由来", "Biologic"),
+    ("allergy.high", "高", "High"),
+    ("allergy.low", "低", "Low"),
+    ("allergy.unknown", "評価不能", "Unable to assess"),
+    ("allergy.severe", "重度", "severe"),
+    ("allergy.moderate", "中等度", "moderate"),
+    ("allergy.mild", "軽度", "mild"),
+    ("med.active", "有効", "Active"),
+    ("med.completed", "終了", "Completed"),
+    ("med.stopped", "中止", "Stopped"),
+    ("med.cancelled", "取消", "Cancelled"),
+    ("med.on_hold", "保留", "On hold"),
+    ("med.draft", "下書き", "Draft"),
+    ("med.error", "誤登録", "Entered in error"),
+    ("enc.amb", "外来", "Outpatient"),
+    ("enc.imp", "入院", "Inpatient"),
+    ("enc.emer", "救急", "Emergency"),
+    ("enc.hh", "在宅・訪問", "Home visit"),
+    ("enc.vr", "オンライン", "Virtual"),
+    ("enc.planned", "予定", "Planned"),
+    ("enc.in_progress", "進行中", "In progress"),
+    ("enc.finished", "終了", "Finished"),
+    ("enc.cancelled", "取消", "Cancelled"),
+    ("field.prescription", "対応する処方", "Prescription dispensed"),
+    ("field.drug", "薬剤名", "Drug name"),
+    ("field.drug_code", "薬剤コード", "Drug code"),
+    ("field.quantity", "数量", "Quantity"),
+    ("field.unit", "単位", "Unit"),
+    ("field.days", "日数", "Days' supply"),
+    ("field.dosage", "用法", "Directions"),
+    ("field.handed_over", "交付日時", "Handed over at"),
+    ("field.note", "メモ", "Note"),
+    ("field.note_kind", "記録の種類", "Kind of note"),
+    ("field.note_text", "記録内容", "Note"),
+    ("field.title", "表題", "Title"),
+    ("notice.record_saved", "記録しました。", "Recorded."),
+];
+
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
         MESSAGES
             .iter()
             .chain(PATIENT_MESSAGES)
+            .chain(CLIENT_MESSAGES)
+            .chain(RECORD_MESSAGES)
             .map(|(k, ja, en)| (*k, (*ja, *en)))
             .collect()
     })
@@ -503,6 +688,9 @@ mod tests {
         for s in ["in_house", "vendor", "none"] {
             used.push(("it_staff".into(), format!("it_staff.{s}")));
         }
+        for (g, _) in crate::pages::clients::GROUPS {
+            used.push(("clients".into(), format!("clients.group_{g}")));
+        }
         let missing: Vec<_> = used
             .iter()
             .filter(|(_, k)| !table().contains_key(k.as_str()))
@@ -513,7 +701,12 @@ mod tests {
     #[test]
     fn keys_are_unique_and_both_languages_filled() {
         let mut seen = std::collections::HashSet::new();
-        for (k, ja, en) in MESSAGES.iter().chain(PATIENT_MESSAGES) {
+        for (k, ja, en) in MESSAGES
+            .iter()
+            .chain(PATIENT_MESSAGES)
+            .chain(CLIENT_MESSAGES)
+            .chain(RECORD_MESSAGES)
+        {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!ja.is_empty() && !en.is_empty(), "{k}");
         }

@@ -8,8 +8,11 @@ pub mod api;
 pub mod assets;
 pub mod error;
 pub mod fhir;
+pub mod fhir_bundle;
+pub mod fhir_rest;
 pub mod i18n;
 pub mod metrics;
+pub mod oauth;
 pub mod pages;
 pub mod security;
 pub mod session;
@@ -146,6 +149,11 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         )
         .route("/facility/staff/{id}/reset", post(staff::staff_reset))
         .route(
+            "/facility/clients",
+            get(clients::list).post(clients::create),
+        )
+        .route("/facility/clients/{id}/revoke", post(clients::revoke))
+        .route(
             "/facility/readiness",
             get(staff::readiness_page).post(staff::readiness_submit),
         )
@@ -175,6 +183,22 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/patients/{id}/team/invite", post(patients::invite))
         .route("/patients/{id}/team/leave", post(patients::leave))
         .route("/patients/{id}/emergency", get(emergency::summary))
+        .route("/patients/{id}/record", get(record::show))
+        .route("/patients/{id}/record/vitals", post(record::add_vitals))
+        .route("/patients/{id}/record/dispense", post(record::add_dispense))
+        .route("/patients/{id}/record/note", post(record::add_note))
+        .route(
+            "/patients/{id}/record/attachments",
+            post(record::upload)
+                // A photo or scanned letter is larger than any other request body.
+                .layer(DefaultBodyLimit::max(
+                    record::MAX_ATTACHMENT_BYTES + 64 * 1024,
+                )),
+        )
+        .route(
+            "/patients/{id}/record/documents/{doc_id}",
+            get(record::download),
+        )
         .route("/invitations", get(patients::invitations))
         .route("/invitations/{id}", post(patients::answer_invitation))
         .route(
@@ -191,6 +215,25 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/fhir/Patient/$match", post(fhir::patient_match))
         .route("/fhir/Patient/{id}", get(fhir::patient_read))
         .route("/fhir/Consent/{id}", get(fhir::consent_read))
+        .route("/oauth/token", post(oauth::token))
+        .route("/fhir", post(fhir_rest::bundle))
+        .route("/fhir/_history", get(fhir_rest::system_history))
+        .route(
+            "/fhir/{type}",
+            get(fhir_rest::search)
+                .post(fhir_rest::create)
+                .put(fhir_rest::conditional_update),
+        )
+        .route("/fhir/{type}/_search", post(fhir_rest::search_post))
+        .route("/fhir/{type}/_history", get(fhir_rest::type_history))
+        .route(
+            "/fhir/{type}/{id}",
+            get(fhir_rest::read)
+                .put(fhir_rest::update)
+                .delete(fhir_rest::delete),
+        )
+        .route("/fhir/{type}/{id}/{op}", get(fhir_rest::instance_operation))
+        .route("/fhir/{type}/{id}/_history/{vid}", get(fhir_rest::vread))
         .route("/api/v1/facilities", get(api::facilities))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))

@@ -207,14 +207,32 @@ async fn metadata_is_public_and_lists_what_exists() {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["Patient", "Consent"]);
+    assert_eq!(types[..2], ["Patient", "Consent"]);
+    for t in [
+        "Observation",
+        "MedicationRequest",
+        "DocumentReference",
+        "Binary",
+        "Provenance",
+    ] {
+        assert!(types.contains(&t), "{t} is listed");
+    }
+    let observation = resources
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .unwrap();
+    assert!(observation["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["code"] == "update"));
     let ops: Vec<&str> = resources[0]["operation"]
         .as_array()
         .unwrap()
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    assert_eq!(ops, ["ihe-pix", "match"]);
+    assert_eq!(ops, ["ihe-pix", "match", "everything"]);
     let params: Vec<&str> = resources[0]["searchParam"]
         .as_array()
         .unwrap()

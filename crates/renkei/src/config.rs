@@ -29,6 +29,8 @@ const SETTING_KEYS: &[&str] = &[
     "trust_forwarded_for",
     "max_body_bytes",
     "log_format",
+    "mllp_addr",
+    "mllp_senders",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +56,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `text` or `json`.
     pub log_format: String,
+    /// `host:port` of the HL7 v2 MLLP listener; empty: no listener.
+    pub mllp_addr: String,
+    /// Who may push over MLLP: `FACILITY=IP` entries, comma-separated. Empty: loopback
+    /// peers only, for any facility (development and demo).
+    pub mllp_senders: String,
 }
 
 impl Default for Settings {
@@ -78,6 +85,8 @@ impl Default for Settings {
             trust_forwarded_for: false,
             max_body_bytes: web.max_body_bytes,
             log_format: "text".into(),
+            mllp_addr: String::new(),
+            mllp_senders: String::new(),
         }
     }
 }
@@ -124,6 +133,10 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
+    /// Address of the HL7 v2 MLLP listener, e.g. 127.0.0.1:2575 (default: none).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mllp_addr: Option<String>,
     /// Start with the synthetic demo network (demo logins and second-factor helper).
     #[arg(long)]
     #[serde(skip)]

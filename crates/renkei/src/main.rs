@@ -2,7 +2,9 @@
 
 mod admin;
 mod audit;
+mod collect;
 mod config;
+mod mllp;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Collect clinical data from hospital systems (SS-MIX2 standardized storage).
+    Collect {
+        #[command(subcommand)]
+        command: collect::CollectCommand,
+    },
     /// Check or export the tamper-evident audit trail.
     Audit {
         #[command(flatten)]
@@ -58,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => serve::run(args, true).await,
             Command::Admin { db, command } => admin::run(db, command).await,
             Command::Audit { db, command } => audit::run(db, command).await,
+            Command::Collect { command } => collect::run(command).await,
         }
     });
     match result {

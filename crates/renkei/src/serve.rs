@@ -82,6 +82,20 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
     if demo {
         print_demo_help(&format!("{scheme}://{local}"));
     }
+    if !settings.mllp_addr.is_empty() {
+        let senders = crate::mllp::Senders::parse(&settings.mllp_senders)?;
+        let mllp = tokio::net::TcpListener::bind(&settings.mllp_addr)
+            .await
+            .with_context(|| format!("binding the MLLP listener on {}", settings.mllp_addr))?;
+        // Tests and scripts read the bound port from this line.
+        println!("renkei mllp on {}", mllp.local_addr()?);
+        tokio::spawn(crate::mllp::serve(
+            mllp,
+            store.clone(),
+            senders,
+            shutdown_signal(),
+        ));
+    }
     // Scripts and benchmarks wait for this exact line.
     println!(
         "renkei ready on {scheme}://{local} ({} backend) in {} ms",

@@ -5,11 +5,13 @@ pub mod account;
 pub mod admin;
 pub mod apply;
 pub mod auth;
+pub mod clients;
 pub mod directory;
 pub mod emergency;
 pub mod home;
 pub mod mpi;
 pub mod patients;
+pub mod record;
 pub mod staff;
 
 use crate::error::{urlencode, AppResult};

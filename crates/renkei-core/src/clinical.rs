@@ -1,0 +1,452 @@
+//! Clinical data (the FHIR resource store) through the access decision point.
+//!
+//! Reads: [`person_access`] asks the one rule (`renkei_domain::patient::decide`) which
+//! categories of a person's shared data the requester may see, and [`scope_of`] turns
+//! those answers into a [`FhirScope`] that storage applies as a filter — so pages, totals,
+//! includes and `$everything` never hold a row the rule would refuse.
+//!
+//! Writes: [`prepare_write`] validates a resource with `renkei-fhir`, resolves the patient it
+//! is about to a registration in the patient index, checks that the writing facility cares
+//! for the patient, and stamps `meta`; [`provenance`] builds the Provenance every write
+//! carries. The same path serves people (FHIR API, forms), the SS-MIX2 collector and HL7
+//! feeds.
+
+use renkei_domain::audit::{AuditEntry, Outcome};
+use renkei_domain::patient::{
+    decide, AccessContext, BreakGlassGrant, InfoCategory, Requester, TeamStatus,
+};
+use renkei_domain::Millis;
+use renkei_fhir::resource::Issue;
+use renkei_storage::fhir::{FhirRow, FhirScope, FhirWrite, FhirWriteKind, PersonGrant};
+use renkei_storage::{AccessFacts, Store, StoreError};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// What a requester may see of one person's clinical data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonAccess {
+    /// The surviving person.
+    pub person_id: String,
+    /// Categories of other facilities' data the rule permits (team + consent, or
+    /// break-glass).
+    pub shared: Vec<InfoCategory>,
+    /// The requester's facility registered the person itself.
+    pub own_registration: bool,
+}
+
+impl PersonAccess {
+    /// Sees anything at all (own data or shared).
+    pub fn any(&self) -> bool {
+        self.own_registration || !self.shared.is_empty()
+    }
+}
+
+/// The categories `requester` may see of `person_id`'s data written by other facilities.
+/// None when the person does not exist.
+pub async fn person_access(
+    store: &dyn Store,
+    requester: &Requester,
+    person_id: &str,
+    now: Millis,
+) -> Result<Option<PersonAccess>, StoreError> {
+    let facts = store
+        .access_facts(
+            person_id,
+            requester.facility_id.as_deref(),
+            &requester.user_id,
+            now,
+        )
+        .await?;
+    let Some(survivor) = facts.person_id.clone() else {
+        return Ok(None);
+    };
+    Ok(Some(PersonAccess {
+        person_id: survivor,
+        shared: shared_categories(&facts, requester, now),
+        own_registration: facts.own_registration,
+    }))
+}
+
+/// The categories the rule permits for data another facility wrote.
+pub fn shared_categories(
+    facts: &AccessFacts,
+    requester: &Requester,
+    now: Millis,
+) -> Vec<InfoCategory> {
+    let break_glass = facts
+        .break_glass_expires_at
+        .map(|expires_at| BreakGlassGrant { expires_at });
+    let ctx = AccessContext {
+        requester,
+        team_status: facts.team_status,
+        // Never the requester's own facility: own rows are let through by the scope.
+        source_facility_id: None,
+        consent: facts.consent.as_ref(),
+        break_glass: break_glass.as_ref(),
+        now,
+    };
+    InfoCategory::ALL
+        .into_iter()
+        .filter(|c| decide(&ctx, *c).is_permit())
+        .collect()
+}
+
+/// The storage filter for a requester over these persons: rows the requester's facility
+/// wrote about them, rows of permitted categories, and (if `non_patient`) rows about no
+/// patient. `own_facility` rows are limited to the listed persons by the caller's query
+/// (a patient criterion) or, for unscoped searches, by listing every person.
+pub fn scope_of(requester: &Requester, accesses: &[PersonAccess], non_patient: bool) -> FhirScope {
+    let mut groups: BTreeMap<Vec<&'static str>, Vec<String>> = BTreeMap::new();
+    for a in accesses {
+        if a.shared.is_empty() {
+            continue;
+        }
+        let key: Vec<&'static str> = a.shared.iter().map(|c| c.code()).collect();
+        groups.entry(key).or_default().push(a.person_id.clone());
+    }
+    FhirScope::Restricted {
+        own_facility: requester.facility_id.clone(),
+        grants: groups
+            .into_iter()
+            .map(|(categories, person_ids)| PersonGrant {
+                person_ids,
+                categories: categories.into_iter().map(str::to_string).collect(),
+            })
+            .collect(),
+        non_patient,
+    }
+}
+
+/// Whether a stored row falls within `scope` (for rows fetched by reference, e.g. includes).
+pub fn row_in_scope(scope: &FhirScope, row: &FhirRow) -> bool {
+    match scope {
+        FhirScope::All => true,
+        FhirScope::Restricted {
+            own_facility,
+            grants,
+            non_patient,
+        } => {
+            if row.patient_record_id.is_none() {
+                return *non_patient;
+            }
+            if own_facility.is_some() && row.source_facility_id == *own_facility {
+                return true;
+            }
+            let Some(person) = row.person_id.as_deref() else {
+                return false;
+            };
+            grants.iter().any(|g| {
+                g.person_ids.iter().any(|p| p == person)
+                    && g.categories.iter().any(|c| c == &row.category)
+            })
+        }
+    }
+}
+
+/// Who is writing, for the rows, the Provenance and the audit record.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub requester: Requester,
+    pub login_id: String,
+    pub facility_id: String,
+    /// `web`, `fhir`, `ssmix2:<root>`, `mllp:<peer>`, `client:<id>`…
+    pub source_system: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("invalid resource ({} issues)", .0.len())]
+    Invalid(Vec<Issue>),
+    /// The resource is about a patient the author may not write for (or who does not exist
+    /// — the two are not told apart).
+    #[error("patient out of reach: {0}")]
+    PatientOutOfReach(String),
+    #[error("referenced resource not found: {0}")]
+    UnknownReference(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a write needs from the caller besides the resource.
+#[derive(Debug, Clone)]
+pub struct WriteIntent {
+    pub kind: FhirWriteKind,
+    pub id: String,
+    pub version_id: i64,
+}
+
+/// The instant format of `meta.lastUpdated`.
+pub fn instant(millis: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Whether the author's facility may add data about the person: its own registration, or
+/// an active care-team membership under a consent that is in force.
+pub fn may_contribute(facts: &AccessFacts, now: Millis) -> bool {
+    if facts.own_registration {
+        return true;
+    }
+    let withdrawn = facts
+        .consent
+        .as_ref()
+        .is_some_and(|c| c.withdrawn_at.is_some_and(|t| t <= now));
+    facts.team_status == Some(TeamStatus::Active) && facts.consent.is_some() && !withdrawn
+}
+
+/// Validates `resource`, resolves its patient, stamps `id` and `meta`, and returns the
+/// storage write. `known` lists references that will exist when the batch commits (other
+/// entries of the same transaction); every other literal reference must exist already.
+pub async fn prepare_write(
+    store: &dyn Store,
+    author: &Author,
+    mut resource: Value,
+    intent: WriteIntent,
+    now: Millis,
+    known: &[String],
+) -> Result<FhirWrite, WriteError> {
+    if let Some(obj) = resource.as_object_mut() {
+        obj.insert("id".into(), Value::String(intent.id.clone()));
+    }
+    let prepared = renkei_fhir::resource::prepare(&resource).map_err(WriteError::Invalid)?;
+    let patient_record_id = match &prepared.patient_reference {
+        Some(reference) => Some(resolve_patient(store, author, reference, now).await?),
+        None => None,
+    };
+    check_references(store, &prepared.references, known).await?;
+    Ok(stamp(
+        author,
+        resource,
+        intent,
+        now,
+        patient_record_id,
+        prepared,
+    ))
+}
+
+/// Sets `meta.versionId`, `meta.lastUpdated` and `meta.source` and builds the storage write
+/// for a resource `prepare` accepted, attached to `patient_record_id`.
+pub fn stamp(
+    author: &Author,
+    mut resource: Value,
+    intent: WriteIntent,
+    now: Millis,
+    patient_record_id: Option<String>,
+    prepared: renkei_fhir::resource::Prepared,
+) -> FhirWrite {
+    let resource_type = resource["resourceType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let meta = resource
+        .as_object_mut()
+        .expect("prepare accepted an object")
+        .entry("meta")
+        .or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("versionId".into(), json!(intent.version_id.to_string()));
+        meta.insert("lastUpdated".into(), json!(instant(now)));
+        meta.insert("source".into(), json!(author.source_system));
+    }
+    FhirWrite {
+        kind: intent.kind,
+        resource_type,
+        id: intent.id,
+        version_id: intent.version_id,
+        last_updated: now,
+        patient_record_id,
+        source_facility_id: Some(author.facility_id.clone()),
+        category: prepared.category.code().to_string(),
+        content: resource.to_string(),
+        index: prepared.index,
+    }
+}
+
+/// The registration a write about `Patient/<person>` attaches to: the author facility's
+/// own registration of the person, else (team member) the person's earliest registration.
+pub async fn resolve_patient(
+    store: &dyn Store,
+    author: &Author,
+    reference: &str,
+    now: Millis,
+) -> Result<String, WriteError> {
+    let out_of_reach = || WriteError::PatientOutOfReach(reference.to_string());
+    let person = reference
+        .strip_prefix("Patient/")
+        .ok_or_else(out_of_reach)?;
+    let facts = store
+        .access_facts(
+            person,
+            Some(&author.facility_id),
+            &author.requester.user_id,
+            now,
+        )
+        .await?;
+    let Some(survivor) = facts.person_id.clone() else {
+        return Err(out_of_reach());
+    };
+    if !may_contribute(&facts, now) {
+        return Err(out_of_reach());
+    }
+    let records = store.person_records(&survivor).await?;
+    records
+        .iter()
+        .find(|r| r.facility_id == author.facility_id)
+        .or_else(|| records.first())
+        .map(|r| r.id.clone())
+        .ok_or_else(out_of_reach)
+}
+
+async fn check_references(
+    store: &dyn Store,
+    references: &[String],
+    known: &[String],
+) -> Result<(), WriteError> {
+    let wanted: Vec<String> = references
+        .iter()
+        .filter(|r| !r.starts_with("Patient/") && !known.contains(r))
+        .cloned()
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let found = store.fhir_read_many(&wanted).await?;
+    for r in &wanted {
+        let (t, id) = r.split_once('/').unwrap_or((r, ""));
+        if !found
+            .iter()
+            .any(|row| row.resource_type == t && row.id == id)
+        {
+            return Err(WriteError::UnknownReference(r.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The Provenance recording who wrote `targets` (`Type/id/_history/v`), from which facility
+/// and system. It is stored with the first target's patient and category.
+pub fn provenance(author: &Author, targets: &[String], now: Millis) -> Value {
+    json!({
+        "resourceType": "Provenance",
+        "target": targets.iter().map(|t| json!({"reference": t})).collect::<Vec<_>>(),
+        "recorded": instant(now),
+        "agent": [{
+            "type": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                "code": "author"
+            }]},
+            "who": {"identifier": {"system": "urn:renkei:user", "value": author.login_id},
+                    "display": author.login_id},
+            "onBehalfOf": {"identifier": {"system": "urn:renkei:facility-code",
+                                          "value": author.facility_id}}
+        }],
+        "entity": [{
+            "role": "source",
+            "what": {"display": author.source_system}
+        }]
+    })
+}
+
+/// The audit record of a batch of writes (one per batch, naming the persons touched).
+pub fn write_audit(
+    author: &Author,
+    action: &str,
+    writes: &[FhirWrite],
+    persons: &[String],
+) -> AuditEntry {
+    let mut entry = AuditEntry::new(action, Outcome::Success)
+        .actor(
+            Some(&author.requester.user_id),
+            Some(&author.login_id),
+            Some(&author.facility_id),
+        )
+        .from_client(author.ip.clone(), author.user_agent.clone())
+        .detail(json!({
+            "source": author.source_system,
+            "resources": writes.iter().map(|w| format!("{}/{}/_history/{}", w.resource_type, w.id, w.version_id)).collect::<Vec<_>>(),
+            "persons": persons,
+        }));
+    entry.patient_id = persons.first().cloned();
+    entry
+}
+
+/// Stores `writes` with one Provenance per patient touched (naming the author, facility
+/// and source system) and one audit record, in one transaction. Returns the rows of
+/// `writes` (not the Provenances).
+pub async fn commit(
+    store: &dyn Store,
+    author: &Author,
+    mut writes: Vec<FhirWrite>,
+    action: &str,
+    now: Millis,
+) -> Result<Vec<FhirRow>, StoreError> {
+    let mut by_patient: BTreeMap<Option<String>, (Vec<String>, Option<String>)> = BTreeMap::new();
+    for w in &writes {
+        let target = format!("{}/{}/_history/{}", w.resource_type, w.id, w.version_id);
+        let entry = by_patient.entry(w.patient_record_id.clone()).or_default();
+        entry.0.push(target);
+        if entry.1.is_none() {
+            entry.1 = patient_reference_of(&w.content);
+        }
+    }
+    let mut provenances = Vec::new();
+    for (record, (targets, patient)) in by_patient {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut prov = provenance(author, &targets, now);
+        prov["id"] = json!(id);
+        if let Some(p) = patient {
+            prov["patient"] = json!({ "reference": p });
+        }
+        prov["meta"] = json!({
+            "versionId": "1",
+            "lastUpdated": instant(now),
+            "source": author.source_system,
+        });
+        let index = renkei_fhir::search::extract(&prov);
+        provenances.push(FhirWrite {
+            kind: FhirWriteKind::Create,
+            resource_type: "Provenance".into(),
+            id,
+            version_id: 1,
+            last_updated: now,
+            patient_record_id: record,
+            source_facility_id: Some(author.facility_id.clone()),
+            category: InfoCategory::Medical.code().into(),
+            content: prov.to_string(),
+            index,
+        });
+    }
+    let mut persons = std::collections::BTreeSet::new();
+    let records: std::collections::BTreeSet<&String> = writes
+        .iter()
+        .filter_map(|w| w.patient_record_id.as_ref())
+        .collect();
+    for r in records {
+        if let Some(rec) = store.get_patient_record(r).await? {
+            persons.insert(rec.person_id);
+        }
+    }
+    let persons: Vec<String> = persons.into_iter().collect();
+    let audit = write_audit(author, action, &writes, &persons);
+    let count = writes.len();
+    writes.extend(provenances);
+    let mut rows = store.fhir_write(writes, vec![audit]).await?;
+    rows.truncate(count);
+    Ok(rows)
+}
+
+/// `subject.reference` or `patient.reference` of a resource's JSON text.
+fn patient_reference_of(content: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(content).ok()?;
+    v.get("subject")
+        .or_else(|| v.get("patient"))
+        .and_then(|s| s.get("reference"))
+        .and_then(Value::as_str)
+        .filter(|r| r.starts_with("Patient/"))
+        .map(str::to_string)
+}
