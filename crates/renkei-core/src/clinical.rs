@@ -275,6 +275,18 @@ pub async fn resolve_patient(
     reference: &str,
     now: Millis,
 ) -> Result<String, WriteError> {
+    resolve_registration(store, author, reference, now)
+        .await
+        .map(|(record, _)| record)
+}
+
+/// [`resolve_patient`], also naming the (surviving) person.
+async fn resolve_registration(
+    store: &dyn Store,
+    author: &Author,
+    reference: &str,
+    now: Millis,
+) -> Result<(String, String), WriteError> {
     let out_of_reach = || WriteError::PatientOutOfReach(reference.to_string());
     let person = reference
         .strip_prefix("Patient/")
@@ -294,12 +306,13 @@ pub async fn resolve_patient(
         return Err(out_of_reach());
     }
     let records = store.person_records(&survivor).await?;
-    records
+    let record = records
         .iter()
         .find(|r| r.facility_id == author.facility_id)
         .or_else(|| records.first())
         .map(|r| r.id.clone())
-        .ok_or_else(out_of_reach)
+        .ok_or_else(out_of_reach)?;
+    Ok((record, survivor))
 }
 
 async fn check_references(
@@ -385,42 +398,19 @@ pub async fn commit(
     action: &str,
     now: Millis,
 ) -> Result<Vec<FhirRow>, StoreError> {
-    let mut by_patient: BTreeMap<Option<String>, (Vec<String>, Option<String>)> = BTreeMap::new();
+    // R4's Provenance has no `patient` element: the patient is the row's patient record.
+    let mut by_patient: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
     for w in &writes {
         let target = format!("{}/{}/_history/{}", w.resource_type, w.id, w.version_id);
-        let entry = by_patient.entry(w.patient_record_id.clone()).or_default();
-        entry.0.push(target);
-        if entry.1.is_none() {
-            entry.1 = patient_reference_of(&w.content);
-        }
+        by_patient
+            .entry(w.patient_record_id.clone())
+            .or_default()
+            .push(target);
     }
-    let mut provenances = Vec::new();
-    for (record, (targets, patient)) in by_patient {
-        let id = uuid::Uuid::new_v4().to_string();
-        let mut prov = provenance(author, &targets, now);
-        prov["id"] = json!(id);
-        if let Some(p) = patient {
-            prov["patient"] = json!({ "reference": p });
-        }
-        prov["meta"] = json!({
-            "versionId": "1",
-            "lastUpdated": instant(now),
-            "source": author.source_system,
-        });
-        let index = renkei_fhir::search::extract(&prov);
-        provenances.push(FhirWrite {
-            kind: FhirWriteKind::Create,
-            resource_type: "Provenance".into(),
-            id,
-            version_id: 1,
-            last_updated: now,
-            patient_record_id: record,
-            source_facility_id: Some(author.facility_id.clone()),
-            category: InfoCategory::Medical.code().into(),
-            content: prov.to_string(),
-            index,
-        });
-    }
+    let provenances: Vec<FhirWrite> = by_patient
+        .into_iter()
+        .map(|(record, targets)| provenance_write(author, &targets, record, now))
+        .collect();
     let mut persons = std::collections::BTreeSet::new();
     let records: std::collections::BTreeSet<&String> = writes
         .iter()
@@ -440,13 +430,166 @@ pub async fn commit(
     Ok(rows)
 }
 
-/// `subject.reference` or `patient.reference` of a resource's JSON text.
-fn patient_reference_of(content: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(content).ok()?;
-    v.get("subject")
-        .or_else(|| v.get("patient"))
-        .and_then(|s| s.get("reference"))
-        .and_then(Value::as_str)
-        .filter(|r| r.starts_with("Patient/"))
-        .map(str::to_string)
+/// The stored Provenance of `targets`, attached to the patient record they are about.
+fn provenance_write(
+    author: &Author,
+    targets: &[String],
+    record: Option<String>,
+    now: Millis,
+) -> FhirWrite {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut prov = provenance(author, targets, now);
+    prov["id"] = json!(id);
+    prov["meta"] = json!({
+        "versionId": "1",
+        "lastUpdated": instant(now),
+        "source": author.source_system,
+    });
+    let index = renkei_fhir::search::extract(&prov);
+    FhirWrite {
+        kind: FhirWriteKind::Create,
+        resource_type: "Provenance".into(),
+        id,
+        version_id: 1,
+        last_updated: now,
+        patient_record_id: record,
+        source_facility_id: Some(author.facility_id.clone()),
+        category: InfoCategory::Medical.code().into(),
+        content: prov.to_string(),
+        index,
+    }
+}
+
+/// One author's new resources about one patient, for [`import`].
+#[derive(Debug, Clone)]
+pub struct ImportBatch {
+    pub author: Author,
+    /// `Patient/<person>`: every resource of the batch must be about this patient.
+    pub patient: String,
+    /// (id, resource) to create; `id` is set into the resource here.
+    pub resources: Vec<(String, Value)>,
+}
+
+/// Creates many batches in one transaction, for bulk loads (the demo network's clinical
+/// data, backfills) where a transaction per batch would be far too slow. Each batch goes
+/// the way [`prepare_write`] and [`commit`] take a single author's write: every resource
+/// validated by `renkei-fhir` and about the batch's patient, the patient resolved once per
+/// batch under the same contribution rule ([`resolve_patient`]), references checked (within
+/// the load, else in the store), `meta` stamped, one Provenance per batch naming author,
+/// facility and source system, and one audit record per batch naming the person. All or
+/// nothing. Returns the number of resources created (Provenances not counted).
+///
+/// Validation is CPU work without I/O and runs on scoped threads, one per core: the call
+/// holds its executor thread for that long (well under a second per ten thousand
+/// resources in a release build).
+pub async fn import(
+    store: &dyn Store,
+    mut batches: Vec<ImportBatch>,
+    action: &str,
+    now: Millis,
+) -> Result<usize, WriteError> {
+    let mut known = std::collections::HashSet::new();
+    for batch in &mut batches {
+        for (id, resource) in &mut batch.resources {
+            if let Some(obj) = resource.as_object_mut() {
+                obj.insert("id".into(), Value::String(id.clone()));
+            }
+            let rtype = resource["resourceType"].as_str().unwrap_or_default();
+            known.insert(format!("{rtype}/{id}"));
+        }
+    }
+    let mut prepared = prepare_all(&batches).into_iter();
+    let mut outside = std::collections::BTreeSet::new();
+    let mut writes = Vec::new();
+    let mut audits = Vec::new();
+    let mut count = 0;
+    for batch in batches {
+        let (record, person) =
+            resolve_registration(store, &batch.author, &batch.patient, now).await?;
+        let mut batch_writes = Vec::with_capacity(batch.resources.len());
+        for (id, resource) in batch.resources {
+            let p = prepared
+                .next()
+                .expect("one result per resource")
+                .map_err(WriteError::Invalid)?;
+            if p.patient_reference.as_deref() != Some(batch.patient.as_str()) {
+                return Err(WriteError::PatientOutOfReach(
+                    p.patient_reference.unwrap_or_default(),
+                ));
+            }
+            outside.extend(
+                p.references
+                    .iter()
+                    .filter(|r| !r.starts_with("Patient/") && !known.contains(*r))
+                    .cloned(),
+            );
+            let intent = WriteIntent {
+                kind: FhirWriteKind::Create,
+                id,
+                version_id: 1,
+            };
+            batch_writes.push(stamp(
+                &batch.author,
+                resource,
+                intent,
+                now,
+                Some(record.clone()),
+                p,
+            ));
+        }
+        if batch_writes.is_empty() {
+            continue;
+        }
+        let targets: Vec<String> = batch_writes
+            .iter()
+            .map(|w| format!("{}/{}/_history/{}", w.resource_type, w.id, w.version_id))
+            .collect();
+        audits.push(write_audit(
+            &batch.author,
+            action,
+            &batch_writes,
+            std::slice::from_ref(&person),
+        ));
+        count += batch_writes.len();
+        writes.extend(batch_writes);
+        writes.push(provenance_write(&batch.author, &targets, Some(record), now));
+    }
+    let outside: Vec<String> = outside.into_iter().collect();
+    check_references(store, &outside, &[]).await?;
+    if !writes.is_empty() {
+        store.fhir_write(writes, audits).await?;
+    }
+    Ok(count)
+}
+
+/// `renkei_fhir::resource::prepare` of every resource of the batches, in order, spread over
+/// the available cores.
+fn prepare_all(
+    batches: &[ImportBatch],
+) -> Vec<Result<renkei_fhir::resource::Prepared, Vec<Issue>>> {
+    let items: Vec<&Value> = batches
+        .iter()
+        .flat_map(|b| b.resources.iter().map(|(_, r)| r))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|r| renkei_fhir::resource::prepare(r))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("validation thread panicked"))
+            .collect()
+    })
 }

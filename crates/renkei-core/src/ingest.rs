@@ -26,6 +26,10 @@ pub enum IngestError {
     /// PID unusable for the patient index (no ID, names, birth date…).
     #[error("patient identification: {0}")]
     Patient(String),
+    /// A message type (SS-MIX2 data type) with no FHIR mapping; refused before anything
+    /// else happens, so it never registers a patient either.
+    #[error("{0}: not mapped to FHIR")]
+    Unsupported(String),
     /// The message could not be mapped.
     #[error("{0}")]
     Map(String),
@@ -74,11 +78,23 @@ pub struct Ingestor<'a> {
     id_system: String,
     /// local ID → (registration, person)
     patients: HashMap<String, (String, String)>,
-    /// (type, id) → position in `pending`
+    /// (type, id) → position in `pending` and `bases`
     pending_index: HashMap<(String, String), usize>,
-    /// None: a resource created and deleted within the batch.
+    /// None: nothing left to store for the resource (created and deleted in the batch).
     pending: Vec<Option<FhirWrite>>,
+    /// What was stored before the batch, for each pending resource.
+    bases: Vec<Base>,
     action: &'static str,
+}
+
+/// The stored state a batch's writes to one resource start from.
+struct Base {
+    /// The version stored before the batch; None when there is none.
+    version: Option<i64>,
+    /// No live resource before the batch: none at all, or a deleted one.
+    absent: bool,
+    /// The live stored content, compared without meta.
+    content: Option<Value>,
 }
 
 /// Content without the server-stamped meta, for "did anything change?".
@@ -110,6 +126,7 @@ impl<'a> Ingestor<'a> {
             patients: HashMap::new(),
             pending_index: HashMap::new(),
             pending: Vec::new(),
+            bases: Vec::new(),
             action,
         }
     }
@@ -196,19 +213,18 @@ impl<'a> Ingestor<'a> {
         Ok((registered.record.id, person, true, who.warnings))
     }
 
-    /// The version a new write must expect: the pending one, else the stored one.
+    /// The state a new write starts from: the pending write, else the stored row (also
+    /// when the batch's writes cancelled out).
     async fn current(
         &self,
         rtype: &str,
         id: &str,
     ) -> Result<Option<(i64, bool, String)>, StoreError> {
         if let Some(&i) = self.pending_index.get(&(rtype.to_string(), id.to_string())) {
-            // Created and deleted in this batch: as if it never existed.
-            let Some(w) = &self.pending[i] else {
-                return Ok(None);
-            };
-            let deleted = matches!(w.kind, FhirWriteKind::Delete { .. });
-            return Ok(Some((w.version_id, deleted, w.content.clone())));
+            if let Some(w) = &self.pending[i] {
+                let deleted = matches!(w.kind, FhirWriteKind::Delete { .. });
+                return Ok(Some((w.version_id, deleted, w.content.clone())));
+            }
         }
         Ok(self
             .store
@@ -227,6 +243,12 @@ impl<'a> Ingestor<'a> {
         delete: bool,
         now: Millis,
     ) -> Result<MessageOutcome, IngestError> {
+        let data_type = match renkei_hl7_fhir::resolve_data_type(msg, data_type) {
+            Ok(d) => d,
+            Err(MapError::Unsupported(t)) => return Err(IngestError::Unsupported(t)),
+            Err(e) => return Err(IngestError::Map(e.to_string())),
+        };
+        let data_type = Some(data_type.as_str());
         let (record_id, person_id, registered, mut warnings) = self.patient(msg, now).await?;
         let patient_reference = format!("Patient/{person_id}");
         let mapped = map_message(
@@ -245,7 +267,7 @@ impl<'a> Ingestor<'a> {
             registered,
             ..Default::default()
         };
-        let mut writes: Vec<FhirWrite> = Vec::new();
+        let mut writes: Vec<(FhirWrite, Base)> = Vec::new();
         for resource in mapped.resources {
             let rtype = resource["resourceType"]
                 .as_str()
@@ -253,25 +275,36 @@ impl<'a> Ingestor<'a> {
                 .to_string();
             let id = resource["id"].as_str().unwrap_or_default().to_string();
             let current = self.current(&rtype, &id).await?;
+            let base = Base {
+                version: current.as_ref().map(|c| c.0),
+                absent: matches!(current, None | Some((_, true, _))),
+                content: match &current {
+                    Some((_, false, content)) => comparable(content),
+                    _ => None,
+                },
+            };
             if delete {
                 if let Some((version, false, content)) = current {
                     let prepared = renkei_fhir::resource::prepare(&resource).ok();
-                    writes.push(FhirWrite {
-                        kind: FhirWriteKind::Delete {
-                            expected_version: version,
+                    writes.push((
+                        FhirWrite {
+                            kind: FhirWriteKind::Delete {
+                                expected_version: version,
+                            },
+                            resource_type: rtype,
+                            id,
+                            version_id: version + 1,
+                            last_updated: now,
+                            patient_record_id: Some(record_id.clone()),
+                            source_facility_id: Some(self.facility.id.clone()),
+                            category: prepared
+                                .map(|p| p.category.code().to_string())
+                                .unwrap_or_else(|| "medical".into()),
+                            content,
+                            index: Vec::new(),
                         },
-                        resource_type: rtype,
-                        id,
-                        version_id: version + 1,
-                        last_updated: now,
-                        patient_record_id: Some(record_id.clone()),
-                        source_facility_id: Some(self.facility.id.clone()),
-                        category: prepared
-                            .map(|p| p.category.code().to_string())
-                            .unwrap_or_else(|| "medical".into()),
-                        content,
-                        index: Vec::new(),
-                    });
+                        base,
+                    ));
                     outcome.deleted += 1;
                 }
                 continue;
@@ -303,73 +336,69 @@ impl<'a> Ingestor<'a> {
                     1,
                 ),
             };
-            writes.push(clinical::stamp(
-                &self.author,
-                resource,
-                WriteIntent {
-                    kind,
-                    id,
-                    version_id: version,
-                },
-                now,
-                Some(record_id.clone()),
-                prepared,
+            writes.push((
+                clinical::stamp(
+                    &self.author,
+                    resource,
+                    WriteIntent {
+                        kind,
+                        id,
+                        version_id: version,
+                    },
+                    now,
+                    Some(record_id.clone()),
+                    prepared,
+                ),
+                base,
             ));
             outcome.written += 1;
         }
-        for w in writes {
-            self.push(w);
+        for (w, base) in writes {
+            self.push(w, base);
         }
         outcome.warnings = warnings;
         Ok(outcome)
     }
 
     /// Adds a write, folding it into an earlier pending write of the same resource (a
-    /// superseding file in the same batch) so the batch holds one write per resource.
-    fn push(&mut self, w: FhirWrite) {
+    /// superseding file in the same batch) so the batch holds at most one write per
+    /// resource, expressed against what was stored before the batch. `base` is that stored
+    /// state as seen when the write was made (used only for the first write of a resource).
+    fn push(&mut self, w: FhirWrite, base: Base) {
         let key = (w.resource_type.clone(), w.id.clone());
-        let Some(&i) = self.pending_index.get(&key) else {
-            self.pending_index.insert(key, self.pending.len());
-            self.pending.push(Some(w));
-            return;
-        };
-        let Some(earlier) = self.pending[i].take() else {
-            // Created and deleted earlier in this batch: this write starts afresh.
-            self.pending[i] = Some(FhirWrite {
-                kind: FhirWriteKind::Update {
-                    expected_version: None,
-                },
-                version_id: 1,
-                ..w
-            });
-            return;
-        };
-        let created_here = matches!(
-            earlier.kind,
-            FhirWriteKind::Update {
-                expected_version: None
+        let i = match self.pending_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.pending_index.insert(key, self.pending.len());
+                self.pending.push(Some(w));
+                self.bases.push(base);
+                return;
             }
-        );
-        let expected = match earlier.kind {
-            FhirWriteKind::Update { expected_version } => expected_version,
-            FhirWriteKind::Delete { expected_version } => Some(expected_version),
-            FhirWriteKind::Create => None,
         };
-        self.pending[i] = match (&w.kind, created_here) {
-            // Created and deleted within the batch: nothing to store.
-            (FhirWriteKind::Delete { .. }, true) => None,
-            (FhirWriteKind::Delete { .. }, false) => Some(FhirWrite {
+        let base = &self.bases[i];
+        let next_version = base.version.unwrap_or(0) + 1;
+        self.pending[i] = match w.kind {
+            // Back to what was stored (changed, then changed back within the batch).
+            FhirWriteKind::Update { .. }
+                if base.content.is_some() && base.content == comparable(&w.content) =>
+            {
+                None
+            }
+            // Deleting what was absent before the batch (created or revived, then deleted
+            // again — a re-read of an order and its cancellation): nothing to store.
+            FhirWriteKind::Delete { .. } if base.absent => None,
+            FhirWriteKind::Delete { .. } => Some(FhirWrite {
                 kind: FhirWriteKind::Delete {
-                    expected_version: expected.unwrap_or_default(),
+                    expected_version: base.version.unwrap_or_default(),
                 },
-                version_id: earlier.version_id,
+                version_id: next_version,
                 ..w
             }),
             _ => Some(FhirWrite {
                 kind: FhirWriteKind::Update {
-                    expected_version: expected,
+                    expected_version: base.version,
                 },
-                version_id: earlier.version_id,
+                version_id: next_version,
                 ..w
             }),
         };
@@ -382,6 +411,7 @@ impl<'a> Ingestor<'a> {
             .flatten()
             .collect();
         self.pending_index.clear();
+        self.bases.clear();
         if writes.is_empty() {
             return Ok(0);
         }
@@ -394,5 +424,6 @@ impl<'a> Ingestor<'a> {
     pub fn discard(&mut self) {
         self.pending.clear();
         self.pending_index.clear();
+        self.bases.clear();
     }
 }

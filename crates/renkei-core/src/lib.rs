@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod clinical;
+pub mod facilities;
 pub mod ingest;
 pub mod patients;
 

@@ -6,8 +6,10 @@
 //! Nothing here names a real facility, company, product or person. Phone numbers are in the
 //! city's area code but made up; every e-mail address is under `example.jp` (RFC 2606
 //! style). The same seed always yields the same network, and generation takes a few
-//! milliseconds, so it can run at every demo start.
+//! milliseconds, so it can run at every demo start. [`clinical::generate`] adds the
+//! patients' clinical data (FHIR resources) from the same seed.
 
+pub mod clinical;
 mod names;
 mod patients;
 mod places;

@@ -1,7 +1,8 @@
 //! Synthetic patients for the demo: persons registered at the core hospital, clinics, the
 //! care-management office and the nursing station the featured accounts work at, with care
-//! teams, consents (comprehensive, individual, with exclusions, withdrawn, none), open
-//! invitations and a few near-duplicates waiting in the identity review queue.
+//! teams (the pharmacy filling their prescriptions included), consents (comprehensive,
+//! individual, with exclusions, withdrawn, none), open invitations and a few
+//! near-duplicates waiting in the identity review queue.
 
 use crate::names::{FEMALE_GIVEN, MALE_GIVEN, SURNAMES};
 use crate::places::{CITY, TOWNS};
@@ -87,6 +88,7 @@ pub(crate) fn generate(
         return out;
     };
     let pharmacy = site(import, logins, "pharmacist", "P");
+    let other_pharmacies = pharmacies(import, pharmacy.as_ref().map(|p| p.facility_id.as_str()));
     for i in 0..PERSONS {
         let person = hex_id(rng);
         let created = FIRST_REGISTRATION + rng.gen_range(0..150) * DAY;
@@ -196,6 +198,7 @@ pub(crate) fn generate(
             });
         }
         // Invitations the care manager and pharmacist find waiting.
+        let mut pharmacy_invited = false;
         if !known_by_care && i % 12 == 0 {
             out.team.push(TeamMember {
                 person_id: person.clone(),
@@ -208,6 +211,7 @@ pub(crate) fn generate(
                 updated_at: created,
             });
         } else if let Some(p) = pharmacy.as_ref().filter(|_| i % 9 == 0) {
+            pharmacy_invited = true;
             out.team.push(TeamMember {
                 person_id: person.clone(),
                 facility_id: p.facility_id.clone(),
@@ -273,9 +277,54 @@ pub(crate) fn generate(
             let withdrawn = (roll >= 89).then_some(created + 40 * DAY);
             out.consents.push((consent, withdrawn));
         }
+        // The pharmacy that fills the person's prescriptions joins the team (invited by the
+        // hospital, accepted) under a comprehensive consent that was never withdrawn: the
+        // featured pharmacy for most, another of the city's pharmacies for some. Chosen by
+        // position, not by a random draw, so the rest of the network stays as it was.
+        if roll < 84 && !pharmacy_invited {
+            let chosen = match i % 10 {
+                0..=5 => pharmacy.as_ref().map(|p| p.facility_id.clone()),
+                6 | 7 if !other_pharmacies.is_empty() => {
+                    Some(other_pharmacies[(i * 7) % other_pharmacies.len()].clone())
+                }
+                _ => None,
+            };
+            if let Some(facility_id) = chosen {
+                let at = created + 7 * DAY;
+                out.team.push(TeamMember {
+                    person_id: person.clone(),
+                    facility_id,
+                    status: TeamStatus::Active,
+                    invited_by_facility: Some(hospital.facility_id.clone()),
+                    invited_by_user: Some(hospital.user_id.clone()),
+                    note: "服薬管理のご依頼".into(),
+                    created_at: at,
+                    updated_at: at,
+                });
+            }
+        }
     }
     add_review_pairs(rng, &mut out, &mut clinic);
     out
+}
+
+/// Active pharmacies with a pharmacist account, other than `featured`, in import order.
+fn pharmacies(import: &NetworkImport, featured: Option<&str>) -> Vec<String> {
+    use renkei_domain::{FacilityStatus, FacilityType, Profession};
+    import
+        .facilities
+        .iter()
+        .filter(|(f, status, _)| {
+            f.facility_type == FacilityType::Pharmacy
+                && *status == FacilityStatus::Active
+                && Some(f.id.as_str()) != featured
+                && import.users.iter().any(|u| {
+                    u.profession == Profession::Pharmacist
+                        && u.memberships.iter().any(|(m, _)| *m == f.id)
+                })
+        })
+        .map(|(f, _, _)| f.id.clone())
+        .collect()
 }
 
 /// Three people registered twice with a birth-date typo: the matcher left them for the

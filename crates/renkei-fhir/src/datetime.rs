@@ -1,11 +1,15 @@
 //! FHIR `date`, `dateTime` and `instant` values (and search date values) as instant ranges.
 //!
 //! A value covers `[low, high)` in milliseconds since the Unix epoch, UTC: `2024` covers the
-//! whole year, `2024-05` the month, `2024-05-01` the day (all in UTC), a dateTime with
-//! seconds covers that second, one with a fraction that millisecond. A time-zone offset is
-//! converted to UTC.
+//! whole year, `2024-05` the month, `2024-05-01` the day, a dateTime with seconds covers that
+//! second, one with a fraction that millisecond. A value without a zone (every date, and a
+//! lenient search value without one) is in Japan time, UTC+09:00: `2024` covers
+//! `[2024-01-01T00:00+09:00, 2025-01-01T00:00+09:00)`. A time-zone offset is converted to UTC.
 
 use chrono::{Datelike, Duration, NaiveDate};
+
+/// The zone assumed where a value has none: Japan Standard Time, UTC+09:00 (no DST).
+pub(crate) const JST_OFFSET_MINUTES: i64 = 9 * 60;
 
 /// Which lexical form is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +21,7 @@ pub(crate) enum Flavor {
     /// FHIR `instant`: full date, seconds and a zone.
     Instant,
     /// A search value or an index value read leniently: a date, optionally
-    /// `Thh:mm[:ss[.fff]]`, optionally a zone (UTC when absent).
+    /// `Thh:mm[:ss[.fff]]`, optionally a zone (Japan time, UTC+09:00, when absent).
     Lenient,
 }
 
@@ -90,7 +94,9 @@ pub(crate) fn range(s: &str, flavor: Flavor) -> Result<(i64, i64), DateError> {
     let mut day = 1;
     let (mut hour, mut minute, mut second, mut milli) = (0u32, 0u32, 0u32, 0u32);
     let mut precision = Precision::Year;
-    let mut offset_minutes: i64 = 0;
+    // Values without a zone (dates, zone-less search values) are Japan time: R4 search asks
+    // for the server's local zone, and a Japanese network's day runs 00:00–24:00 JST.
+    let mut offset_minutes: i64 = JST_OFFSET_MINUTES;
     if c.eat(b'-') {
         month = c.digits(2).ok_or(DateError::Format)?;
         precision = Precision::Month;
@@ -134,6 +140,7 @@ pub(crate) fn range(s: &str, flavor: Flavor) -> Result<(i64, i64), DateError> {
         match c.peek() {
             Some(b'Z') => {
                 c.i += 1;
+                offset_minutes = 0;
             }
             Some(sign @ (b'+' | b'-')) => {
                 c.i += 1;
@@ -240,26 +247,74 @@ mod tests {
 
     #[test]
     fn year_month_day_cover_their_whole_span() {
+        // Zone-less, so Japan time (UTC+09:00).
         assert_eq!(
             range("2024", Flavor::Date),
-            Ok((ms("2024-01-01T00:00:00Z"), ms("2025-01-01T00:00:00Z")))
+            Ok((
+                ms("2024-01-01T00:00:00+09:00"),
+                ms("2025-01-01T00:00:00+09:00")
+            ))
         );
         assert_eq!(
             range("2024-02", Flavor::Date),
-            Ok((ms("2024-02-01T00:00:00Z"), ms("2024-03-01T00:00:00Z")))
+            Ok((
+                ms("2024-02-01T00:00:00+09:00"),
+                ms("2024-03-01T00:00:00+09:00")
+            ))
         );
         assert_eq!(
             range("2024-12", Flavor::DateTime),
-            Ok((ms("2024-12-01T00:00:00Z"), ms("2025-01-01T00:00:00Z")))
+            Ok((
+                ms("2024-12-01T00:00:00+09:00"),
+                ms("2025-01-01T00:00:00+09:00")
+            ))
         );
         assert_eq!(
             range("2024-02-29", Flavor::Date),
-            Ok((ms("2024-02-29T00:00:00Z"), ms("2024-03-01T00:00:00Z")))
+            Ok((
+                ms("2024-02-29T00:00:00+09:00"),
+                ms("2024-03-01T00:00:00+09:00")
+            ))
         );
     }
 
     #[test]
-    fn times_are_converted_to_utc() {
+    fn zone_less_values_are_japan_time() {
+        // A Japanese day starts at 15:00 UTC the day before and lasts 24 hours.
+        assert_eq!(JST_OFFSET_MINUTES, 9 * 60);
+        assert_eq!(
+            range("2024-05-01", Flavor::Date),
+            Ok((ms("2024-04-30T15:00:00Z"), ms("2024-05-01T15:00:00Z")))
+        );
+        assert_eq!(
+            range("2024-05-01", Flavor::Lenient),
+            range("2024-05-01", Flavor::Date)
+        );
+        // Lenient: minutes or seconds, no zone (Japan time).
+        assert_eq!(
+            range("2024-05-01T10:00", Flavor::Lenient),
+            Ok((ms("2024-05-01T01:00:00Z"), ms("2024-05-01T01:01:00Z")))
+        );
+        assert_eq!(
+            range("2024-05-01T10:00", Flavor::Lenient),
+            range("2024-05-01T10:00+09:00", Flavor::Lenient)
+        );
+        assert_eq!(
+            range("2024-05-01T00:30:15.5", Flavor::Lenient),
+            Ok((
+                ms("2024-04-30T15:30:15.500Z"),
+                ms("2024-04-30T15:30:15.501Z")
+            ))
+        );
+        // An explicit zone, UTC included, is kept.
+        assert_eq!(
+            range("2024-05-01T10:00Z", Flavor::Lenient),
+            Ok((ms("2024-05-01T10:00:00Z"), ms("2024-05-01T10:01:00Z")))
+        );
+    }
+
+    #[test]
+    fn times_with_a_zone_are_converted_to_utc() {
         assert_eq!(
             range("2024-05-01T09:30:00+09:00", Flavor::DateTime),
             Ok((ms("2024-05-01T00:30:00Z"), ms("2024-05-01T00:30:01Z")))
@@ -274,11 +329,6 @@ mod tests {
                 ms("2024-05-01T05:30:00.250Z"),
                 ms("2024-05-01T05:30:00.251Z")
             ))
-        );
-        // Lenient: minutes only, no zone (UTC).
-        assert_eq!(
-            range("2024-05-01T10:00", Flavor::Lenient),
-            Ok((ms("2024-05-01T10:00:00Z"), ms("2024-05-01T10:01:00Z")))
         );
         assert_eq!(
             range("2024-05-01T10:00+09:00", Flavor::Lenient),

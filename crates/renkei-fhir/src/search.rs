@@ -26,8 +26,10 @@
 //!   the parameter (`patient` → Patient only), an absolute URL cut to its `Type/id` tail.
 //!   Only relative references are indexed.
 //! * **Dates**: index entries and search values are ranges `[low, high)` in epoch
-//!   milliseconds (UTC; a value without a zone is taken as UTC; a Period without an end has
-//!   `high = i64::MAX`, without a start `low = i64::MIN`). With the search range `[low, high)`
+//!   milliseconds (UTC; a value without a zone — a date, or a zone-less search value — is
+//!   taken as Japan time, UTC+09:00, so `2024-05-01` covers `[2024-05-01T00:00+09:00,
+//!   2024-05-02T00:00+09:00)`; a Period without an end has `high = i64::MAX`, without a start
+//!   `low = i64::MIN`). With the search range `[low, high)`
 //!   and a stored range `[vl, vh)` (see [`date_matches`]):
 //!   `eq`: `low <= vl && vh <= high`; `ne`: not eq; `gt`: `vh > high`; `lt`: `vl < low`;
 //!   `ge`: `vh > low`; `le`: `vl < high`; `sa`: `vl >= high`; `eb`: `vh <= low`;
@@ -71,7 +73,8 @@ pub enum IndexValue {
     /// Folded text (see [`fold`]).
     String(String),
     /// The instant range the element covers, in milliseconds since the epoch, inclusive
-    /// low and exclusive high (a date `2024-05-01` covers the whole day, JST-agnostic: UTC).
+    /// low and exclusive high (a date `2024-05-01` covers the whole Japan day,
+    /// `[2024-05-01T00:00+09:00, 2024-05-02T00:00+09:00)`).
     Date { low: i64, high: i64 },
     /// A relative reference `Type/id`.
     Reference(String),

@@ -227,6 +227,33 @@ fn expected_message_types(data_type: &str) -> &'static [&'static str] {
     }
 }
 
+/// The SS-MIX2 data type `msg` will be mapped as: `data_type` (from a file name) or the
+/// one inferred from MSH-9, checked to be supported and consistent with MSH-9. Callers
+/// use it to refuse a message before doing anything else with it (registering its
+/// patient, say).
+pub fn resolve_data_type(msg: &Message, data_type: Option<&str>) -> Result<String, MapError> {
+    let header = msg.header();
+    let message_type = header.message_type.trim().to_ascii_uppercase();
+    let msh9 = format!("{}^{}", header.message_type, header.trigger_event);
+    let data_type = match data_type {
+        Some(d) => d.trim().to_ascii_uppercase(),
+        None => match infer_data_type(msg) {
+            Some(d) => d.to_string(),
+            None => return Err(MapError::Unsupported(msh9)),
+        },
+    };
+    if !SUPPORTED_DATA_TYPES.contains(&data_type.as_str()) {
+        return Err(MapError::Unsupported(data_type));
+    }
+    if !expected_message_types(&data_type).contains(&message_type.as_str()) {
+        return Err(MapError::Inconsistent {
+            data_type,
+            message_type: msh9,
+        });
+    }
+    Ok(data_type)
+}
+
 /// Maps a message's clinical content to FHIR resources about `ctx.patient_reference`.
 ///
 /// `data_type` is the SS-MIX2 data type when known from the file name
@@ -255,25 +282,7 @@ pub fn map_message(
             )))
         }
     }
-    let header = msg.header();
-    let message_type = header.message_type.trim().to_ascii_uppercase();
-    let msh9 = format!("{}^{}", header.message_type, header.trigger_event);
-    let data_type = match data_type {
-        Some(d) => d.trim().to_ascii_uppercase(),
-        None => match infer_data_type(msg) {
-            Some(d) => d.to_string(),
-            None => return Err(MapError::Unsupported(msh9)),
-        },
-    };
-    if !SUPPORTED_DATA_TYPES.contains(&data_type.as_str()) {
-        return Err(MapError::Unsupported(data_type));
-    }
-    if !expected_message_types(&data_type).contains(&message_type.as_str()) {
-        return Err(MapError::Inconsistent {
-            data_type,
-            message_type: msh9,
-        });
-    }
+    let data_type = resolve_data_type(msg, data_type)?;
     let local_id = demographics::local_id(msg)?;
     let mut cx = cx::Cx::new(msg, ctx, &data_type, local_id);
     match data_type.as_str() {

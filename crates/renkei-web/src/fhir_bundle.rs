@@ -8,9 +8,9 @@
 
 use crate::fhir::FhirError;
 use crate::fhir_rest::{
-    authorize_row, base_url, check_may_change, commit, existing_match, generic_type, invalid,
-    json_response, new_id, not_found, parse_pairs, run_search, search_bundle, valid_id, Actor,
-    WriteFailure,
+    authorize_row, base_url, check_may_change, check_no_urn_references, commit, existing_match,
+    generic_type, invalid, json_response, new_id, not_found, parse_pairs, run_search,
+    search_bundle, valid_id, Actor, WriteFailure,
 };
 use crate::SharedState;
 use axum::http::StatusCode;
@@ -288,6 +288,7 @@ async fn run(
                 let mut resource = e.resource.clone().unwrap_or_default();
                 check_type(&resource, &rtype).map_err(fail)?;
                 rewrite_references(&mut resource, &ids);
+                check_no_urn_references(&resource).map_err(fail)?;
                 let w = clinical::prepare_write(
                     state.store.as_ref(),
                     &author,
@@ -349,6 +350,7 @@ async fn run(
                     id
                 };
                 rewrite_references(&mut resource, &ids);
+                check_no_urn_references(&resource).map_err(fail)?;
                 let current = state
                     .store
                     .fhir_read(&rtype, &id)

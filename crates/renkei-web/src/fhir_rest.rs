@@ -646,6 +646,8 @@ pub(crate) async fn run_search(
         included = includes(state, &parsed, &page.rows, &scope)
             .await
             .map_err(IntoResponse::into_response)?;
+        // A system sees included resources only of the types its token may read.
+        included.retain(|row| actor.require(&row.resource_type, 'r').is_ok());
     }
     Ok(SearchOutcome {
         rows: page.rows,
@@ -1010,6 +1012,28 @@ fn write_response(
     res
 }
 
+/// Refuses a resource that still holds a `urn:uuid:` reference: outside a transaction, or
+/// once a transaction has resolved its full URLs, it names nothing that exists (and a
+/// subject left so would store the resource without its patient).
+pub(crate) fn check_no_urn_references(value: &Value) -> Result<(), WriteFailure> {
+    fn find(v: &Value) -> Option<&str> {
+        match v {
+            Value::Object(map) => map.iter().find_map(|(k, v)| match v {
+                Value::String(s) if k == "reference" && s.starts_with("urn:uuid:") => {
+                    Some(s.as_str())
+                }
+                other => find(other),
+            }),
+            Value::Array(items) => items.iter().find_map(find),
+            _ => None,
+        }
+    }
+    match find(value) {
+        Some(r) => Err(WriteError::UnknownReference(r.to_string()).into()),
+        None => Ok(()),
+    }
+}
+
 /// `If-None-Exist`: the existing match, None when there is none; 412 when several match.
 pub(crate) async fn existing_match(
     state: &SharedState,
@@ -1055,6 +1079,7 @@ pub async fn create(
     actor.require(&rtype, 'c')?;
     let author = actor.author()?;
     let resource = parse_resource(&body, &rtype)?;
+    check_no_urn_references(&resource)?;
     if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
         if let Some(existing) = existing_match(&state, &actor, &rtype, cond).await? {
             return Ok(row_response(&state, StatusCode::OK, &existing, true));
@@ -1115,6 +1140,7 @@ async fn update_inner(
 ) -> Result<Response, WriteFailure> {
     actor.require(rtype, 'u')?;
     let author = actor.author()?;
+    check_no_urn_references(&resource)?;
     let current = state.store.fhir_read(rtype, id).await?;
     let (kind, version, status) = match &current {
         Some(row) => {
@@ -1311,7 +1337,9 @@ fn history_bundle(
 ) -> String {
     let base = base_url(state);
     let mut s = String::from("{\"resourceType\":\"Bundle\",\"type\":\"history\",");
-    s.push_str(&format!("\"total\":{},\"link\":", rows.len()));
+    // No total: counting every version on each page would cost a second query, and a
+    // page count is not the total (R4 makes it optional for history).
+    s.push_str("\"link\":");
     let mut links = vec![json!({"relation": "self", "url": self_url})];
     if let Some(n) = next {
         links.push(json!({"relation": "next", "url": n}));

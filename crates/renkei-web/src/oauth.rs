@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use renkei_domain::audit::{AuditEntry, Outcome};
 use renkei_domain::ids::{new_token, token_hash};
 use renkei_domain::now_millis;
 use renkei_domain::patient::Requester;
@@ -140,7 +141,18 @@ fn form_decode(s: &str) -> Option<String> {
 }
 
 /// `POST /oauth/token`.
-pub async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(state): State<SharedState>,
+    caller: crate::session::Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let audit = |outcome: Outcome, client_id: &str| {
+        AuditEntry::new("oauth.token", outcome)
+            .actor(Some(&format!("client:{client_id}")), Some(client_id), None)
+            .target("api_client", client_id)
+            .from_client(caller.ip_string(), caller.user_agent.clone())
+    };
     let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -179,6 +191,15 @@ pub async fn token(State(state): State<SharedState>, headers: HeaderMap, body: B
     });
     let Some(client) = client.filter(|_| valid) else {
         tracing::warn!(client_id = %client_id, "client authentication failed");
+        // Bounded: the ID is caller-supplied.
+        let shown: String = client_id.chars().take(64).collect();
+        if let Err(e) = state
+            .store
+            .append_audit(audit(Outcome::Failure, &shown))
+            .await
+        {
+            tracing::error!(error = %e, "auditing a failed client authentication");
+        }
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -216,7 +237,18 @@ pub async fn token(State(state): State<SharedState>, headers: HeaderMap, body: B
         issued_at: now,
         expires_at: now + TOKEN_SECONDS * 1000,
     };
-    if let Err(e) = state.store.create_api_token(stored).await {
+    let issued = audit(Outcome::Success, &client.id)
+        .actor(
+            Some(&format!("client:{}", client.id)),
+            Some(&client.id),
+            Some(&client.facility_id),
+        )
+        .detail(json!({ "scope": granted, "expires_in": TOKEN_SECONDS }));
+    let stored = match state.store.create_api_token(stored).await {
+        Ok(()) => state.store.append_audit(issued).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
         tracing::error!(error = %e, "storing api token");
         return oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -294,7 +326,7 @@ pub async fn actor_from_bearer(
         },
         login_id: client_user.clone(),
         facility: Some(facility),
-        ip: None,
+        ip: crate::session::client_ip(parts, state).map(|ip| ip.to_string()),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)

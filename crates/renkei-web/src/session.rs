@@ -112,6 +112,24 @@ fn lang_from(headers: &HeaderMap) -> Lang {
         .unwrap_or_default()
 }
 
+/// The caller's address: the first `X-Forwarded-For` hop when the configuration trusts a
+/// proxy, else the TCP peer.
+pub fn client_ip(parts: &Parts, state: &SharedState) -> Option<IpAddr> {
+    let forwarded = state
+        .config
+        .trust_forwarded_for
+        .then(|| parts.headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    forwarded.or(peer)
+}
+
 impl FromRequestParts<SharedState> for Client {
     type Rejection = AppError;
 
@@ -119,25 +137,13 @@ impl FromRequestParts<SharedState> for Client {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        let forwarded = state
-            .config
-            .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok());
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
         let path = parts
             .extensions
             .get::<OriginalUri>()
             .map(|u| u.0.to_string())
             .unwrap_or_else(|| parts.uri.to_string());
         Ok(Client {
-            ip: forwarded.or(peer),
+            ip: client_ip(parts, state),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)

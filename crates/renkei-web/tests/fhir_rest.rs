@@ -489,6 +489,23 @@ async fn system_clients_use_client_credentials_and_scopes() {
         .await;
         assert_eq!(status, 200);
         assert_eq!(total(&bundle), 1);
+        // Included resources follow the token's scopes too: no Provenance.r, no Provenance.
+        let (status, _, bundle) = send(
+            anon.get(app.url(&format!(
+                "/fhir/Observation?patient={person}&_revinclude=Provenance:target"
+            )))
+            .bearer_auth(&read_only),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            bundle["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["resource"]["resourceType"] == "Observation"),
+            "{bundle}"
+        );
         let (status, _, _) = send(
             anon.get(app.url("/fhir/Condition?_count=1"))
                 .bearer_auth(&read_only),
@@ -515,6 +532,23 @@ async fn system_clients_use_client_credentials_and_scopes() {
         assert_eq!(status, 401);
         let res = token_req(None, secret).send().await.unwrap();
         assert_eq!(res.status(), 401);
+
+        // Token issuance and refused client authentication are both audited.
+        let audit = app
+            .store
+            .search_audit(&AuditQuery {
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let tokens: Vec<&str> = audit
+            .iter()
+            .filter(|r| r.entry.action == "oauth.token")
+            .map(|r| r.entry.outcome.as_str())
+            .collect();
+        assert!(tokens.contains(&"success"), "{tokens:?}");
+        assert!(tokens.contains(&"failure"), "{tokens:?}");
     })
     .await;
 }

@@ -218,6 +218,63 @@ async fn register_invite_consent_withdraw_and_break_glass() {
             "still an outsider"
         );
 
+        // Clinical data written through FHIR by the registering hospital: an allergy, a
+        // current prescription, a diagnosis and a psychiatric diagnosis (ICD-10 chapter F),
+        // which the consent excludes from sharing.
+        for resource in clinical_resources(&person) {
+            let res = doctor
+                .post(app.url(&format!(
+                    "/fhir/{}",
+                    resource["resourceType"].as_str().unwrap()
+                )))
+                .header("content-type", "application/fhir+json")
+                .body(resource.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        }
+        // The hospital sees its own records, the psychiatric one included.
+        let own = doctor
+            .get(app.url(&format!("/patients/{person}/emergency")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for shown in [
+            "ヨード造影剤",
+            "ノルバスク錠5mg",
+            "1回1錠 1日1回 朝食後",
+            "高血圧症",
+            "うつ病",
+        ] {
+            assert!(own.contains(shown), "{shown} missing:\n{own}");
+        }
+        // The care manager's facility (team member under the consent) sees the allergy, the
+        // medication and the diagnosis with the hospital named, but not what is excluded.
+        let shared = cm
+            .get(app.url(&format!("/patients/{person}/emergency")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for shown in [
+            "ヨード造影剤",
+            "ノルバスク錠5mg",
+            "高血圧症",
+            "class=\"source\">テスト総合病院",
+        ] {
+            assert!(shared.contains(shown), "{shown} missing:\n{shared}");
+        }
+        assert!(
+            !shared.contains("うつ病") && !shared.contains("F32.9"),
+            "an excluded category leaks: {shared}"
+        );
+
         // Break-glass by an ambulance crew: reason required, then the summary; the team is told.
         let (crew, _) = app.sign_in("paramedic1").await;
         let crew_token = csrf(&app, &crew).await;
@@ -272,6 +329,16 @@ async fn register_invite_consent_withdraw_and_break_glass() {
         assert!(
             summary.contains("精神科に関する情報"),
             "excluded categories are shown"
+        );
+        // Break-glass opens allergies, medications and diagnoses — the consent's exclusions
+        // still apply.
+        for shown in ["ヨード造影剤", "呼吸困難", "ノルバスク錠5mg", "高血圧症"]
+        {
+            assert!(summary.contains(shown), "{shown} missing:\n{summary}");
+        }
+        assert!(
+            !summary.contains("うつ病") && !summary.contains("F32.9"),
+            "break-glass shows an excluded category: {summary}"
         );
         let notices = doctor
             .get(app.url("/patients"))
@@ -620,4 +687,48 @@ async fn signed_consent_form_is_checked_by_content() {
         assert_eq!(audit.len(), 1);
     })
     .await;
+}
+
+/// An allergy, a current prescription and two diagnoses (one psychiatric) about `person`.
+fn clinical_resources(person: &str) -> Vec<serde_json::Value> {
+    let subject = serde_json::json!({ "reference": format!("Patient/{person}") });
+    let icd10 = "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full";
+    let condition = |code: &str, name: &str| {
+        serde_json::json!({
+            "resourceType": "Condition",
+            "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+            "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed" }] },
+            "code": { "coding": [{ "system": icd10, "code": code, "display": name }], "text": name },
+            "subject": subject,
+            "onsetDateTime": "2019-04",
+        })
+    };
+    vec![
+        serde_json::json!({
+            "resourceType": "AllergyIntolerance",
+            "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active" }] },
+            "type": "allergy",
+            "category": ["medication"],
+            "criticality": "high",
+            "code": { "text": "ヨード造影剤" },
+            "patient": subject,
+            "recordedDate": "2026-10-01",
+            "reaction": [{ "manifestation": [{ "text": "呼吸困難" }], "severity": "severe" }],
+        }),
+        serde_json::json!({
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [{ "system": "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code", "code": "2171022F2025", "display": "ノルバスク錠5mg" }],
+                "text": "ノルバスク錠5mg"
+            },
+            "subject": subject,
+            "authoredOn": "2026-11-02T10:00:00+09:00",
+            "dosageInstruction": [{ "text": "1回1錠 1日1回 朝食後" }],
+            "dispenseRequest": { "expectedSupplyDuration": { "value": 28, "unit": "日", "system": "http://unitsofmeasure.org", "code": "d" } },
+        }),
+        condition("I10", "高血圧症"),
+        condition("F32.9", "うつ病"),
+    ]
 }

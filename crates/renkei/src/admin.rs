@@ -4,8 +4,9 @@ use crate::config::{self, DbArgs};
 use anyhow::Context;
 use clap::Subcommand;
 use renkei_domain::audit::{AuditEntry, Outcome};
-use renkei_domain::{ids, now_millis, text, Profession};
-use renkei_storage::{NewUser, UserQuery};
+use renkei_domain::{ids, now_millis, text, FacilityStatus, Lang, Profession};
+use renkei_storage::{Facility, FacilityQuery, NewUser, Store, UserQuery};
+use renkei_web::pages::clients;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -33,6 +34,43 @@ pub enum AdminCommand {
         #[arg(long)]
         search: Option<String>,
     },
+    /// Issue OAuth2 client credentials for a facility's system (EHR, pharmacy system, …);
+    /// prints the client ID and the secret, once.
+    CreateApiClient {
+        /// Facility code (F00042) or facility ID; the facility must be active.
+        #[arg(long)]
+        facility: String,
+        /// Name of the system, shown on the facility's API client page.
+        #[arg(long)]
+        name: String,
+        /// Space-separated SMART scopes, e.g. "system/*.cruds" or "system/Observation.rs".
+        #[arg(long)]
+        scopes: String,
+        /// Print one JSON object (client_id, client_secret, facility, scopes, token_url).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A facility by code (`F00042`, any case) or by ID.
+async fn find_facility(store: &dyn Store, wanted: &str) -> anyhow::Result<Facility> {
+    let wanted = wanted.trim();
+    if let Some(f) = store.get_facility(wanted).await? {
+        return Ok(f);
+    }
+    let code = wanted.to_uppercase();
+    store
+        .search_facilities(&FacilityQuery {
+            text: Some(code.clone()),
+            status: None,
+            limit: 20,
+            ..Default::default()
+        })
+        .await?
+        .items
+        .into_iter()
+        .find(|f| f.code.as_deref() == Some(code.as_str()))
+        .with_context(|| format!("--facility: no facility with code or ID {wanted}"))
 }
 
 fn cli_audit(action: &str) -> AuditEntry {
@@ -152,6 +190,60 @@ pub async fn run(db: DbArgs, command: AdminCommand) -> anyhow::Result<ExitCode> 
                     println!("({} users)", page.total);
                     break;
                 }
+            }
+        }
+        AdminCommand::CreateApiClient {
+            facility,
+            name,
+            scopes,
+            json,
+        } => {
+            let facility = find_facility(store.as_ref(), &facility).await?;
+            anyhow::ensure!(
+                facility.status == FacilityStatus::Active,
+                "--facility: {} is not an active member of the network ({})",
+                facility.code.as_deref().unwrap_or(&facility.id),
+                facility.status.code()
+            );
+            let name = text::clean("client_name", &name, clients::MAX_NAME, true)
+                .map_err(|e| anyhow::anyhow!("--name: {}", e.message(Lang::En)))?;
+            let typed = text::clean("scopes", &scopes, clients::MAX_SCOPE_TEXT, false)
+                .map_err(|e| anyhow::anyhow!("--scopes: {}", e.message(Lang::En)))?;
+            let tr = renkei_web::i18n::Tr(Lang::En);
+            let parsed = renkei_web::oauth::parse_scopes(&typed)
+                .ok_or_else(|| anyhow::anyhow!("--scopes: {}", tr.t("clients.bad_scopes")))?;
+            let scopes = clients::scopes_to_store(&parsed)
+                .map_err(|key| anyhow::anyhow!("--scopes: {}", tr.t(key)))?;
+            let audit = cli_audit("api_client.create");
+            let created_by = audit.actor_login.clone().unwrap_or_default();
+            let (client, secret) = clients::new_client(&facility.id, name, scopes, &created_by);
+            store
+                .create_api_client(client.clone(), clients::creation_audit(audit, &client))
+                .await
+                .context("storing the client")?;
+            let token_url = format!("{}/oauth/token", web.public_url.trim_end_matches('/'));
+            let code = facility.code.clone().unwrap_or_default();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "client_id": client.id,
+                        "client_secret": secret,
+                        "facility_id": facility.id,
+                        "facility_code": code,
+                        "name": client.name,
+                        "scopes": client.scopes,
+                        "token_url": token_url,
+                    })
+                );
+            } else {
+                println!(
+                    "Created API client {} for {code} {} with scopes {}.",
+                    client.id, facility.name, client.scopes
+                );
+                println!("client_id:     {}", client.id);
+                println!("client_secret: {secret}");
+                println!("The secret is shown only now. Token endpoint: {token_url}");
             }
         }
     }

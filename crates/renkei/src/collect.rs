@@ -40,7 +40,8 @@ pub struct Ssmix2Args {
     /// Files per database transaction.
     #[arg(long, default_value_t = 200)]
     pub batch: usize,
-    /// Write the per-file error report (JSON lines) here as well as to standard error.
+    /// Also write the per-file error report here, as JSON lines (`path`, `error`); standard
+    /// error always gets one `error: PATH: REASON` line per file.
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Forget what earlier runs processed and read every file again (still idempotent).
@@ -73,13 +74,17 @@ struct Tally {
     files: usize,
     skipped: usize,
     superseded: usize,
+    not_mapped: usize,
     stored: usize,
     errors: usize,
     written: usize,
+    /// Resource versions actually committed (writes folded within a batch count once).
+    committed: usize,
     unchanged: usize,
     deleted: usize,
     registered: usize,
     warnings: usize,
+    not_mapped_types: std::collections::BTreeMap<String, usize>,
 }
 
 struct Pending {
@@ -90,8 +95,7 @@ async fn ssmix2_run(args: Ssmix2Args) -> anyhow::Result<ExitCode> {
     let settings = config::load(args.db.config.as_ref(), &args.db)?;
     let store = config::open_store(&settings).await?;
     let store: &dyn Store = store.as_ref();
-    let facility = store
-        .get_facility(&args.facility)
+    let facility = renkei_core::facilities::find(store, &args.facility)
         .await?
         .with_context(|| format!("no facility {}", args.facility))?;
     if facility.status != FacilityStatus::Active {
@@ -171,6 +175,14 @@ async fn ssmix2_run(args: Ssmix2Args) -> anyhow::Result<ExitCode> {
     let mut ingestor = Ingestor::new(store, facility.clone(), author, "ingest.ssmix2");
     let mut batch: Vec<Pending> = Vec::new();
     let mut batch_files = 0usize;
+    // Oldest message first, so where two files speak of the same order the later one wins
+    // (SS-MIX2 send timestamps are 17 digits, so text order is time order).
+    entries.sort_by(|a, b| {
+        let time = |e: &ssmix2::StorageEntry| e.name.as_ref().map(|n| n.timestamp.clone()).ok();
+        time(a)
+            .cmp(&time(b))
+            .then_with(|| a.relative.cmp(&b.relative))
+    });
     for entry in entries {
         bar.inc(1);
         tally.files += 1;
@@ -205,6 +217,19 @@ async fn ssmix2_run(args: Ssmix2Args) -> anyhow::Result<ExitCode> {
             detail,
             processed_at: now_millis(),
         };
+        if !renkei_hl7_fhir::SUPPORTED_DATA_TYPES.contains(&name.data_type.as_str()) {
+            // Valid SS-MIX2 content that has no JP Core mapping yet (OMD, OMG…): noted, not
+            // an error, and not read again until the file changes.
+            tally.not_mapped += 1;
+            *tally
+                .not_mapped_types
+                .entry(name.data_type.clone())
+                .or_default() += 1;
+            batch.push(Pending {
+                state: state("not-mapped", name.data_type.clone()),
+            });
+            continue;
+        }
         if name.flag == ConditionFlag::Superseded {
             // Its newer flag-1 file carries the same order number, hence the same ids.
             tally.superseded += 1;
@@ -267,26 +292,39 @@ async fn ssmix2_run(args: Ssmix2Args) -> anyhow::Result<ExitCode> {
             }
         }
         if batch_files >= args.batch.max(1) {
-            flush(store, &mut ingestor, &mut batch).await?;
+            tally.committed += flush(store, &mut ingestor, &mut batch).await?;
             batch_files = 0;
             bar.set_message(format!("{} errors", tally.errors));
         }
     }
-    flush(store, &mut ingestor, &mut batch).await?;
+    tally.committed += flush(store, &mut ingestor, &mut batch).await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let processed = tally.files - tally.skipped;
+    let not_mapped = if tally.not_mapped_types.is_empty() {
+        String::new()
+    } else {
+        let kinds: Vec<String> = tally
+            .not_mapped_types
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        format!(": {}", kinds.join(", "))
+    };
     println!(
-        "ssmix2 {root}: {files} files ({skipped} already collected, {superseded} superseded, {stored} stored, {errors} with errors); \
-         resources: {written} written, {unchanged} unchanged, {deleted} deleted; {registered} patients registered; {warnings} warnings; \
+        "ssmix2 {root}: {files} files ({skipped} already collected, {superseded} superseded, {stored} stored, \
+         {not_mapped_count} of types not mapped to FHIR{not_mapped}, {errors} with errors); \
+         resources: {committed} versions stored ({written} written and {deleted} deleted by messages, {unchanged} unchanged); {registered} patients registered; {warnings} warnings; \
          {secs:.2} s, {rate:.0} files/s",
         root = root.display(),
         files = tally.files,
         skipped = tally.skipped,
         superseded = tally.superseded,
+        not_mapped_count = tally.not_mapped,
         stored = tally.stored,
         errors = tally.errors,
         written = tally.written,
+        committed = tally.committed,
         unchanged = tally.unchanged,
         deleted = tally.deleted,
         registered = tally.registered,
@@ -306,12 +344,12 @@ async fn flush(
     store: &dyn Store,
     ingestor: &mut Ingestor<'_>,
     batch: &mut Vec<Pending>,
-) -> anyhow::Result<()> {
-    ingestor
+) -> anyhow::Result<usize> {
+    let stored = ingestor
         .flush(now_millis())
         .await
         .context("storing a batch of SS-MIX2 files")?;
     let states: Vec<IngestFile> = batch.drain(..).map(|p| p.state).collect();
     store.record_ingest_files(states).await?;
-    Ok(())
+    Ok(stored)
 }

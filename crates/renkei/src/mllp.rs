@@ -18,7 +18,7 @@ use renkei_hl7::ack::{build_ack_for_header, AckError, AckOptions, Acknowledgment
 use renkei_hl7::encoding::{self, Charset};
 use renkei_hl7::mllp::MllpCodec;
 use renkei_hl7::Message;
-use renkei_storage::{Facility, FacilityQuery, Store};
+use renkei_storage::{Facility, Store};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -55,17 +55,21 @@ impl Senders {
     }
 
     /// Whether `peer` may send for `facility_id`.
-    fn allows(&self, facility_id: &str, peer: IpAddr) -> bool {
+    /// Whether `peer` may send for the facility, listed by its code (F00001) or its ID.
+    fn allows(&self, facility_id: &str, code: Option<&str>, peer: IpAddr) -> bool {
+        // On a dual-stack `[::]` bind IPv4 peers arrive as ::ffff:a.b.c.d.
+        let peer = peer.to_canonical();
         if self.entries.is_empty() {
             return peer.is_loopback();
         }
         self.entries
             .iter()
-            .any(|(f, ip)| f == facility_id && *ip == peer)
+            .any(|(f, ip)| (f == facility_id || code == Some(f.as_str())) && *ip == peer)
     }
 
     /// Whether `peer` may connect at all.
     fn admits(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
         if self.entries.is_empty() {
             return peer.is_loopback();
         }
@@ -193,40 +197,14 @@ fn error(code: ErrorCode, text: impl Into<String>) -> Acknowledgment {
     Acknowledgment::Error(AckError::new(code, text))
 }
 
-/// The facility named by MSH-4: a Renkei facility ID (F00001) or a 10-digit medical
-/// institution code.
+/// The facility named by MSH-4 (first component): a facility code (F00001) or a 10-digit
+/// medical institution code.
 async fn sending_facility(
     store: &dyn Store,
     msh4: &str,
 ) -> Result<Option<Facility>, renkei_storage::StoreError> {
-    let id = msh4.split('^').next().unwrap_or_default().trim();
-    if id.is_empty() {
-        return Ok(None);
-    }
-    if let Some(f) = store.get_facility(id).await? {
-        return Ok(Some(f));
-    }
-    if id.len() == 10 && id.bytes().all(|b| b.is_ascii_digit()) {
-        let mut offset = 0;
-        loop {
-            let page = store
-                .search_facilities(&FacilityQuery {
-                    limit: 500,
-                    offset,
-                    ..Default::default()
-                })
-                .await?;
-            let n = page.items.len() as i64;
-            if let Some(f) = page.items.into_iter().find(|f| f.official_id == id) {
-                return Ok(Some(f));
-            }
-            if n < 500 {
-                break;
-            }
-            offset += n;
-        }
-    }
-    Ok(None)
+    let id = msh4.split('^').next().unwrap_or_default();
+    renkei_core::facilities::find(store, id).await
 }
 
 async fn process(
@@ -261,7 +239,7 @@ async fn process(
             ))
         }
     };
-    if !senders.allows(&facility.id, peer.ip()) {
+    if !senders.allows(&facility.id, facility.code.as_deref(), peer.ip()) {
         return Err(reject(
             ErrorCode::UnknownKeyIdentifier,
             format!("{} may not send for {}", peer.ip(), facility.id),
@@ -293,8 +271,8 @@ async fn process(
     let now = now_millis();
     match ingestor.add(message, None, &source, false, now).await {
         Ok(_) => {}
-        Err(IngestError::Map(m)) if m.contains("not supported") || m.contains("nsupported") => {
-            return Err(reject(ErrorCode::UnsupportedMessageType, m))
+        Err(e @ IngestError::Unsupported(_)) => {
+            return Err(reject(ErrorCode::UnsupportedMessageType, e.to_string()))
         }
         Err(IngestError::Store(e)) => {
             return Err(reject(
@@ -324,11 +302,17 @@ mod tests {
     #[test]
     fn senders_are_bound_to_addresses() {
         let open = Senders::parse("").unwrap();
-        assert!(open.allows("F00001", "127.0.0.1".parse().unwrap()));
+        assert!(open.allows("internal-id", Some("F00001"), "127.0.0.1".parse().unwrap()));
+        assert!(open.admits("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!open.admits("10.0.0.5".parse().unwrap()));
         let s = Senders::parse("F00001=10.0.0.5, F00002=10.0.0.6").unwrap();
-        assert!(s.allows("F00001", "10.0.0.5".parse().unwrap()));
-        assert!(!s.allows("F00002", "10.0.0.5".parse().unwrap()));
+        assert!(s.allows("internal-id", Some("F00001"), "10.0.0.5".parse().unwrap()));
+        assert!(s.allows(
+            "internal-id",
+            Some("F00001"),
+            "::ffff:10.0.0.5".parse().unwrap()
+        ));
+        assert!(!s.allows("internal-id", Some("F00002"), "10.0.0.5".parse().unwrap()));
         assert!(!s.admits("127.0.0.1".parse().unwrap()));
         assert!(Senders::parse("F00001").is_err());
         assert!(Senders::parse("F00001=host").is_err());

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub const DEMO_PASSWORD: &str = "renkei-demo-2026";
 pub const DEMO_TOTP_SECRET: &str = "RENKEIDEMORENKEIDEMORENKEIDEMO22";
 const DEMO_MARKER: &str = "demo_network";
+/// The seed of the demo network and its clinical data.
+const DEMO_SEED: u64 = 2026;
 
 pub fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
@@ -145,10 +147,14 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(|| renkei_domain::password::hash_password(DEMO_PASSWORD))
             .await?;
     let mut network = renkei_demo::generate(&renkei_demo::DemoOptions {
-        seed: 2026,
+        seed: DEMO_SEED,
         password_hash: hash,
         totp_secret: DEMO_TOTP_SECRET.into(),
     });
+    // The clinical data is generated while the network is being stored.
+    let copy = network.clone();
+    let clinical =
+        tokio::task::spawn_blocking(move || renkei_demo::clinical::generate(&copy, DEMO_SEED));
     // Match keys are computed here, by the same code as live registrations, so new
     // registrations in the demo link to the demo's patients.
     for (record, _) in &mut network.import.patients.records {
@@ -164,19 +170,73 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
         .import_network(network.import, audit)
         .await
         .context("loading the demo network")?;
+    let network_ms = started.elapsed().as_millis() as u64;
+    let clinical = clinical
+        .await
+        .context("generating the demo's clinical data")?;
+    let resources = seed_clinical(store, clinical).await?;
     store.set_setting(DEMO_MARKER, "true").await?;
     tracing::info!(
         facilities,
         users,
+        patients,
+        resources,
         ms = started.elapsed().as_millis() as u64,
+        network_ms,
         "demo network created"
     );
     Ok(())
 }
 
+/// The demo patients' clinical data, written by the facilities of their care teams through
+/// the clinical write path (`renkei_core::clinical::import`: validation, the contribution
+/// rule, one Provenance and one audit record per author and patient) in one transaction —
+/// a transaction per batch would add seconds to every demo start.
+async fn seed_clinical(
+    store: &dyn Store,
+    clinical: Vec<renkei_demo::clinical::ClinicalBatch>,
+) -> anyhow::Result<usize> {
+    use renkei_core::clinical::{Author, ImportBatch, WriteError};
+    let batches = clinical
+        .into_iter()
+        .map(|b| ImportBatch {
+            author: Author {
+                requester: renkei_domain::patient::Requester {
+                    user_id: b.user_id,
+                    facility_id: Some(b.facility_id.clone()),
+                    facility_type: Some(b.facility_type),
+                    profession: b.profession,
+                    is_secretariat: false,
+                },
+                login_id: b.login_id,
+                facility_id: b.facility_id,
+                source_system: "demo".into(),
+                ip: None,
+                user_agent: None,
+            },
+            patient: format!("Patient/{}", b.person_id),
+            resources: b.resources,
+        })
+        .collect();
+    let now = renkei_domain::now_millis();
+    match renkei_core::clinical::import(store, batches, "fhir.create", now).await {
+        Ok(n) => Ok(n),
+        // The generator's tests validate every resource; say which rule broke if one slips.
+        Err(WriteError::Invalid(issues)) => anyhow::bail!(
+            "demo clinical data rejected: {}",
+            issues
+                .iter()
+                .map(|i| format!("{}: {}", i.expression, i.en))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Err(e) => Err(e).context("loading the demo's clinical data"),
+    }
+}
+
 fn print_demo_help(base: &str) {
     let network = renkei_demo::generate(&renkei_demo::DemoOptions {
-        seed: 2026,
+        seed: DEMO_SEED,
         password_hash: String::new(),
         totp_secret: String::new(),
     });

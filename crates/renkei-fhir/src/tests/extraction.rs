@@ -175,8 +175,8 @@ fn patient_names_with_kana_and_contacts() {
     assert_eq!(
         values(&idx, "birthdate"),
         vec![IndexValue::Date {
-            low: ms("1950-04-01T00:00:00Z"),
-            high: ms("1950-05-01T00:00:00Z")
+            low: ms("1950-04-01T00:00:00+09:00"),
+            high: ms("1950-05-01T00:00:00+09:00")
         }]
     );
     assert_eq!(
@@ -225,7 +225,7 @@ fn periods_choices_and_other_types() {
         values(&extract(&ended), "date"),
         vec![IndexValue::Date {
             low: i64::MIN,
-            high: ms("2024-06-01T00:00:00Z")
+            high: ms("2024-06-01T00:00:00+09:00")
         }]
     );
 
@@ -239,8 +239,8 @@ fn periods_choices_and_other_types() {
     assert_eq!(
         values(&idx, "onset-date"),
         vec![IndexValue::Date {
-            low: ms("2020-01-01T00:00:00Z"),
-            high: ms("2022-01-01T00:00:00Z")
+            low: ms("2020-01-01T00:00:00+09:00"),
+            high: ms("2022-01-01T00:00:00+09:00")
         }]
     );
     // `patient` only for a Patient subject; `subject` for any.

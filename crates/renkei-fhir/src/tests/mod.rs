@@ -61,7 +61,11 @@ pub(crate) fn valid(ty: &str) -> Value {
             "subject": subject,
             "content": [{"attachment": {"contentType": "application/pdf", "url": "Binary/b1"}}],
         }),
-        "Binary" => json!({"contentType": "application/pdf", "data": "JVBERi0xLjQK"}),
+        "Binary" => json!({
+            "contentType": "application/pdf",
+            "securityContext": subject,
+            "data": "JVBERi0xLjQK",
+        }),
         "CarePlan" => json!({"status": "active", "intent": "plan", "subject": subject}),
         "Goal" => json!({
             "lifecycleStatus": "active",

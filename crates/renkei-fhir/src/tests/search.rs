@@ -272,25 +272,46 @@ fn dates_every_precision_and_zone() {
         other => panic!("{other:?}"),
     };
     use Comparator::*;
+    // Without a zone: Japan time (UTC+09:00), whatever the precision.
     assert_eq!(
         d("2024"),
-        (Eq, ms("2024-01-01T00:00:00Z"), ms("2025-01-01T00:00:00Z"))
+        (
+            Eq,
+            ms("2024-01-01T00:00:00+09:00"),
+            ms("2025-01-01T00:00:00+09:00")
+        )
     );
     assert_eq!(
         d("2024-02"),
-        (Eq, ms("2024-02-01T00:00:00Z"), ms("2024-03-01T00:00:00Z"))
+        (
+            Eq,
+            ms("2024-02-01T00:00:00+09:00"),
+            ms("2024-03-01T00:00:00+09:00")
+        )
     );
     assert_eq!(
         d("2024-05-01"),
-        (Eq, ms("2024-05-01T00:00:00Z"), ms("2024-05-02T00:00:00Z"))
+        (
+            Eq,
+            ms("2024-05-01T00:00:00+09:00"),
+            ms("2024-05-02T00:00:00+09:00")
+        )
     );
     assert_eq!(
         d("2024-05-01T09:30"),
-        (Eq, ms("2024-05-01T09:30:00Z"), ms("2024-05-01T09:31:00Z"))
+        (
+            Eq,
+            ms("2024-05-01T09:30:00+09:00"),
+            ms("2024-05-01T09:31:00+09:00")
+        )
     );
     assert_eq!(
         d("2024-05-01T09:30:15"),
-        (Eq, ms("2024-05-01T09:30:15Z"), ms("2024-05-01T09:30:16Z"))
+        (
+            Eq,
+            ms("2024-05-01T09:30:15+09:00"),
+            ms("2024-05-01T09:30:16+09:00")
+        )
     );
     assert_eq!(
         d("2024-05-01T09:30:15.5Z"),
@@ -320,15 +341,19 @@ fn dates_every_precision_and_zone() {
     ] {
         assert_eq!(
             d(&format!("{prefix}2024-05-01")),
-            (c, ms("2024-05-01T00:00:00Z"), ms("2024-05-02T00:00:00Z"))
+            (
+                c,
+                ms("2024-05-01T00:00:00+09:00"),
+                ms("2024-05-02T00:00:00+09:00")
+            )
         );
         assert_eq!(c.prefix(), prefix);
         assert_eq!(Comparator::from_prefix(prefix), Some(c));
     }
     // ap: widened by a tenth of the distance from now (2025-01-01) on each side.
     let (c, low, high) = d("ap2024-01-01");
-    let day_low = ms("2024-01-01T00:00:00Z");
-    let day_high = ms("2024-01-02T00:00:00Z");
+    let day_low = ms("2024-01-01T00:00:00+09:00");
+    let day_high = ms("2024-01-02T00:00:00+09:00");
     let widen = (ms(NOW) - day_high) / 10;
     assert_eq!((c, low, high), (Ap, day_low - widen, day_high + widen));
     // Bad values.
@@ -379,6 +404,27 @@ fn date_comparator_semantics() {
     assert!(first("Observation", "date", "ge2024-05-01T10:00:00Z").matches(&stored));
     assert!(!first("Observation", "date", "2024-05-02").matches(&stored));
     assert!(!first("Observation", "date", "gt2024-05-01").matches(&stored));
+}
+
+#[test]
+fn a_zone_less_search_date_is_the_japanese_day() {
+    // 08:00 in Japan is 23:00 UTC the day before: the record belongs to 1 May, not 30 April.
+    let obs =
+        json!({"resourceType": "Observation", "effectiveDateTime": "2026-05-01T08:00:00+09:00"});
+    let stored = extract(&obs)
+        .into_iter()
+        .find(|e| e.param == "date")
+        .unwrap()
+        .value;
+    assert_eq!(
+        stored,
+        IndexValue::Date {
+            low: ms("2026-04-30T23:00:00Z"),
+            high: ms("2026-04-30T23:00:01Z")
+        }
+    );
+    assert!(first("Observation", "date", "2026-05-01").matches(&stored));
+    assert!(!first("Observation", "date", "2026-04-30").matches(&stored));
 }
 
 #[test]
@@ -474,13 +520,13 @@ fn control_parameters() {
         vec![
             (
                 Comparator::Ge,
-                ms("2024-05-01T00:00:00Z"),
-                ms("2024-05-02T00:00:00Z")
+                ms("2024-05-01T00:00:00+09:00"),
+                ms("2024-05-02T00:00:00+09:00")
             ),
             (
                 Comparator::Lt,
-                ms("2024-06-01T00:00:00Z"),
-                ms("2024-07-01T00:00:00Z")
+                ms("2024-06-01T00:00:00+09:00"),
+                ms("2024-07-01T00:00:00+09:00")
             )
         ]
     );

@@ -584,7 +584,6 @@ fn references() {
         "Patient/p1",
         "Patient/p1/_history/2",
         "https://renkei.example.jp/fhir/Patient/p1",
-        "urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301",
     ] {
         assert_valid(&with(obs.clone(), "subject", json!({"reference": good})));
     }
@@ -602,6 +601,17 @@ fn references() {
             "value",
         );
     }
+    // Transactions resolve urn:uuid references before validation; one left unresolved
+    // would bind the record to no patient.
+    assert_error(
+        &with(
+            obs.clone(),
+            "subject",
+            json!({"reference": "urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301"}),
+        ),
+        "Observation.subject",
+        "invariant",
+    );
     // Target types.
     assert_error(
         &with(
@@ -865,9 +875,23 @@ fn prepared_patient_and_references() {
     );
     let mut tx = valid("Condition");
     tx["subject"] = json!({"reference": "urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301"});
-    let p = prepare(&tx).unwrap();
-    assert_eq!(p.patient_reference, None);
-    assert!(p.references.is_empty());
+    assert!(
+        prepare(&tx).is_err(),
+        "an unresolved patient reference binds to no one"
+    );
+    let mut binary = valid("Binary");
+    binary.as_object_mut().unwrap().remove("securityContext");
+    assert!(
+        prepare(&binary).is_err(),
+        "content must be bound to its patient"
+    );
+    assert_eq!(
+        prepare(&valid("Binary"))
+            .unwrap()
+            .patient_reference
+            .as_deref(),
+        Some(PATIENT_REF)
+    );
 }
 
 fn category(v: &Value) -> InfoCategory {

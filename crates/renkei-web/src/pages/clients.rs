@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
-use renkei_domain::audit::Outcome;
+use renkei_domain::audit::{AuditEntry, Outcome};
 use renkei_domain::text::{self, FieldError};
 use renkei_domain::{ids, now_millis};
 use renkei_storage::{ApiClient, StoreError};
@@ -22,9 +22,11 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Longest accepted free-text scope list.
-const MAX_SCOPE_TEXT: usize = 1000;
+pub const MAX_SCOPE_TEXT: usize = 1000;
 /// Most scopes one client may hold after merging.
 const MAX_SCOPES: usize = 50;
+/// Longest client name.
+pub const MAX_NAME: usize = 100;
 
 /// Resource types offered together on the form, by group code (label `clients.group_<code>`).
 pub(crate) const GROUPS: &[(&str, &[&str])] = &[
@@ -110,6 +112,59 @@ fn normalize(scopes: &[Scope]) -> String {
         .map(|(t, ops)| format!("system/{t}.{ops}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The scope list a new client is stored with (`normalize`d), or the `clients.*` message
+/// key of why it cannot be issued: no scope at all, or more than [`MAX_SCOPES`].
+pub fn scopes_to_store(scopes: &[Scope]) -> Result<String, &'static str> {
+    let normalized = normalize(scopes);
+    if scopes.is_empty() {
+        Err("clients.no_scopes")
+    } else if normalized.split(' ').count() > MAX_SCOPES {
+        Err("clients.too_many_scopes")
+    } else {
+        Ok(normalized)
+    }
+}
+
+/// A new client of `facility_id` and its secret. The secret is to be shown once; only its
+/// SHA-256 is stored. Used by the page and by `renkei admin create-api-client`.
+pub fn new_client(
+    facility_id: &str,
+    name: String,
+    scopes: String,
+    created_by: &str,
+) -> (ApiClient, String) {
+    let secret = ids::new_token();
+    let client = ApiClient {
+        id: new_client_id(),
+        facility_id: facility_id.to_string(),
+        name,
+        secret_hash: ids::token_hash(&secret),
+        scopes,
+        created_by: created_by.to_string(),
+        created_at: now_millis(),
+        revoked_at: None,
+    };
+    (client, secret)
+}
+
+/// The audit record of a client's creation: `entry` (who, from where, any detail of its
+/// own) with the client's id, facility, name and scopes added.
+pub fn creation_audit(entry: AuditEntry, client: &ApiClient) -> AuditEntry {
+    let mut detail: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&entry.detail).unwrap_or_default();
+    for (k, v) in [
+        ("client_id", &client.id),
+        ("facility_id", &client.facility_id),
+        ("name", &client.name),
+        ("scopes", &client.scopes),
+    ] {
+        detail.insert(k.into(), serde_json::Value::String(v.clone()));
+    }
+    entry
+        .target("api_client", &client.id)
+        .detail(serde_json::Value::Object(detail))
 }
 
 pub struct ClientRow {
@@ -265,7 +320,7 @@ pub async fn create(
     let mut field_error = |e: FieldError| {
         messages.push(format!("{}: {}", tr.field(e.field), e.message(lang)));
     };
-    let name = text::clean("client_name", &form.name, 100, true).unwrap_or_else(|e| {
+    let name = text::clean("client_name", &form.name, MAX_NAME, true).unwrap_or_else(|e| {
         field_error(e);
         String::new()
     });
@@ -290,12 +345,11 @@ pub async fn create(
         Some(s) => scopes.extend(s),
         None => scope_problem = Some("clients.bad_scopes"),
     }
-    let normalized = normalize(&scopes);
+    let mut normalized = String::new();
     if scope_problem.is_none() && messages.is_empty() {
-        if scopes.is_empty() {
-            scope_problem = Some("clients.no_scopes");
-        } else if normalized.split(' ').count() > MAX_SCOPES {
-            scope_problem = Some("clients.too_many_scopes");
+        match scopes_to_store(&scopes) {
+            Ok(n) => normalized = n,
+            Err(key) => scope_problem = Some(key),
         }
     }
     if let Some(key) = scope_problem {
@@ -305,26 +359,8 @@ pub async fn create(
         let page = clients_page(&state, &viewer, form, messages, None).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    let secret = ids::new_token();
-    let client = ApiClient {
-        id: new_client_id(),
-        facility_id: facility.id.clone(),
-        name,
-        secret_hash: ids::token_hash(&secret),
-        scopes: normalized,
-        created_by: viewer.user.login_id.clone(),
-        created_at: now_millis(),
-        revoked_at: None,
-    };
-    let audit = viewer
-        .audit("api_client.create", Outcome::Success)
-        .target("api_client", &client.id)
-        .detail(serde_json::json!({
-            "client_id": client.id,
-            "facility_id": facility.id,
-            "name": client.name,
-            "scopes": client.scopes,
-        }));
+    let (client, secret) = new_client(&facility.id, name, normalized, &viewer.user.login_id);
+    let audit = creation_audit(viewer.audit("api_client.create", Outcome::Success), &client);
     state.store.create_api_client(client.clone(), audit).await?;
     let page = IssuedPage {
         c: Chrome::for_viewer(&state, &viewer, "clients.issued_title"),

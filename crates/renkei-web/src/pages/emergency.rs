@@ -1,8 +1,15 @@
 //! Break-glass (003 ch.4(1) 4.): an emergency physician or ambulance crew opens a patient's
 //! emergency summary outside the care team after giving a reason. Access is time-limited,
 //! audited as its own action, and every facility of the team gets a notice.
+//!
+//! The summary (for the care team as well as under break-glass) shows, from the clinical
+//! store, active allergies and drug contraindications, current medications with their
+//! latest dispensing, active diagnoses and the latest vital signs — each naming the facility
+//! that recorded it and when. The rows are read through the same access decision as the
+//! record view (`renkei_core::clinical::person_access` → `scope_of` → `Store::fhir_search`).
 
 use super::patients::{age_on, consent_summary, require_access, today_jst};
+use super::record::{AllergyView, CodeView, ConditionView, DispenseView};
 use super::{jst, render, Chrome};
 use crate::error::{AppError, AppResult};
 use crate::session::Viewer;
@@ -12,14 +19,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
+use renkei_core::clinical;
 use renkei_domain::audit::Outcome;
 use renkei_domain::patient::{may_break_glass, InfoCategory, TeamStatus};
 use renkei_domain::{ids, now_millis, FacilityType, Lang};
+use renkei_fhir::search::{Criterion, ValueMatch};
 use renkei_storage::{BreakGlassEvent, PatientRecord};
 use serde::Deserialize;
 
 /// How long a break-glass grant lasts.
 pub const BREAK_GLASS_MINUTES: i64 = 60;
+/// Dispensing without a shared prescription counts as current medication this long.
+const RECENT_DISPENSE_DAYS: i64 = 120;
 
 #[derive(Template)]
 #[template(path = "emergency_search.html")]
@@ -144,6 +155,204 @@ struct SummaryPage {
     via_break_glass: bool,
     expires: String,
     generated: String,
+    clinical: ClinicalSummary,
+}
+
+/// A prescription in force and what the pharmacy last handed over against it.
+pub struct CurrentMedication {
+    pub name: String,
+    pub codes: Vec<CodeView>,
+    pub dosage: String,
+    pub days: String,
+    pub prescribed: String,
+    pub prescriber: String,
+    /// The latest dispensing against it: when, and by which pharmacy (empty: none).
+    pub dispensed_at: String,
+    pub dispensed_by: String,
+}
+
+/// The newest value of one vital sign.
+pub struct LatestVital {
+    pub label: String,
+    pub value: String,
+    pub unit: String,
+    pub class: &'static str,
+    pub at: String,
+    pub source: String,
+}
+
+/// The clinical sections of the summary.
+#[derive(Default)]
+pub struct ClinicalSummary {
+    pub allergies: Vec<AllergyView>,
+    pub medications: Vec<CurrentMedication>,
+    /// Recent dispensing whose prescription is not in the network (another clinic's).
+    pub other_dispenses: Vec<DispenseView>,
+    pub diagnoses: Vec<ConditionView>,
+    pub vitals: Vec<LatestVital>,
+    /// Whether other facilities' rows of each section's category are shared with the
+    /// viewer (when not, the section says so rather than "nothing recorded").
+    pub allergies_shared: bool,
+    pub medications_shared: bool,
+    pub diagnoses_shared: bool,
+    pub vitals_shared: bool,
+    /// Categories of other facilities' data this view leaves out (excluded by the
+    /// consent, or outside what break-glass opens).
+    pub withheld: Vec<&'static str>,
+    /// Only the viewer's own facility's records are shown.
+    pub own_only: bool,
+    pub truncated: bool,
+}
+
+/// Categories that matter for the summary, whose absence the page names.
+const SUMMARY_CATEGORIES: [InfoCategory; 4] = [
+    InfoCategory::Emergency,
+    InfoCategory::Medication,
+    InfoCategory::Medical,
+    InfoCategory::Care,
+];
+
+/// Reads the clinical sections the viewer may see and audits what was shown.
+///
+/// Break-glass (decision): the categories come from the one rule
+/// (`renkei_domain::patient::decide`, through `clinical::person_access`), never from this
+/// page. Under break-glass the rule opens only `BREAK_GLASS_CATEGORIES` — demographics,
+/// emergency (allergies), medication, medical (diagnoses) — and still removes any of them the
+/// consent excludes; the sensitive categories (psychiatric, infectious disease, genetic,
+/// reproductive) are never among them, so a psychiatric diagnosis (ICD-10 chapter F, or a
+/// `PSY` security label) excluded by the consent stays hidden from an ambulance crew just as
+/// from a team member, and a withdrawn consent stops everything (the page is refused before
+/// this is read). Vital signs are care records, outside break-glass: their section says so
+/// instead of this page widening the rule — opening them in emergencies is a policy change
+/// for `BREAK_GLASS_CATEGORIES`, not for one page.
+async fn clinical_summary(
+    state: &SharedState,
+    viewer: &Viewer,
+    person: &str,
+    via_break_glass: bool,
+) -> AppResult<ClinicalSummary> {
+    let tr = viewer.tr();
+    let lang = viewer.lang();
+    let now = now_millis();
+    let requester = viewer.requester();
+    let Some(access) =
+        clinical::person_access(state.store.as_ref(), &requester, person, now).await?
+    else {
+        return Err(AppError::NotFound);
+    };
+    let scope = clinical::scope_of(&requester, std::slice::from_ref(&access), false);
+    let vital_signs = Criterion {
+        param: "category".into(),
+        negate: false,
+        missing: None,
+        any_of: vec![ValueMatch::Token {
+            system: Some(super::record::OBSERVATION_CATEGORY.into()),
+            code: "vital-signs".into(),
+        }],
+    };
+    let types = vec![
+        ("AllergyIntolerance", Vec::new()),
+        ("Condition", Vec::new()),
+        ("MedicationRequest", Vec::new()),
+        ("MedicationDispense", Vec::new()),
+        ("Observation", vec![vital_signs]),
+    ];
+    let (rows, truncated) = super::record::person_rows(state, person, &scope, &types).await?;
+    let categories: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.category.as_str()).collect();
+    let sources: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|r| r.source_facility_id.as_deref())
+        .collect();
+    // What was shown, beside the access decision `require_access` recorded for the page.
+    let mut entry = viewer
+        .audit("patient.read", Outcome::Success)
+        .detail(serde_json::json!({
+            "resource": "page:/patients/{id}/emergency#clinical",
+            "basis": if via_break_glass { "break_glass" } else if access.own_registration { "own_registration" } else { "care_team" },
+            "shared": access.shared.iter().map(|c| c.code()).collect::<Vec<_>>(),
+            "categories": categories,
+            "sources": sources,
+            "rows": rows.len(),
+        }));
+    entry.patient_id = Some(person.to_string());
+    state.store.append_audit(entry).await?;
+
+    let names = super::record::facility_names(state, &rows, tr).await?;
+    let s = super::record::build_sections(tr, person, &rows, &names);
+    let recent = now - RECENT_DISPENSE_DAYS * 86_400_000;
+    let mut other_dispenses: Vec<DispenseView> = Vec::new();
+    for d in s.dispenses {
+        if d.sort >= recent && !other_dispenses.iter().any(|o| o.name == d.name) {
+            other_dispenses.push(d);
+        }
+    }
+    let medications = s
+        .medications
+        .into_iter()
+        .filter(|m| m.active)
+        .map(|m| CurrentMedication {
+            dispensed_at: m
+                .dispenses
+                .first()
+                .map(|d| d.handed_over.clone())
+                .unwrap_or_default(),
+            dispensed_by: m
+                .dispenses
+                .first()
+                .map(|d| d.source.clone())
+                .unwrap_or_default(),
+            name: m.name,
+            codes: m.codes,
+            dosage: m.dosage,
+            days: m.days,
+            prescribed: m.authored.chars().take(10).collect(),
+            prescriber: m.source,
+        })
+        .collect();
+    // The newest value of each vital sign: columns run newest first.
+    let vitals = s
+        .vitals
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let (i, cell) = row.cells.iter().enumerate().find(|(_, c)| !c.is_empty())?;
+            let v = &cell[0];
+            Some(LatestVital {
+                label: row.label.clone(),
+                value: format!("{}{}", v.text, v.flag),
+                unit: row.unit.clone(),
+                class: v.class,
+                at: s.vitals.columns.get(i).cloned().unwrap_or_default(),
+                source: if v.source.is_empty() {
+                    row.sources.clone()
+                } else {
+                    v.source.clone()
+                },
+            })
+        })
+        .collect();
+    let shared = |c: InfoCategory| access.shared.contains(&c);
+    let withheld = SUMMARY_CATEGORIES
+        .into_iter()
+        .chain(InfoCategory::EXCLUDABLE)
+        .filter(|c| !shared(*c))
+        .map(|c| c.label(lang))
+        .collect();
+    Ok(ClinicalSummary {
+        allergies: s.allergies.into_iter().filter(|a| a.active).collect(),
+        medications,
+        other_dispenses,
+        diagnoses: s.conditions.into_iter().filter(|c| c.active).collect(),
+        vitals,
+        allergies_shared: shared(InfoCategory::Emergency),
+        medications_shared: shared(InfoCategory::Medication),
+        diagnoses_shared: shared(InfoCategory::Medical),
+        vitals_shared: shared(InfoCategory::Care),
+        withheld,
+        own_only: access.shared.is_empty(),
+        truncated,
+    })
 }
 
 fn contact_role(t: FacilityType, lang: Lang) -> &'static str {
@@ -234,8 +443,10 @@ pub async fn summary(
     } else {
         String::new()
     };
+    let clinical = clinical_summary(&state, &viewer, &person, via_break_glass).await?;
     let page = SummaryPage {
         c: Chrome::for_viewer(&state, &viewer, "emergency.summary_title"),
+        clinical,
         age: age_on(&record.birth_date, today_jst()),
         sex: record.sex.label(lang),
         care_level: record.care_level.label(lang),

@@ -49,7 +49,8 @@ const MAX_ROWS_PER_TYPE: usize = 5000;
 
 const LOINC: &str = "http://loinc.org";
 const UCUM: &str = "http://unitsofmeasure.org";
-const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+pub(super) const OBSERVATION_CATEGORY: &str =
+    "http://terminology.hl7.org/CodeSystem/observation-category";
 const YJ: &str = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code";
 const HOT9: &str = "http://medis.or.jp/CodeSystem/master-HOT9";
 const HOT13: &str = "http://medis.or.jp/CodeSystem/master-HOT13";
@@ -179,28 +180,43 @@ async fn patient_references(state: &SharedState, person: &str) -> AppResult<Vec<
 
 /// Every current row of the shown types about the person, within the viewer's scope.
 async fn load_rows(state: &SharedState, ra: &RecordAccess) -> AppResult<(Vec<FhirRow>, bool)> {
-    let refs = patient_references(state, &ra.person).await?;
+    let types: Vec<(&str, Vec<Criterion>)> = TYPES.iter().map(|t| (*t, Vec::new())).collect();
+    person_rows(state, &ra.person, &ra.scope, &types).await
+}
+
+/// Every current row of `types` (each with extra criteria) about the person and the persons
+/// merged into it, within `scope` (the access decision, applied by storage). Also says
+/// whether a type had more rows than one page holds.
+pub(super) async fn person_rows(
+    state: &SharedState,
+    person: &str,
+    scope: &FhirScope,
+    types: &[(&str, Vec<Criterion>)],
+) -> AppResult<(Vec<FhirRow>, bool)> {
+    let refs = patient_references(state, person).await?;
     let mut rows = Vec::new();
     let mut truncated = false;
-    for rtype in TYPES {
+    for (rtype, extra) in types {
         let mut offset = 0;
         loop {
+            let mut criteria = vec![Criterion {
+                param: "patient".into(),
+                negate: false,
+                missing: None,
+                any_of: refs.clone(),
+            }];
+            criteria.extend(extra.iter().cloned());
             let query = SearchQuery {
                 resource_type: rtype.to_string(),
                 ids: Vec::new(),
-                criteria: vec![Criterion {
-                    param: "patient".into(),
-                    negate: false,
-                    missing: None,
-                    any_of: refs.clone(),
-                }],
+                criteria,
                 last_updated: Vec::new(),
                 sort: Vec::new(),
                 count: renkei_fhir::search::MAX_COUNT,
                 offset,
                 want_total: false,
             };
-            let page = state.store.fhir_search(&query, &ra.scope).await?;
+            let page = state.store.fhir_search(&query, scope).await?;
             let n = page.rows.len();
             rows.extend(page.rows.into_iter().filter(|r| !r.deleted));
             offset += n;
@@ -435,6 +451,8 @@ pub struct ConditionView {
 }
 
 pub struct AllergyView {
+    /// Clinical status active (or not stated).
+    pub active: bool,
     pub substance: String,
     pub codes: Vec<CodeView>,
     pub category: String,
@@ -455,7 +473,8 @@ pub struct DispenseView {
     pub dosage: String,
     pub note: String,
     pub source: String,
-    sort: i64,
+    /// When handed over (milliseconds; 0 when unknown).
+    pub(super) sort: i64,
 }
 
 pub struct MedicationView {
@@ -1131,6 +1150,7 @@ fn allergy_view(tr: Tr, a: &Value, source: String) -> AllergyView {
         .join(" / ");
     let clinical = first_code(a.get("clinicalStatus"), None).unwrap_or("");
     AllergyView {
+        active: matches!(clinical, "active" | ""),
         substance: concept_text(a.get("code")),
         codes: codes_of(a.get("code")),
         category,
@@ -1357,20 +1377,20 @@ fn encounter_view(tr: Tr, e: &Value, source: String) -> EncounterView {
 
 /// Everything the sections show, built from the rows.
 #[derive(Default)]
-struct Sections {
-    conditions: Vec<ConditionView>,
-    allergies: Vec<AllergyView>,
-    medications: Vec<MedicationView>,
+pub(super) struct Sections {
+    pub(super) conditions: Vec<ConditionView>,
+    pub(super) allergies: Vec<AllergyView>,
+    pub(super) medications: Vec<MedicationView>,
     /// Dispensing records not tied to a prescription shown here.
-    dispenses: Vec<DispenseView>,
-    lab: GridView,
-    vitals: GridView,
-    documents: Vec<DocumentView>,
-    encounters: Vec<EncounterView>,
-    dispense_count: usize,
+    pub(super) dispenses: Vec<DispenseView>,
+    pub(super) lab: GridView,
+    pub(super) vitals: GridView,
+    pub(super) documents: Vec<DocumentView>,
+    pub(super) encounters: Vec<EncounterView>,
+    pub(super) dispense_count: usize,
 }
 
-async fn facility_names(
+pub(super) async fn facility_names(
     state: &SharedState,
     rows: &[FhirRow],
     tr: Tr,
@@ -1392,7 +1412,7 @@ async fn facility_names(
     Ok(names)
 }
 
-fn build_sections(
+pub(super) fn build_sections(
     tr: Tr,
     person: &str,
     rows: &[FhirRow],
@@ -2571,6 +2591,21 @@ fn served_type(claimed: &str, data: &[u8]) -> (&'static str, bool) {
     }
 }
 
+/// A document (or its content) that is missing or outside the viewer's scope: 404, with a
+/// denied `patient.read` record like every other refused read of patient data.
+async fn refused(
+    state: &SharedState,
+    viewer: &Viewer,
+    ra: &RecordAccess,
+    resource: &str,
+) -> AppError {
+    let detail = json!({ "resource": resource, "reason": "not_in_scope" });
+    match audit_read(state, viewer, &ra.person, Outcome::Denied, detail).await {
+        Ok(()) => AppError::NotFound,
+        Err(e) => e,
+    }
+}
+
 /// `GET /patients/{id}/record/documents/{doc_id}`: a document's content, access checked
 /// again (the DocumentReference and its Binary must both be within the viewer's scope) and
 /// audited.
@@ -2586,12 +2621,15 @@ pub async fn download(
         "page:/patients/{id}/record/documents/{doc_id}",
     )
     .await?;
-    let doc = state
+    let resource = format!("page:/patients/{{id}}/record/documents/{doc_id}");
+    let Some(doc) = state
         .store
         .fhir_read("DocumentReference", &doc_id)
         .await?
         .filter(|row| row_visible(&ra, row))
-        .ok_or(AppError::NotFound)?;
+    else {
+        return Err(refused(&state, &viewer, &ra, &resource).await);
+    };
     let v: Value =
         serde_json::from_str(&doc.content).map_err(|e| AppError::Internal(e.to_string()))?;
     let attachment = v
@@ -2610,12 +2648,14 @@ pub async fn download(
             if rtype != "Binary" {
                 return Err(AppError::NotFound);
             }
-            let bin = state
+            let Some(bin) = state
                 .store
                 .fhir_read("Binary", &id)
                 .await?
                 .filter(|row| row_visible(&ra, row))
-                .ok_or(AppError::NotFound)?;
+            else {
+                return Err(refused(&state, &viewer, &ra, &resource).await);
+            };
             let b: Value = serde_json::from_str(&bin.content)
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             (
@@ -2634,7 +2674,7 @@ pub async fn download(
         &ra.person,
         Outcome::Success,
         json!({
-            "resource": format!("page:/patients/{{id}}/record/documents/{doc_id}"),
+            "resource": resource,
             "category": doc.category,
             "source": doc.source_facility_id,
             "basis": if doc.source_facility_id.as_deref() == Some(ra.facility.id.as_str()) { "own_facility" } else { "care_team_consent" },
