@@ -252,6 +252,19 @@ pub async fn metadata(State(state): State<SharedState>) -> Response {
     });
     if let Some(resources) = capability["rest"][0]["resource"].as_array_mut() {
         resources.extend(store_resources());
+        resources.push(json!({
+            "type": "AuditEvent",
+            "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+            "documentation": "Read-only: the hash-chained audit trail. The secretariat reads every record; a facility administrator or a facility's system (scope AuditEvent.rs) the records of that facility's actors.",
+            "interaction": [{ "code": "read" }, { "code": "search-type" }],
+            "searchParam": [
+                {"name": "date", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date", "type": "date"},
+                {"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient", "type": "reference"},
+                {"name": "subtype", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-subtype", "type": "token", "documentation": "Renkei action name (urn:renkei:audit-action), e.g. patient.read; a value ending in '.' matches a prefix"},
+                {"name": "outcome", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome", "type": "token"},
+                {"name": "agent-name", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-agent-name", "type": "string", "documentation": "the actor's login ID, exact"},
+            ],
+        }));
     }
     fhir(StatusCode::OK, capability)
 }

@@ -64,6 +64,8 @@ pub struct Actor {
     pub source_system: String,
     /// A system's granted SMART scopes; None for a person (whose role rules apply).
     pub scopes: Option<Vec<crate::oauth::Scope>>,
+    /// The facility whose audit trail a person administers (facility administrators).
+    pub admin_facility_id: Option<String>,
 }
 
 impl Actor {
@@ -76,6 +78,7 @@ impl Actor {
             user_agent: viewer.client.user_agent.clone(),
             source_system: "fhir".into(),
             scopes: None,
+            admin_facility_id: viewer.admin_facility().map(|f| f.id.clone()),
         }
     }
 
@@ -120,7 +123,7 @@ impl Actor {
         })
     }
 
-    fn audit(&self, action: &str, outcome: Outcome) -> AuditEntry {
+    pub(crate) fn audit(&self, action: &str, outcome: Outcome) -> AuditEntry {
         AuditEntry::new(action, outcome)
             .actor(
                 Some(&self.requester.user_id),
@@ -385,6 +388,9 @@ pub async fn read(
     actor: Actor,
     Path((rtype, id)): Path<(String, String)>,
 ) -> FhirResult<Response> {
+    if rtype == "AuditEvent" {
+        return crate::fhir_audit::read(&state, &actor, &id).await;
+    }
     generic_type(&rtype)?;
     actor.require(&rtype, 'r')?;
     let row = state
@@ -883,6 +889,11 @@ pub async fn search(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if rtype == "AuditEvent" {
+        return crate::fhir_audit::search(&state, &actor, &pairs)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
     search_response(&state, &actor, &rtype, pairs, lenient(&headers)).await
 }
 

@@ -8,6 +8,7 @@ pub mod api;
 pub mod assets;
 pub mod error;
 pub mod fhir;
+pub mod fhir_audit;
 pub mod fhir_bundle;
 pub mod fhir_rest;
 pub mod i18n;

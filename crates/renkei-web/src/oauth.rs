@@ -327,6 +327,7 @@ pub async fn actor_from_bearer(
         login_id: client_user.clone(),
         facility: Some(facility),
         ip: crate::session::client_ip(parts, state).map(|ip| ip.to_string()),
+        admin_facility_id: None,
         user_agent: parts
             .headers
             .get(header::USER_AGENT)

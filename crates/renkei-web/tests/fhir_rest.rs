@@ -552,3 +552,159 @@ async fn system_clients_use_client_credentials_and_scopes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn audit_events_are_read_only_and_limited_to_administrators() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let person = register(&app, &doctor, "AE-1").await;
+        let (status, _, _) = send(fhir_post(
+            &doctor,
+            app.url("/fhir/Observation"),
+            &observation(&person, 6.1, "2026-11-01"),
+        ))
+        .await;
+        assert_eq!(status, 201);
+        let (_, _, _) =
+            send(doctor.get(app.url(&format!("/fhir/Observation?patient={person}")))).await;
+
+        // A doctor may not read the trail; a facility administrator reads her facility's.
+        let (status, _, oo) = send(doctor.get(app.url("/fhir/AuditEvent"))).await;
+        assert_eq!(status, 403, "{oo}");
+        let (admin, _) = app.sign_in("admin1").await;
+        let (status, _, bundle) = send(admin.get(app.url(&format!(
+            "/fhir/AuditEvent?patient=Patient/{person}&subtype=patient.read&_count=5"
+        ))))
+        .await;
+        assert_eq!(status, 200, "{bundle}");
+        let entries = bundle["entry"]
+            .as_array()
+            .expect("reads of the patient are listed");
+        for e in entries {
+            let r = &e["resource"];
+            assert_eq!(r["resourceType"], "AuditEvent");
+            assert_eq!(r["subtype"][0]["code"], "patient.read");
+            assert_eq!(r["action"], "R");
+            assert_eq!(
+                r["entity"][0]["what"]["reference"],
+                format!("Patient/{person}")
+            );
+            assert_eq!(r["agent"][0]["who"]["identifier"]["value"], "doctor1");
+        }
+        let id = entries[0]["resource"]["id"].as_str().unwrap().to_string();
+        let (status, _, one) = send(admin.get(app.url(&format!("/fhir/AuditEvent/{id}")))).await;
+        assert_eq!(status, 200, "{one}");
+        assert_eq!(one["id"], id);
+        // Writes through the trail are impossible.
+        let (status, _, _) = send(fhir_post(&admin, app.url("/fhir/AuditEvent"), &one)).await;
+        assert_eq!(status, 405);
+        let (status, _, _) = send(admin.delete(app.url(&format!("/fhir/AuditEvent/{id}")))).await;
+        assert_eq!(status, 405);
+
+        // Another facility's system, even with the AuditEvent scope, sees only records of
+        // its own facility's actors.
+        let other = app
+            .store
+            .search_facilities(&renkei_storage::FacilityQuery {
+                text: Some("F00002".into()),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|f| f.code.as_deref() == Some("F00002"))
+            .unwrap();
+        let secret = "another-s3cret-for-tests-0123456789";
+        app.store
+            .create_api_client(
+                ApiClient {
+                    id: "audit-reader".into(),
+                    facility_id: other.id.clone(),
+                    name: "監査連携".into(),
+                    secret_hash: renkei_domain::ids::token_hash(secret),
+                    scopes: "system/AuditEvent.rs".into(),
+                    created_by: app.user_id("admin1").await,
+                    created_at: renkei_domain::now_millis(),
+                    revoked_at: None,
+                },
+                renkei_domain::audit::AuditEntry::new(
+                    "api_client.create",
+                    renkei_domain::audit::Outcome::Success,
+                ),
+            )
+            .await
+            .unwrap();
+        let anon = app.anon();
+        let token: Value = anon
+            .post(app.url("/oauth/token"))
+            .basic_auth("audit-reader", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap().to_string();
+        let (status, _, _) = send(
+            anon.get(app.url(&format!("/fhir/AuditEvent/{id}")))
+                .bearer_auth(&token),
+        )
+        .await;
+        assert_eq!(status, 404);
+        let (status, _, bundle) = send(
+            anon.get(app.url(&format!("/fhir/AuditEvent?patient=Patient/{person}")))
+                .bearer_auth(&token),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(bundle.get("entry").is_none(), "{bundle}");
+
+        // The secretariat sees everything, pages with next links, and filters by date.
+        let (sec, _) = app.sign_in("secretariat").await;
+        let (status, _, page) = send(sec.get(app.url("/fhir/AuditEvent?_count=2"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(page["entry"].as_array().unwrap().len(), 2);
+        let next = page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .expect("next link")["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = &next[next.find("/fhir/").unwrap()..];
+        let (_, _, page2) = send(sec.get(app.url(path))).await;
+        let first: Vec<&Value> = page["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"]["id"])
+            .collect();
+        assert!(page2["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !first.contains(&&e["resource"]["id"])));
+        let (_, _, none) = send(sec.get(app.url("/fhir/AuditEvent?date=lt2000-01-01"))).await;
+        assert!(none.get("entry").is_none());
+        let (status, _, _) = send(sec.get(app.url("/fhir/AuditEvent?date=someday"))).await;
+        assert_eq!(status, 400);
+
+        // Reading the trail is audited too.
+        let audit = app
+            .store
+            .search_audit(&AuditQuery {
+                limit: 50,
+                action_prefix: Some("audit.search".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(audit.len() >= 3);
+    })
+    .await;
+}
