@@ -288,17 +288,15 @@ const RAMELTEON: Drug = drug(
     1.0,
     "就寝前",
 );
-const DONEPEZIL: Drug = Drug {
-    psy: true,
-    ..drug(
-        "アリセプト細粒0.5%",
-        Some("1190012C1020"),
-        1.0,
-        "g",
-        1.0,
-        "朝食後",
-    )
-};
+// Dementia drugs are shared like the diagnosis (see renkei_fhir::category).
+const DONEPEZIL: Drug = drug(
+    "アリセプト細粒0.5%",
+    Some("1190012C1020"),
+    1.0,
+    "g",
+    1.0,
+    "朝食後",
+);
 const SERTRALINE: Drug = Drug {
     psy: true,
     ..drug("セルトラリン錠25mg", None, 1.0, "錠", 1.0, "夕食後")

@@ -27,9 +27,16 @@ fn security_category(code: &str) -> Option<InfoCategory> {
     }
 }
 
-/// The sensitive category an ICD-10 code falls in (chapter F, A–B, O).
+/// The sensitive category an ICD-10 code falls in (chapter F, A–B, O). Dementia (F00–F03)
+/// is the exception in chapter F: home care, nursing and care management work from it
+/// every day, so it is shared as ordinary medical information, not hidden with psychiatric
+/// illness (a consent can still exclude a record through its security label).
 fn icd10_category(code: &str) -> Option<InfoCategory> {
-    match code.trim().chars().next()?.to_ascii_uppercase() {
+    let code = code.trim().to_ascii_uppercase();
+    if ["F00", "F01", "F02", "F03"].iter().any(|d| code.starts_with(d)) {
+        return None;
+    }
+    match code.chars().next()? {
         'F' => Some(InfoCategory::Psychiatric),
         'A' | 'B' => Some(InfoCategory::InfectiousDisease),
         'O' => Some(InfoCategory::Reproductive),
@@ -138,4 +145,21 @@ pub(crate) fn of(resource: &Value) -> InfoCategory {
         _ => {}
     }
     default
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dementia_is_not_hidden_with_psychiatric_illness() {
+        assert_eq!(icd10_category("F03"), None);
+        assert_eq!(icd10_category("f00.1"), None);
+        assert_eq!(icd10_category("F01.9"), None);
+        assert_eq!(icd10_category("F329"), Some(InfoCategory::Psychiatric));
+        assert_eq!(icd10_category("F05"), Some(InfoCategory::Psychiatric));
+        assert_eq!(icd10_category("F20"), Some(InfoCategory::Psychiatric));
+        assert_eq!(icd10_category("B20"), Some(InfoCategory::InfectiousDisease));
+        assert_eq!(icd10_category("I10"), None);
+    }
 }
