@@ -11,8 +11,8 @@ use renkei_mpi::blocking::{blocking_keys, BlockingRule};
 use renkei_mpi::score::{Decision as MatchDecision, ScoreConfig, Scorer};
 use renkei_mpi::MatchKeys;
 use renkei_storage::{
-    Facility, NewMatchReview, NewPatientRecord, PatientRecord, PersonLink, PreviousName, Store,
-    StoreError,
+    Facility, NewMatchReview, NewPatientRecord, PatientRecord, PatientUpdate, PersonLink,
+    PreviousName, Store, StoreError,
 };
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -362,11 +362,23 @@ pub async fn register(
         };
         (PersonLink::NewPerson(ids::new_id()), outcome, reviews)
     };
-    let audit = audit.detail(serde_json::json!({ "local_id": record.local_id, "facility_id": record.facility_id, "link": match &outcome {
-        LinkOutcome::NewPerson => "new_person".to_string(),
-        LinkOutcome::AutoLinked { weight } => format!("auto_link ({weight:.1})"),
-        LinkOutcome::PendingReview { candidates } => format!("review ({candidates})"),
-    } }));
+    // The caller's detail (e.g. where the registration came from) is kept.
+    let mut detail = match serde_json::from_str::<serde_json::Value>(&audit.detail) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    detail.insert("local_id".into(), record.local_id.clone().into());
+    detail.insert("facility_id".into(), record.facility_id.clone().into());
+    detail.insert(
+        "link".into(),
+        match &outcome {
+            LinkOutcome::NewPerson => "new_person".to_string(),
+            LinkOutcome::AutoLinked { weight } => format!("auto_link ({weight:.1})"),
+            LinkOutcome::PendingReview { candidates } => format!("review ({candidates})"),
+        }
+        .into(),
+    );
+    let audit = audit.detail(serde_json::Value::Object(detail));
     let stored = store
         .register_patient(record, link, reviews, audit)
         .await
@@ -380,6 +392,118 @@ pub async fn register(
     Ok(Registered {
         record: stored,
         outcome,
+    })
+}
+
+/// The result of feeding an existing registration again.
+#[derive(Debug, Clone)]
+pub struct Updated {
+    pub record: PatientRecord,
+    /// The demographic fields that changed (`family_kanji`, `phones`, …); empty when the
+    /// input equals what is stored, and then nothing was written.
+    pub changed: Vec<&'static str>,
+}
+
+/// Replaces the demographics of `existing` with a validated `record` of the same facility
+/// and identifier (as [`validate`] makes it). The registration keeps its person: the patient
+/// index linked it when it was registered, and later links are the secretariat's (review
+/// queue, merge, unlink). Match keys are rebuilt from the new values at write time.
+///
+/// `keep_unsent` keeps the fields the source does not carry (insurance numbers, care level)
+/// as stored instead of clearing them. Every call leaves one audit record (`audit`, naming
+/// the person, with the changed fields in its detail) — also when nothing changed, in which
+/// case nothing else is written.
+pub async fn update(
+    store: &dyn Store,
+    existing: &PatientRecord,
+    mut record: NewPatientRecord,
+    keep_unsent: bool,
+    audit: AuditEntry,
+    now: renkei_domain::Millis,
+) -> ServiceResult<Updated> {
+    if record.facility_id != existing.facility_id
+        || record.id_system != existing.id_system
+        || record.local_id != existing.local_id
+    {
+        return Err(ServiceError::Invalid {
+            field: "local_id",
+            message: "the update names another registration".into(),
+        });
+    }
+    if keep_unsent {
+        record.insurance_numbers = existing.insurance_numbers.clone();
+        record.care_level = existing.care_level;
+    }
+    let mut changed = Vec::new();
+    {
+        let mut check = |field: &'static str, same: bool| {
+            if !same {
+                changed.push(field);
+            }
+        };
+        check("family_kanji", record.family_kanji == existing.family_kanji);
+        check("given_kanji", record.given_kanji == existing.given_kanji);
+        check("family_kana", record.family_kana == existing.family_kana);
+        check("given_kana", record.given_kana == existing.given_kana);
+        check(
+            "previous_names",
+            record.previous_names == existing.previous_names,
+        );
+        check("birth_date", record.birth_date == existing.birth_date);
+        check("sex", record.sex == existing.sex);
+        check("postal_code", record.postal_code == existing.postal_code);
+        check("address", record.address == existing.address);
+        check("phones", record.phones == existing.phones);
+        check(
+            "insurance_numbers",
+            record.insurance_numbers == existing.insurance_numbers,
+        );
+        check("care_level", record.care_level == existing.care_level);
+    }
+    let mut detail = match serde_json::from_str::<serde_json::Value>(&audit.detail) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    detail.insert("local_id".into(), existing.local_id.clone().into());
+    detail.insert("facility_id".into(), existing.facility_id.clone().into());
+    detail.insert("changed".into(), serde_json::json!(changed));
+    let audit = audit.detail(serde_json::Value::Object(detail));
+    if changed.is_empty() {
+        let mut audit = audit;
+        audit.patient_id = Some(existing.person_id.clone());
+        store.append_audit(audit).await?;
+        return Ok(Updated {
+            record: existing.clone(),
+            changed,
+        });
+    }
+    let stored = store
+        .update_patient_record(
+            PatientUpdate {
+                record_id: existing.id.clone(),
+                expected_updated_at: existing.updated_at,
+                block_keys: block_keys_of(&record),
+                family_kanji: record.family_kanji,
+                given_kanji: record.given_kanji,
+                family_kana: record.family_kana,
+                given_kana: record.given_kana,
+                previous_names: record.previous_names,
+                birth_date: record.birth_date,
+                sex: record.sex,
+                postal_code: record.postal_code,
+                address: record.address,
+                phones: record.phones,
+                insurance_numbers: record.insurance_numbers,
+                care_level: record.care_level,
+                // Versions move forward even within one millisecond.
+                updated_at: now.max(existing.updated_at + 1),
+            },
+            audit,
+        )
+        .await?;
+    Ok(Updated {
+        record: stored,
+        changed,
     })
 }
 

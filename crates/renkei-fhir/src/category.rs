@@ -33,7 +33,10 @@ fn security_category(code: &str) -> Option<InfoCategory> {
 /// illness (a consent can still exclude a record through its security label).
 fn icd10_category(code: &str) -> Option<InfoCategory> {
     let code = code.trim().to_ascii_uppercase();
-    if ["F00", "F01", "F02", "F03"].iter().any(|d| code.starts_with(d)) {
+    if ["F00", "F01", "F02", "F03"]
+        .iter()
+        .any(|d| code.starts_with(d))
+    {
         return None;
     }
     match code.chars().next()? {

@@ -1191,6 +1191,9 @@ impl Store for SqlStore {
     async fn register_patient(&self, record: NewPatientRecord, link: PersonLink, reviews: Vec<NewMatchReview>, audit: AuditEntry) -> StoreResult<PatientRecord> {
         self.p_register(record, link, reviews, audit).await
     }
+    async fn update_patient_record(&self, update: PatientUpdate, audit: AuditEntry) -> StoreResult<PatientRecord> {
+        self.p_update_patient(update, audit).await
+    }
     async fn patient_candidates(&self, block_keys: &[i64], limit: i64) -> StoreResult<Vec<PatientRecord>> {
         self.p_candidates(block_keys, limit).await
     }

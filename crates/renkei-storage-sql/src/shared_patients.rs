@@ -114,17 +114,38 @@ fn break_glass_from_row(row: &<Db as sqlx::Database>::Row) -> Result<BreakGlassE
 }
 
 fn patient_search_text(r: &NewPatientRecord) -> String {
-    let previous: Vec<String> = r.previous_names.iter().map(|p| format!("{} {}", p.family_kanji, p.family_kana)).collect();
+    search_text_of(&r.family_kanji, &r.given_kanji, &r.family_kana, &r.given_kana, &r.previous_names, &r.birth_date, &r.local_id)
+}
+
+/// The folded text the patient lists search: names, previous names, birth date, local ID.
+fn search_text_of(family_kanji: &str, given_kanji: &str, family_kana: &str, given_kana: &str, previous_names: &[PreviousName], birth_date: &str, local_id: &str) -> String {
+    let previous: Vec<String> = previous_names.iter().map(|p| format!("{} {}", p.family_kanji, p.family_kana)).collect();
     search_fold(&format!(
         "{} {} {} {} {} {} {}",
-        r.family_kanji,
-        r.given_kanji,
-        r.family_kana,
-        r.given_kana,
+        family_kanji,
+        given_kanji,
+        family_kana,
+        given_kana,
         previous.join(" "),
-        r.birth_date,
-        r.local_id
+        birth_date,
+        local_id
     ))
+}
+
+/// Stores a registration's blocking keys (duplicates dropped).
+async fn insert_block_keys(conn: &mut Conn, record_id: &str, block_keys: &[i64]) -> Result<(), StoreError> {
+    let mut keys = block_keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("INSERT INTO patient_block_keys (record_id, block_key) VALUES ($1, $2)")
+            .bind(record_id)
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(err("storing match keys"))?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -302,18 +323,7 @@ async fn insert_patient_record(conn: &mut Conn, r: &NewPatientRecord, person_id:
             StoreError::Conflict(_) => StoreError::Conflict(format!("patient ID {} is already registered at this facility", r.local_id)),
             other => other,
         })?;
-    let mut keys = r.block_keys.clone();
-    keys.sort_unstable();
-    keys.dedup();
-    for key in keys {
-        sqlx::query("INSERT INTO patient_block_keys (record_id, block_key) VALUES ($1, $2)")
-            .bind(&r.id)
-            .bind(key)
-            .execute(&mut *conn)
-            .await
-            .map_err(err("storing match keys"))?;
-    }
-    Ok(())
+    insert_block_keys(conn, &r.id, &r.block_keys).await
 }
 
 /// Loads a synthetic network's patients inside the import transaction.
@@ -489,6 +499,68 @@ impl SqlStore {
             .map_err(err("reading registration"))?;
         let stored = patient_from_row(&row)?;
         tx.commit().await.map_err(err("committing registration"))?;
+        Ok(stored)
+    }
+
+    async fn p_update_patient(&self, u: PatientUpdate, audit: AuditEntry) -> StoreResult<PatientRecord> {
+        if u.updated_at <= u.expected_updated_at {
+            return Err(StoreError::InvalidState("updated_at must be later than the version replaced".into()));
+        }
+        let mut tx = self.begin_write().await?;
+        // The local ID never changes; it is part of the search text.
+        let local_id: String = sqlx::query_scalar("SELECT local_id FROM patient_records WHERE id = $1")
+            .bind(&u.record_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err("reading registration"))?
+            .ok_or_else(|| StoreError::NotFound(format!("patient record {}", u.record_id)))?;
+        // The version check and the write in one statement: a concurrent writer that got
+        // there first leaves nothing to update.
+        let person_id: Option<String> = sqlx::query_scalar(
+            "UPDATE patient_records SET family_kanji = $1, given_kanji = $2, family_kana = $3, given_kana = $4, \
+             previous_names = $5, birth_date = $6, sex = $7, postal_code = $8, address = $9, phones = $10, \
+             insurance_numbers = $11, care_level = $12, search_text = $13, updated_at = $14 \
+             WHERE id = $15 AND updated_at = $16 RETURNING person_id",
+        )
+        .bind(&u.family_kanji)
+        .bind(&u.given_kanji)
+        .bind(&u.family_kana)
+        .bind(&u.given_kana)
+        .bind(to_json(&u.previous_names))
+        .bind(&u.birth_date)
+        .bind(u.sex.code())
+        .bind(&u.postal_code)
+        .bind(&u.address)
+        .bind(to_json(&u.phones))
+        .bind(to_json(&u.insurance_numbers))
+        .bind(u.care_level.code())
+        .bind(search_text_of(&u.family_kanji, &u.given_kanji, &u.family_kana, &u.given_kana, &u.previous_names, &u.birth_date, &local_id))
+        .bind(u.updated_at)
+        .bind(&u.record_id)
+        .bind(u.expected_updated_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err("updating registration"))?;
+        let Some(person_id) = person_id else {
+            return Err(StoreError::InvalidState(format!("patient record {} changed since it was read", u.record_id)));
+        };
+        // Match keys are recomputed by the caller from the new values: the old ones go.
+        sqlx::query("DELETE FROM patient_block_keys WHERE record_id = $1")
+            .bind(&u.record_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("replacing match keys"))?;
+        insert_block_keys(&mut tx, &u.record_id, &u.block_keys).await?;
+        let mut audit = audit;
+        audit.patient_id = Some(person_id);
+        append_audit_in(&mut tx, audit, u.updated_at).await?;
+        let row = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patient_records WHERE id = $1"))
+            .bind(&u.record_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err("reading registration"))?;
+        let stored = patient_from_row(&row)?;
+        tx.commit().await.map_err(err("committing registration update"))?;
         Ok(stored)
     }
 

@@ -178,6 +178,16 @@ pub trait Store: Send + Sync + 'static {
         reviews: Vec<NewMatchReview>,
         audit: AuditEntry,
     ) -> StoreResult<PatientRecord>;
+    /// Replaces a registration's demographics and its blocking keys, with the audit record
+    /// (which is made to name the registration's person) in the same transaction. The
+    /// registration stays linked to its person. `NotFound` for an unknown registration;
+    /// `InvalidState` when it changed since the caller read it (`updated_at` is no longer
+    /// `expected_updated_at`), and then nothing is written.
+    async fn update_patient_record(
+        &self,
+        update: PatientUpdate,
+        audit: AuditEntry,
+    ) -> StoreResult<PatientRecord>;
     /// Records sharing at least one blocking key, for the matcher.
     async fn patient_candidates(
         &self,

@@ -324,6 +324,33 @@ impl PatientRecord {
     }
 }
 
+/// New demographics for an existing registration (a PIXm feed of a patient the facility
+/// registered before). The registration's ID, facility, identifier (`id_system`,
+/// `local_id`), person, test flag and creation stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientUpdate {
+    pub record_id: String,
+    /// The `updated_at` the caller read; a registration changed since is not overwritten.
+    pub expected_updated_at: Millis,
+    pub family_kanji: String,
+    pub given_kanji: String,
+    pub family_kana: String,
+    pub given_kana: String,
+    pub previous_names: Vec<PreviousName>,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub sex: Sex,
+    pub postal_code: String,
+    pub address: String,
+    pub phones: Vec<String>,
+    pub insurance_numbers: Vec<String>,
+    pub care_level: CareLevel,
+    /// Blocking keys of the new match keys, computed at write time; they replace the old.
+    pub block_keys: Vec<i64>,
+    /// Must be later than `expected_updated_at`.
+    pub updated_at: Millis,
+}
+
 /// Where a new registration goes in the master patient index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PersonLink {

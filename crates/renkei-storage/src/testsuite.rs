@@ -69,6 +69,7 @@ pub async fn run_all(store: &dyn Store) {
     audit_chain(store).await;
     settings(store).await;
     patients(store).await;
+    patient_updates(store).await;
     fhir_versions(store).await;
     fhir_batches(store).await;
     fhir_search(store).await;
@@ -1896,6 +1897,184 @@ mod fhir_checks {
 
 /// Create, read, vread, update (right and wrong version), update-as-create, delete and
 /// history — each write audited, refused writes changing nothing.
+/// Changing a registration's demographics (a PIXm feed): new values and match keys stored
+/// together with the audit record, identity and link kept, stale writers refused.
+pub async fn patient_updates(store: &dyn Store) {
+    use renkei_domain::patient::{CareLevel, Sex};
+    let t0: renkei_domain::Millis = 1_760_000_000_000;
+    let fa = store
+        .create_facility(
+            sample_facility(
+                "更新テスト病院",
+                "コウシンテストビョウイン",
+                FacilityType::Hospital,
+                "",
+            ),
+            audit("facility.apply"),
+        )
+        .await
+        .unwrap();
+    let tag = kana_tag();
+    let key_old = i64::from(rand_digits()) * 1_000 + 11;
+    let key_kept = key_old + 1;
+    let key_new = key_old + 2;
+    let person = ids::new_id();
+    let registered = store
+        .register_patient(
+            patient_record(
+                &fa,
+                "U-1",
+                "旧名",
+                "花子",
+                &format!("キュウメイ{tag}"),
+                "ハナコ",
+                "1941-03-05",
+                vec![key_old, key_kept],
+                t0,
+            ),
+            PersonLink::NewPerson(person.clone()),
+            vec![],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap();
+
+    let update = PatientUpdate {
+        record_id: registered.id.clone(),
+        expected_updated_at: registered.updated_at,
+        family_kanji: "新名".into(),
+        given_kanji: "花子".into(),
+        family_kana: format!("シンメイ{tag}"),
+        given_kana: "ハナコ".into(),
+        previous_names: vec![PreviousName {
+            family_kanji: "旧名".into(),
+            family_kana: format!("キュウメイ{tag}"),
+        }],
+        birth_date: "1941-03-06".into(),
+        sex: Sex::Female,
+        postal_code: "053-0022".into(),
+        address: "北海道苫小牧市表町1丁目1-1".into(),
+        phones: vec!["0144-99-0000".into()],
+        insurance_numbers: vec![],
+        care_level: CareLevel::Support1,
+        block_keys: vec![key_kept, key_new, key_new],
+        updated_at: t0 + 10,
+    };
+    let updated = store
+        .update_patient_record(update.clone(), audit("test.patient.update"))
+        .await
+        .unwrap();
+    // Identity, person and creation stay; demographics are replaced.
+    assert_eq!(updated.id, registered.id);
+    assert_eq!(updated.person_id, person);
+    assert_eq!(updated.facility_id, fa.id);
+    assert_eq!(
+        (updated.id_system.as_str(), updated.local_id.as_str()),
+        (registered.id_system.as_str(), "U-1")
+    );
+    assert_eq!((updated.created_at, updated.updated_at), (t0, t0 + 10));
+    assert_eq!(updated.created_by, registered.created_by);
+    assert_eq!(updated.family_kanji, "新名");
+    assert_eq!(updated.family_kana, update.family_kana);
+    assert_eq!(updated.previous_names, update.previous_names);
+    assert_eq!(updated.birth_date, "1941-03-06");
+    assert_eq!(updated.postal_code, "053-0022");
+    assert_eq!(updated.address, update.address);
+    assert_eq!(updated.phones, update.phones);
+    assert!(updated.insurance_numbers.is_empty());
+    assert_eq!(updated.care_level, CareLevel::Support1);
+    assert_eq!(
+        store.get_patient_record(&registered.id).await.unwrap(),
+        Some(updated.clone())
+    );
+    // Match keys were replaced, not added to.
+    assert!(store
+        .patient_candidates(&[key_old], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    for key in [key_kept, key_new] {
+        let found = store.patient_candidates(&[key], 10).await.unwrap();
+        assert_eq!(
+            found.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            vec![&registered.id]
+        );
+    }
+    // The search text follows the new names (the old family name is now a previous one).
+    let listed = store
+        .team_patients(&fa.id, Some(&format!("しんめい{tag}")), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(store
+        .team_patients(&fa.id, Some("1941-03-05"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The link is unchanged and the audit record names the person.
+    assert_eq!(
+        store.resolve_person(&person).await.unwrap(),
+        Some(person.clone())
+    );
+    let actions = patient_audit_actions(store, &person).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "test.patient.update")
+            .count(),
+        1
+    );
+
+    // A writer holding the old version is refused; nothing changes, nothing is audited.
+    let stale = PatientUpdate {
+        family_kanji: "別名".into(),
+        block_keys: vec![key_old],
+        updated_at: t0 + 20,
+        ..update.clone()
+    };
+    let e = store
+        .update_patient_record(stale, audit("test.patient.update"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert_eq!(
+        store.get_patient_record(&registered.id).await.unwrap(),
+        Some(updated.clone())
+    );
+    assert!(store
+        .patient_candidates(&[key_old], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(patient_audit_actions(store, &person).await, actions);
+    // A version that does not move forward is refused too.
+    let e = store
+        .update_patient_record(
+            PatientUpdate {
+                expected_updated_at: t0 + 10,
+                updated_at: t0 + 10,
+                ..update.clone()
+            },
+            audit("test.patient.update"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    // An unknown registration.
+    let e = store
+        .update_patient_record(
+            PatientUpdate {
+                record_id: ids::new_id(),
+                ..update
+            },
+            audit("test.patient.update"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    assert_eq!(patient_audit_actions(store, &person).await, actions);
+}
+
 pub async fn fhir_versions(store: &dyn Store) {
     use fhir::*;
     use fhir_checks::*;

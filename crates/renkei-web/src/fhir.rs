@@ -221,7 +221,14 @@ pub async fn metadata(State(state): State<SharedState>) -> Response {
                     {
                         "type": "Patient",
                         "profile": JP_PATIENT,
-                        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                        "interaction": [
+                            { "code": "read" },
+                            { "code": "search-type" },
+                            { "code": "update", "documentation": "Conditional update only: PUT Patient?identifier=<the facility's own patient-ID system>|<value> is the IHE PIXm Patient Identity Feed (ITI-104), registering the patient through the patient index or changing the facility's registration (201 created, 200 updated). PUT Patient/{id} is not supported." },
+                        ],
+                        "updateCreate": false,
+                        "conditionalUpdate": true,
+                        "conditionalDelete": "not-supported",
                         "searchParam": [
                             search_param("family", "http://hl7.org/fhir/SearchParameter/individual-family", "string", "Kanji or kana, kana- and width-insensitive contains; :exact = exact kanji or kana"),
                             search_param("given", "http://hl7.org/fhir/SearchParameter/individual-given", "string", "Kanji or kana, kana- and width-insensitive contains; :exact = exact kanji or kana"),
@@ -957,7 +964,7 @@ fn bad_body(ja: &str, en: &str) -> FhirError {
     FhirError::new(StatusCode::BAD_REQUEST, "structure", ja, en)
 }
 
-fn is_kana(s: &str) -> bool {
+pub(crate) fn is_kana(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(|c| {
             matches!(c, '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}' | 'ー' | '・' | ' ' | '\u{3000}' | '\u{FF66}'..='\u{FF9F}')
@@ -987,7 +994,7 @@ fn array_field<'a>(v: &'a Value, field: &str, path: &str) -> FhirResult<&'a [Val
 }
 
 /// The family and given parts of one HumanName.
-fn name_parts(name: &Value) -> FhirResult<(String, String)> {
+pub(crate) fn name_parts(name: &Value) -> FhirResult<(String, String)> {
     let family = str_field(name, "family", "Patient.name")?.unwrap_or("");
     let mut given = Vec::new();
     for g in array_field(name, "given", "Patient.name")? {

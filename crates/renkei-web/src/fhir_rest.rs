@@ -928,7 +928,7 @@ pub async fn search_post(
 
 // --- writes -------------------------------------------------------------------------------
 
-fn parse_resource(body: &[u8], rtype: &str) -> Result<Value, WriteFailure> {
+pub(crate) fn parse_resource(body: &[u8], rtype: &str) -> Result<Value, WriteFailure> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         WriteFailure::Issues(
             StatusCode::BAD_REQUEST,
@@ -1260,6 +1260,10 @@ pub async fn conditional_update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, WriteFailure> {
+    if rtype == "Patient" {
+        // The PIXm feed (ITI-104) registers through the patient index, not the store.
+        return crate::fhir_pixm::feed(State(state), actor, headers, RawQuery(raw), body).await;
+    }
     generic_type(&rtype)?;
     let criteria = raw.unwrap_or_default();
     if criteria.is_empty() {

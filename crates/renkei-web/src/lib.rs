@@ -10,6 +10,7 @@ pub mod error;
 pub mod fhir;
 pub mod fhir_audit;
 pub mod fhir_bundle;
+pub mod fhir_pixm;
 pub mod fhir_rest;
 pub mod i18n;
 pub mod metrics;
@@ -211,10 +212,20 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/admin/mpi/unlink/{record_id}", post(mpi::unlink))
         .route("/admin/break-glass", get(mpi::break_glass_log))
         .route("/fhir/metadata", get(fhir::metadata))
-        .route("/fhir/Patient", get(fhir::patient_search))
+        .route(
+            "/fhir/Patient",
+            get(fhir::patient_search)
+                .put(fhir_pixm::feed)
+                .delete(fhir_pixm::remove),
+        )
         .route("/fhir/Patient/$ihe-pix", get(fhir::pix))
         .route("/fhir/Patient/$match", post(fhir::patient_match))
-        .route("/fhir/Patient/{id}", get(fhir::patient_read))
+        .route(
+            "/fhir/Patient/{id}",
+            get(fhir::patient_read)
+                .put(fhir_pixm::by_id)
+                .delete(fhir_pixm::by_id),
+        )
         .route("/fhir/Consent/{id}", get(fhir::consent_read))
         .route("/oauth/token", post(oauth::token))
         .route("/fhir", post(fhir_rest::bundle))
