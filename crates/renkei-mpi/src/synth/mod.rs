@@ -11,7 +11,7 @@
 //!
 //! Output is deterministic for a given seed and rand version (StdRng, rand 0.8).
 
-mod names;
+pub mod names;
 
 use crate::blocking::{candidate_pairs, BlockingConfig, BlockingStats};
 use crate::cluster::cluster_labels;
