@@ -213,24 +213,49 @@ impl<'a> Ingestor<'a> {
         Ok((registered.record.id, person, true, who.warnings))
     }
 
-    /// The state a new write starts from: the pending write, else the stored row (also
-    /// when the batch's writes cancelled out).
-    async fn current(
+    /// The stored rows (deleted ones included) of the resources among `keys` that have no
+    /// live pending write, in one query.
+    async fn stored_states(
         &self,
-        rtype: &str,
-        id: &str,
-    ) -> Result<Option<(i64, bool, String)>, StoreError> {
-        if let Some(&i) = self.pending_index.get(&(rtype.to_string(), id.to_string())) {
-            if let Some(w) = &self.pending[i] {
-                let deleted = matches!(w.kind, FhirWriteKind::Delete { .. });
-                return Ok(Some((w.version_id, deleted, w.content.clone())));
-            }
-        }
+        keys: &[(String, String)],
+    ) -> Result<HashMap<(String, String), (i64, bool, String)>, StoreError> {
+        let wanted: Vec<String> = keys
+            .iter()
+            .filter(|k| {
+                self.pending_index
+                    .get(*k)
+                    .is_none_or(|&i| self.pending[i].is_none())
+            })
+            .map(|(t, id)| format!("{t}/{id}"))
+            .collect();
         Ok(self
             .store
-            .fhir_read(rtype, id)
+            .fhir_read_current(&wanted)
             .await?
-            .map(|row: FhirRow| (row.version_id, row.deleted, row.content)))
+            .into_iter()
+            .map(|row: FhirRow| {
+                (
+                    (row.resource_type, row.id),
+                    (row.version_id, row.deleted, row.content),
+                )
+            })
+            .collect())
+    }
+
+    /// The state a new write starts from: the pending write, else the stored row (also
+    /// when the batch's writes cancelled out).
+    fn current(
+        &self,
+        stored: &HashMap<(String, String), (i64, bool, String)>,
+        key: &(String, String),
+    ) -> Option<(i64, bool, String)> {
+        if let Some(&i) = self.pending_index.get(key) {
+            if let Some(w) = &self.pending[i] {
+                let deleted = matches!(w.kind, FhirWriteKind::Delete { .. });
+                return Some((w.version_id, deleted, w.content.clone()));
+            }
+        }
+        stored.get(key).cloned()
     }
 
     /// Maps one message into the pending batch. `delete` (SS-MIX2 flag 0) removes what the
@@ -267,6 +292,17 @@ impl<'a> Ingestor<'a> {
             registered,
             ..Default::default()
         };
+        let keys: Vec<(String, String)> = mapped
+            .resources
+            .iter()
+            .map(|r| {
+                (
+                    r["resourceType"].as_str().unwrap_or_default().to_string(),
+                    r["id"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let stored = self.stored_states(&keys).await?;
         let mut writes: Vec<(FhirWrite, Base)> = Vec::new();
         for resource in mapped.resources {
             let rtype = resource["resourceType"]
@@ -274,7 +310,7 @@ impl<'a> Ingestor<'a> {
                 .unwrap_or_default()
                 .to_string();
             let id = resource["id"].as_str().unwrap_or_default().to_string();
-            let current = self.current(&rtype, &id).await?;
+            let current = self.current(&stored, &(rtype.clone(), id.clone()));
             let base = Base {
                 version: current.as_ref().map(|c| c.0),
                 absent: matches!(current, None | Some((_, true, _))),

@@ -1386,7 +1386,11 @@ impl Store for SqlStore {
         self.f_read(resource_type, id).await
     }
     async fn fhir_read_many(&self, references: &[String]) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
-        self.f_read_many(references).await
+        self.f_read_many(references, false).await
+    }
+
+    async fn fhir_read_current(&self, references: &[String]) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
+        self.f_read_many(references, true).await
     }
     async fn fhir_vread(&self, resource_type: &str, id: &str, version_id: i64) -> StoreResult<Option<renkei_storage::fhir::FhirRow>> {
         self.f_vread(resource_type, id, version_id).await

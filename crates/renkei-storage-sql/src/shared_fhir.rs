@@ -795,7 +795,7 @@ impl SqlStore {
         row.as_ref().map(fhir_row_from).transpose()
     }
 
-    async fn f_read_many(&self, references: &[String]) -> StoreResult<Vec<FhirRow>> {
+    async fn f_read_many(&self, references: &[String], include_deleted: bool) -> StoreResult<Vec<FhirRow>> {
         let groups = group_references(references);
         if groups.is_empty() {
             return Ok(vec![]);
@@ -803,9 +803,10 @@ impl SqlStore {
         let mut found: HashMap<(String, String), FhirRow> = HashMap::new();
         for (resource_type, ids) in &groups {
             for chunk in ids.chunks(500) {
+                let live = if include_deleted { "" } else { "r.deleted = FALSE AND " };
                 let mut qb = QueryBuilder::<Db>::new(format!(
                     "SELECT {FHIR_COLUMNS} FROM fhir_resources r LEFT JOIN patient_records pr ON pr.id = r.patient_record_id \
-                     WHERE r.deleted = FALSE AND r.resource_type = "
+                     WHERE {live}r.resource_type = "
                 ));
                 qb.push_bind(resource_type.as_str()).push(" AND r.id IN (");
                 let mut sep = qb.separated(", ");

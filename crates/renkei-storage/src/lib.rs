@@ -366,6 +366,9 @@ pub trait Store: Send + Sync + 'static {
     async fn fhir_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<fhir::FhirRow>>;
     /// Several current versions by `Type/id` (for `_include`), deleted ones left out.
     async fn fhir_read_many(&self, references: &[String]) -> StoreResult<Vec<fhir::FhirRow>>;
+    /// Several current versions by `Type/id`, deleted ones included (`deleted = true`): what
+    /// a bulk writer needs to know before writing (one query instead of one per resource).
+    async fn fhir_read_current(&self, references: &[String]) -> StoreResult<Vec<fhir::FhirRow>>;
     async fn fhir_vread(
         &self,
         resource_type: &str,

@@ -2420,6 +2420,14 @@ pub async fn fhir_versions(store: &dyn Store) {
         vec![created2.clone()],
         "read_many leaves deleted ones out"
     );
+    assert_eq!(
+        store
+            .fhir_read_current(&[format!("Observation/{id}"), format!("Observation/{id2}")])
+            .await
+            .unwrap(),
+        vec![v3.clone(), created2.clone()],
+        "read_current keeps deleted ones, in the order asked"
+    );
 
     // History: newest first, every version.
     let history = store
