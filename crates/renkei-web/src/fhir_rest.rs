@@ -1394,12 +1394,30 @@ type HistoryParams = (Option<i64>, usize, usize, Vec<(String, String)>);
 
 fn history_params(raw: Option<&str>) -> FhirResult<HistoryParams> {
     let pairs = parse_pairs(raw.unwrap_or(""))?;
+    let (since, count, offset) = paging(
+        &pairs,
+        renkei_fhir::search::DEFAULT_COUNT,
+        true,
+        ("履歴", "History"),
+    )?;
+    Ok((since, count, offset, pairs))
+}
+
+/// The paging parameters of a history or `$everything` request: `_count` (capped),
+/// `_offset` and, where `allow_since`, `_since`; `_format`/`_pretty` are ignored and any
+/// other parameter is refused, naming the interaction (`what`, Japanese and English).
+fn paging(
+    pairs: &[(String, String)],
+    default_count: usize,
+    allow_since: bool,
+    what: (&str, &str),
+) -> FhirResult<(Option<i64>, usize, usize)> {
     let mut since = None;
-    let mut count = renkei_fhir::search::DEFAULT_COUNT;
+    let mut count = default_count;
     let mut offset = 0;
-    for (k, v) in &pairs {
+    for (k, v) in pairs {
         match k.as_str() {
-            "_since" => {
+            "_since" if allow_since => {
                 let t = chrono::DateTime::parse_from_rfc3339(v).map_err(|_| {
                     invalid(
                         "_since は時刻（例 2024-04-01T00:00:00+09:00）で指定してください。",
@@ -1424,13 +1442,13 @@ fn history_params(raw: Option<&str>) -> FhirResult<HistoryParams> {
                 return Err(FhirError::new(
                     StatusCode::BAD_REQUEST,
                     "not-supported",
-                    &format!("履歴のパラメータ {other} には対応していません。"),
-                    &format!("History parameter {other} is not supported."),
+                    &format!("{}のパラメータ {other} には対応していません。", what.0),
+                    &format!("{} parameter {other} is not supported.", what.1),
                 ))
             }
         }
     }
-    Ok((since, count, offset, pairs))
+    Ok((since, count, offset))
 }
 
 async fn history_response(
@@ -1552,32 +1570,12 @@ async fn everything(
     raw: Option<&str>,
 ) -> FhirResult<Response> {
     let pairs = parse_pairs(raw.unwrap_or(""))?;
-    let mut count = renkei_fhir::search::MAX_COUNT;
-    let mut offset = 0;
-    for (k, v) in &pairs {
-        match k.as_str() {
-            "_count" => {
-                count = v
-                    .parse::<usize>()
-                    .map_err(|_| invalid("_count は整数です。", "_count must be an integer."))?
-                    .min(renkei_fhir::search::MAX_COUNT)
-            }
-            "_offset" => {
-                offset = v
-                    .parse()
-                    .map_err(|_| invalid("_offset は整数です。", "_offset must be an integer."))?
-            }
-            "_format" | "_pretty" => {}
-            other => {
-                return Err(FhirError::new(
-                    StatusCode::BAD_REQUEST,
-                    "not-supported",
-                    &format!("$everything のパラメータ {other} には対応していません。"),
-                    &format!("$everything parameter {other} is not supported."),
-                ))
-            }
-        }
-    }
+    let (_, count, offset) = paging(
+        &pairs,
+        renkei_fhir::search::MAX_COUNT,
+        false,
+        ("$everything ", "$everything"),
+    )?;
     let Some(person) = state.store.resolve_person(id).await? else {
         return Err(not_found());
     };
