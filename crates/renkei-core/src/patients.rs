@@ -4,7 +4,7 @@
 
 use crate::{ServiceError, ServiceResult};
 use renkei_domain::audit::AuditEntry;
-use renkei_domain::patient::{jp_local_id_system, CareLevel, Sex};
+use renkei_domain::patient::{jp_local_id_system, CareLevel, InfoCategory, Sex};
 use renkei_domain::text::{self, FieldError, Problem};
 use renkei_domain::{ids, Lang};
 use renkei_mpi::blocking::{blocking_keys, BlockingRule};
@@ -12,7 +12,7 @@ use renkei_mpi::score::{Decision as MatchDecision, ScoreConfig, Scorer};
 use renkei_mpi::MatchKeys;
 use renkei_storage::{
     Facility, NewMatchReview, NewPatientRecord, PatientRecord, PatientUpdate, PersonLink,
-    PreviousName, Store, StoreError,
+    PreviousName, Store, StoreError, StoreResult,
 };
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -686,5 +686,151 @@ mod match_tests {
         assert!(scored[0].probability > 0.99 && scored[0].probability <= 1.0);
         assert!(scored[1].weight < scored[0].weight);
         assert_ne!(scored[1].grade, "certain");
+    }
+}
+
+// --- consent exclusion categories ------------------------------------------------------
+
+/// Setting holding the categories a consent may exclude: comma-separated category codes.
+pub const EXCLUDABLE_CATEGORIES_SETTING: &str = "consent_excludable_categories";
+
+/// Parses the stored setting: known codes of `InfoCategory::CONFIGURABLE_EXCLUSIONS` in
+/// their canonical order; `InfoCategory::EXCLUDABLE` when unset or nothing usable is left.
+pub fn parse_excludable_categories(value: Option<&str>) -> Vec<InfoCategory> {
+    let codes: Vec<&str> = value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let chosen: Vec<InfoCategory> = InfoCategory::CONFIGURABLE_EXCLUSIONS
+        .into_iter()
+        .filter(|c| codes.contains(&c.code()))
+        .collect();
+    if chosen.is_empty() {
+        InfoCategory::EXCLUDABLE.to_vec()
+    } else {
+        chosen
+    }
+}
+
+/// The categories a consent may currently exclude, as configured by the secretariat.
+pub async fn excludable_categories(store: &dyn Store) -> StoreResult<Vec<InfoCategory>> {
+    let value = store.get_setting(EXCLUDABLE_CATEGORIES_SETTING).await?;
+    Ok(parse_excludable_categories(value.as_deref()))
+}
+
+/// Replaces the configured list and appends `audit` (action `settings.consent_categories`
+/// is expected) with the list before and after. At least one category is required and
+/// every one must be in `InfoCategory::CONFIGURABLE_EXCLUSIONS`. Stored consents are not
+/// touched: a consent excluding a category later removed from the list keeps excluding it.
+pub async fn set_excludable_categories(
+    store: &dyn Store,
+    categories: &[InfoCategory],
+    audit: AuditEntry,
+) -> ServiceResult<Vec<InfoCategory>> {
+    if let Some(c) = categories
+        .iter()
+        .find(|c| !InfoCategory::CONFIGURABLE_EXCLUSIONS.contains(c))
+    {
+        return Err(ServiceError::Invalid {
+            field: "excluded",
+            message: format!("{} cannot be excluded from sharing", c.code()),
+        });
+    }
+    let after: Vec<InfoCategory> = InfoCategory::CONFIGURABLE_EXCLUSIONS
+        .into_iter()
+        .filter(|c| categories.contains(c))
+        .collect();
+    if after.is_empty() {
+        return Err(ServiceError::Invalid {
+            field: "excluded",
+            message: "choose at least one category".into(),
+        });
+    }
+    let before = excludable_categories(store).await?;
+    let codes = |v: &[InfoCategory]| v.iter().map(|c| c.code()).collect::<Vec<_>>();
+    let value = codes(&after).join(",");
+    // The store has no transactional setting+audit write: append the audit right after.
+    store
+        .set_setting(EXCLUDABLE_CATEGORIES_SETTING, &value)
+        .await?;
+    store
+        .append_audit(
+            audit
+                .target("setting", EXCLUDABLE_CATEGORIES_SETTING)
+                .detail(serde_json::json!({ "before": codes(&before), "after": codes(&after) })),
+        )
+        .await?;
+    Ok(after)
+}
+
+#[cfg(test)]
+mod excludable_tests {
+    use super::*;
+    use renkei_domain::audit::Outcome;
+
+    #[test]
+    fn parsing_keeps_configurable_codes_in_canonical_order() {
+        assert_eq!(
+            parse_excludable_categories(Some("reproductive, imaging,demographics,emergency,x")),
+            vec![InfoCategory::Imaging, InfoCategory::Reproductive]
+        );
+        assert_eq!(
+            parse_excludable_categories(None),
+            InfoCategory::EXCLUDABLE.to_vec()
+        );
+        assert_eq!(
+            parse_excludable_categories(Some(" , ")),
+            InfoCategory::EXCLUDABLE.to_vec()
+        );
+        assert_eq!(
+            parse_excludable_categories(Some("emergency")),
+            InfoCategory::EXCLUDABLE.to_vec()
+        );
+    }
+
+    #[tokio::test]
+    async fn setting_round_trips_and_is_audited() {
+        let dir = std::env::temp_dir().join(format!("renkei-core-excl-{}", ids::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = renkei_storage_sql::SqliteStore::open(&dir.join("renkei.db"), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            excludable_categories(&store).await.unwrap(),
+            InfoCategory::EXCLUDABLE.to_vec()
+        );
+        let audit = || AuditEntry::new("settings.consent_categories", Outcome::Success);
+        assert!(matches!(
+            set_excludable_categories(&store, &[], audit()).await,
+            Err(ServiceError::Invalid { .. })
+        ));
+        assert!(matches!(
+            set_excludable_categories(&store, &[InfoCategory::Emergency], audit()).await,
+            Err(ServiceError::Invalid { .. })
+        ));
+        let after = set_excludable_categories(
+            &store,
+            &[InfoCategory::Psychiatric, InfoCategory::Imaging],
+            audit(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            after,
+            vec![InfoCategory::Imaging, InfoCategory::Psychiatric]
+        );
+        assert_eq!(excludable_categories(&store).await.unwrap(), after);
+        let records = store
+            .search_audit(&renkei_storage::AuditQuery {
+                action_prefix: Some("settings.consent_categories".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(records.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -157,7 +157,23 @@ impl InfoCategory {
         InfoCategory::Genetic,
         InfoCategory::Reproductive,
     ];
-    /// Categories a consent may exclude (the network's configurable sensitive list).
+    /// Categories the network may offer for exclusion: every category except
+    /// demographics (who the patient is) and the emergency summary, which must stay
+    /// shareable. The secretariat chooses the offered list among these.
+    pub const CONFIGURABLE_EXCLUSIONS: [InfoCategory; 10] = [
+        InfoCategory::Medical,
+        InfoCategory::Medication,
+        InfoCategory::Laboratory,
+        InfoCategory::Imaging,
+        InfoCategory::Documents,
+        InfoCategory::Care,
+        InfoCategory::Psychiatric,
+        InfoCategory::InfectiousDisease,
+        InfoCategory::Genetic,
+        InfoCategory::Reproductive,
+    ];
+    /// Default list of categories a consent may exclude (the sensitive ones), used
+    /// until the secretariat configures the list.
     pub const EXCLUDABLE: [InfoCategory; 4] = [
         InfoCategory::Psychiatric,
         InfoCategory::InfectiousDisease,
@@ -501,6 +517,23 @@ fn team_consent_decision(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configurable_exclusions_keep_identity_and_emergency_shareable() {
+        let c = InfoCategory::CONFIGURABLE_EXCLUSIONS;
+        assert!(!c.contains(&InfoCategory::Demographics));
+        assert!(!c.contains(&InfoCategory::Emergency));
+        assert_eq!(c.len(), InfoCategory::ALL.len() - 2);
+        for x in InfoCategory::EXCLUDABLE {
+            assert!(c.contains(&x), "{x:?}");
+        }
+        // Canonical order is the order of ALL.
+        let order: Vec<_> = InfoCategory::ALL
+            .into_iter()
+            .filter(|x| c.contains(x))
+            .collect();
+        assert_eq!(order, c.to_vec());
+    }
 
     fn requester(profession: Profession, facility_type: FacilityType) -> Requester {
         Requester {

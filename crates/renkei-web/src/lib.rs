@@ -139,6 +139,10 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/admin/readiness.csv", get(admin::readiness_csv))
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}/reset", post(admin::reset_user))
+        .route(
+            "/admin/consent-categories",
+            get(admin::consent_categories).post(admin::save_consent_categories),
+        )
         .route("/admin/audit", get(admin::audit_search))
         .route("/admin/audit.csv", get(admin::audit_csv))
         .route(

@@ -732,3 +732,227 @@ fn clinical_resources(person: &str) -> Vec<serde_json::Value> {
         condition("F32.9", "うつ病"),
     ]
 }
+
+/// The secretariat configures which information categories a consent may exclude; the
+/// consent form follows the list, and an excluded category (here imaging) stays with the
+/// facility that wrote it while other categories are shared.
+#[tokio::test]
+async fn secretariat_configures_the_excludable_categories() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let token = csrf(&app, &doctor).await;
+
+        // Only the secretariat opens or changes the setting.
+        assert_eq!(status(&app, &doctor, "/admin/consent-categories").await, 403);
+        let res = doctor
+            .post(app.url("/admin/consent-categories"))
+            .form(&[("csrf", token.as_str()), ("categories", "imaging")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+
+        let (sec, _) = app.sign_in("secretariat").await;
+        let sec_token = csrf(&app, &sec).await;
+        let page = sec
+            .get(app.url("/admin/consent-categories"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("value=\"imaging\"")
+                && !page.contains("value=\"demographics\"")
+                && !page.contains("value=\"emergency\""),
+            "{page}"
+        );
+        // At least one category must remain.
+        let res = sec
+            .post(app.url("/admin/consent-categories"))
+            .form(&[("csrf", sec_token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res.text().await.unwrap().contains("少なくとも1つ"));
+        // The emergency summary cannot be made excludable.
+        let res = sec
+            .post(app.url("/admin/consent-categories"))
+            .form(&[("csrf", sec_token.as_str()), ("categories", "emergency")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        // Enable imaging, disable reproductive.
+        let res = sec
+            .post(app.url("/admin/consent-categories"))
+            .form(&[
+                ("csrf", sec_token.as_str()),
+                ("categories", "psychiatric"),
+                ("categories", "infectious_disease"),
+                ("categories", "genetic"),
+                ("categories", "imaging"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(
+            res.headers()["location"],
+            "/admin/consent-categories?msg=notice.consent_categories_saved"
+        );
+        let audit = app
+            .store
+            .search_audit(&AuditQuery {
+                action_prefix: Some("settings.consent_categories".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        let detail: serde_json::Value = serde_json::from_str(&audit[0].entry.detail).unwrap();
+        assert_eq!(
+            detail["before"],
+            serde_json::json!(["psychiatric", "infectious_disease", "genetic", "reproductive"])
+        );
+        assert_eq!(
+            detail["after"],
+            serde_json::json!(["imaging", "psychiatric", "infectious_disease", "genetic"])
+        );
+        assert_eq!(audit[0].entry.actor_login.as_deref(), Some("secretariat"));
+
+        // The consent form follows the list.
+        let res = doctor
+            .post(app.url("/patients/new"))
+            .form(&registration(&token, "C-0001"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let person = res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/patients/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let form = doctor
+            .get(app.url(&format!("/patients/{person}/consent")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            form.contains("画像")
+                && form.contains("value=\"imaging\"")
+                && !form.contains("value=\"reproductive\"")
+                && !form.contains("生殖・妊娠に関する情報"),
+            "{form}"
+        );
+        let consent = |excluded: &'static str| {
+            doctor
+                .post(app.url(&format!("/patients/{person}/consent")))
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("scope", "comprehensive"),
+                    ("excluded", excluded),
+                    ("form", "written"),
+                    ("signer", "patient"),
+                ])
+                .send()
+        };
+        let res = consent("reproductive").await.unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res.text().await.unwrap().contains("選択肢から"));
+        assert!(app.store.current_consent(&person).await.unwrap().is_none());
+        let res = consent("imaging").await.unwrap();
+        assert_eq!(res.status(), 303);
+        let recorded = app.store.current_consent(&person).await.unwrap().unwrap();
+        assert_eq!(
+            recorded.excluded,
+            vec![renkei_domain::patient::InfoCategory::Imaging]
+        );
+
+        // The hospital writes an imaging study and a hypertension diagnosis; the care
+        // manager's office, in the team by registering the same person, sees only the latter.
+        let subject = serde_json::json!({"reference": format!("Patient/{person}")});
+        let fhir_post = |path: &str, body: serde_json::Value| {
+            doctor
+                .post(app.url(path))
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string())
+                .send()
+        };
+        let res = fhir_post(
+            "/fhir/ImagingStudy",
+            serde_json::json!({"resourceType": "ImagingStudy", "status": "available", "subject": subject}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let res = fhir_post(
+            "/fhir/Condition",
+            serde_json::json!({"resourceType": "Condition",
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                "code": {"coding": [{"system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full", "code": "I10", "display": "本態性高血圧症"}]},
+                "subject": subject}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+        let (cm, _) = app.sign_in("cm1").await;
+        let cm_token = csrf(&app, &cm).await;
+        let res = cm
+            .post(app.url("/patients/new"))
+            .form(&registration(&cm_token, "K-0001"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let search = |client: &reqwest::Client, kind: &str| {
+            client
+                .get(app.url(&format!("/fhir/{kind}?patient={person}")))
+                .send()
+        };
+        let bundle = |res: reqwest::Response| async move {
+            assert_eq!(res.status(), 200);
+            res.json::<serde_json::Value>().await.unwrap()["total"]
+                .as_i64()
+                .unwrap()
+        };
+        assert_eq!(bundle(search(&cm, "ImagingStudy").await.unwrap()).await, 0);
+        assert_eq!(bundle(search(&cm, "Condition").await.unwrap()).await, 1);
+        assert_eq!(bundle(search(&doctor, "ImagingStudy").await.unwrap()).await, 1);
+
+        // Removing imaging from the list later does not reopen the recorded exclusion,
+        // and the consent history still shows it.
+        let res = sec
+            .post(app.url("/admin/consent-categories"))
+            .form(&[("csrf", sec_token.as_str()), ("categories", "psychiatric")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(bundle(search(&cm, "ImagingStudy").await.unwrap()).await, 0);
+        let history = doctor
+            .get(app.url(&format!("/patients/{person}/consent")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            history.contains("画像") && !history.contains("value=\"imaging\""),
+            "{history}"
+        );
+    })
+    .await;
+}

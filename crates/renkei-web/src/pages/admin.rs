@@ -1,5 +1,5 @@
-//! The secretariat's screens: applications, facility status, readiness summary, users and
-//! the audit trail.
+//! The secretariat's screens: applications, facility status, readiness summary, users,
+//! the information categories a consent may exclude, and the audit trail.
 
 use super::directory::Choice;
 use super::{jst, jst_opt, parse_jst_date, render, Chrome};
@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use renkei_domain::audit::{AuditRecord, Outcome};
+use renkei_domain::patient::InfoCategory;
 use renkei_domain::{ids, now_millis, FacilityStatus, MemberRole, Profession};
 use renkei_storage::{
     AuditQuery, Facility, FacilityQuery, NewUser, ReadinessSurvey, User, UserQuery,
@@ -240,6 +241,107 @@ pub async fn change_status(
         Err(renkei_storage::StoreError::InvalidState(m)) => Err(AppError::BadRequest(m)),
         Err(e) => Err(e.into()),
     }
+}
+
+// --- consent exclusion categories --------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin_consent_categories.html")]
+struct ConsentCategoriesPage {
+    c: Chrome,
+    categories: Vec<Choice>,
+    errors: Vec<String>,
+}
+
+fn consent_categories_page(
+    state: &SharedState,
+    viewer: &Viewer,
+    selected: &[InfoCategory],
+    errors: Vec<String>,
+    notice: Option<&str>,
+) -> ConsentCategoriesPage {
+    let lang = viewer.lang();
+    ConsentCategoriesPage {
+        c: Chrome::for_viewer(state, viewer, "admin.consent_categories_title").with_notice(notice),
+        categories: InfoCategory::CONFIGURABLE_EXCLUSIONS
+            .into_iter()
+            .map(|c| Choice {
+                code: c.code().into(),
+                label: c.label(lang).into(),
+                selected: selected.contains(&c),
+            })
+            .collect(),
+        errors,
+    }
+}
+
+/// Which information categories a consent may exclude from sharing.
+pub async fn consent_categories(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Query(q): Query<MsgQuery>,
+) -> AppResult<Html<String>> {
+    viewer.require_secretariat()?;
+    let selected = renkei_core::patients::excludable_categories(state.store.as_ref()).await?;
+    render(&consent_categories_page(
+        &state,
+        &viewer,
+        &selected,
+        vec![],
+        q.msg.as_deref(),
+    ))
+}
+
+pub async fn save_consent_categories(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    viewer.require_secretariat()?;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let csrf = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    viewer.check_csrf(csrf)?;
+    let tr = viewer.tr();
+    let mut errors = Vec::new();
+    let mut chosen = Vec::new();
+    for (_, v) in form.iter().filter(|(k, _)| k == "categories") {
+        match InfoCategory::from_code(v)
+            .filter(|c| InfoCategory::CONFIGURABLE_EXCLUSIONS.contains(c))
+        {
+            Some(c) => chosen.push(c),
+            None => errors.push(format!(
+                "{}: {}",
+                tr.field("excluded"),
+                tr.t("form.unknown_choice")
+            )),
+        }
+    }
+    if chosen.is_empty() && errors.is_empty() {
+        errors.push(tr.t("admin.consent_categories_need_one").to_string());
+    }
+    if errors.is_empty() {
+        let audit = viewer.audit("settings.consent_categories", Outcome::Success);
+        match renkei_core::patients::set_excludable_categories(state.store.as_ref(), &chosen, audit)
+            .await
+        {
+            Ok(_) => {
+                return Ok(axum::response::Redirect::to(
+                    "/admin/consent-categories?msg=notice.consent_categories_saved",
+                )
+                .into_response())
+            }
+            Err(renkei_core::ServiceError::Invalid { .. }) => {
+                errors.push(tr.t("admin.consent_categories_need_one").to_string())
+            }
+            Err(renkei_core::ServiceError::Store(e)) => return Err(e.into()),
+        }
+    }
+    let page = consent_categories_page(&state, &viewer, &chosen, errors, None);
+    Ok((axum::http::StatusCode::BAD_REQUEST, render(&page)?).into_response())
 }
 
 // --- readiness summary ------------------------------------------------------------------

@@ -333,10 +333,21 @@ async fn clinical_summary(
         })
         .collect();
     let shared = |c: InfoCategory| access.shared.contains(&c);
-    let withheld = SUMMARY_CATEGORIES
+    let configured = renkei_core::patients::excludable_categories(state.store.as_ref()).await?;
+    let mut withheld_categories: Vec<InfoCategory> = Vec::new();
+    // The sensitive defaults too: a consent may exclude one the secretariat later removed
+    // from the list, and the reader should still learn it is withheld.
+    for c in SUMMARY_CATEGORIES
         .into_iter()
+        .chain(configured)
         .chain(InfoCategory::EXCLUDABLE)
-        .filter(|c| !shared(*c))
+    {
+        if !shared(c) && !withheld_categories.contains(&c) {
+            withheld_categories.push(c);
+        }
+    }
+    let withheld = withheld_categories
+        .into_iter()
         .map(|c| c.label(lang))
         .collect();
     Ok(ClinicalSummary {

@@ -552,7 +552,8 @@ async fn consent_page(
             .map(|c| consent_summary(c, lang, viewer.tr(), &names))
             .collect(),
         team,
-        categories: InfoCategory::EXCLUDABLE
+        categories: renkei_core::patients::excludable_categories(state.store.as_ref())
+            .await?
             .iter()
             .map(|c| Choice {
                 code: c.code().into(),
@@ -618,10 +619,11 @@ pub async fn consent_record(
         .filter(|(k, _)| k == "facilities")
         .map(|(_, v)| v.clone())
         .collect();
+    let offered = renkei_core::patients::excludable_categories(state.store.as_ref()).await?;
     let mut excluded = Vec::new();
     for (k, v) in &form {
         if k == "excluded" {
-            match InfoCategory::from_code(v).filter(|c| InfoCategory::EXCLUDABLE.contains(c)) {
+            match InfoCategory::from_code(v).filter(|c| offered.contains(c)) {
                 Some(c) => excluded.push(c),
                 None => errors.push(format!(
                     "{}: {}",
