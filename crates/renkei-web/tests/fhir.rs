@@ -5,24 +5,11 @@ mod testkit;
 
 use renkei_storage::AuditQuery;
 use serde_json::{json, Value};
-use testkit::{each_backend, Backend, TestApp};
+use testkit::{csrf, each_backend, Backend, TestApp};
 
 const HOSPITAL_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.10110000001";
 const CARE_OFFICE_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.10170000004";
 const OTHER_HOSPITAL_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.10110000002";
-
-async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
-    testkit::csrf_of(
-        &client
-            .get(app.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-}
 
 fn registration(csrf: &str, local_id: &str) -> Vec<(&'static str, String)> {
     vec![

@@ -6,23 +6,10 @@ mod testkit;
 
 use renkei_storage::{ApiClient, AuditQuery};
 use serde_json::{json, Value};
-use testkit::{each_backend, TestApp};
+use testkit::{csrf, each_backend, TestApp};
 
 const JLAC10: &str = "http://medis.or.jp/CodeSystem/master-JLAC10-17digits";
 const HBA1C: &str = "3D046000001906202";
-
-async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
-    testkit::csrf_of(
-        &client
-            .get(app.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-}
 
 async fn register(app: &TestApp, client: &reqwest::Client, local_id: &str) -> String {
     let token = csrf(app, client).await;

@@ -4,20 +4,7 @@
 mod testkit;
 
 use renkei_storage::AuditQuery;
-use testkit::{each_backend, TestApp};
-
-async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
-    testkit::csrf_of(
-        &client
-            .get(app.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-}
+use testkit::{csrf, each_backend, TestApp};
 
 async fn status(app: &TestApp, client: &reqwest::Client, path: &str) -> u16 {
     client

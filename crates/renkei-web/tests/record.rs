@@ -14,7 +14,7 @@ use renkei_storage::testsuite::sample_user;
 use renkei_storage::{AuditQuery, NewUser};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
-use testkit::{between, each_backend, TestApp, PASSWORD, TOTP_SECRET};
+use testkit::{between, csrf, each_backend, TestApp, PASSWORD, TOTP_SECRET};
 
 const JLAC10: &str = "http://medis.or.jp/CodeSystem/master-JLAC10-17digits";
 const HBA1C: &str = "3D046000001906202";
@@ -35,10 +35,6 @@ const PNG: &[u8] = &[
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 
 // --- helpers ---------------------------------------------------------------------------
-
-async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
-    testkit::csrf_of(&get(app, client, "/account").await.1)
-}
 
 async fn get(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, String) {
     let res = client.get(app.url(path)).send().await.unwrap();

@@ -74,7 +74,6 @@ struct Tally {
     files: usize,
     skipped: usize,
     superseded: usize,
-    not_mapped: usize,
     stored: usize,
     errors: usize,
     written: usize,
@@ -84,6 +83,7 @@ struct Tally {
     deleted: usize,
     registered: usize,
     warnings: usize,
+    /// Files of data types without a FHIR mapping, per type.
     not_mapped_types: std::collections::BTreeMap<String, usize>,
 }
 
@@ -220,7 +220,6 @@ async fn ssmix2_run(args: Ssmix2Args) -> anyhow::Result<ExitCode> {
         if !renkei_hl7_fhir::SUPPORTED_DATA_TYPES.contains(&name.data_type.as_str()) {
             // Valid SS-MIX2 content that has no JP Core mapping yet (OMD, OMG…): noted, not
             // an error, and not read again until the file changes.
-            tally.not_mapped += 1;
             *tally
                 .not_mapped_types
                 .entry(name.data_type.clone())
@@ -320,7 +319,7 @@ async fn ssmix2_run(args: Ssmix2Args) -> anyhow::Result<ExitCode> {
         files = tally.files,
         skipped = tally.skipped,
         superseded = tally.superseded,
-        not_mapped_count = tally.not_mapped,
+        not_mapped_count = tally.not_mapped_types.values().sum::<usize>(),
         stored = tally.stored,
         errors = tally.errors,
         written = tally.written,

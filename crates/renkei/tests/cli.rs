@@ -1,43 +1,11 @@
 //! The binary as an operator uses it: admin bootstrap, API clients, audit verification
 //! against real tampering, audit export, and the demo-database guard.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn renkei(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_renkei"))
-        .args(args)
-        .env_remove("RENKEI_CONFIG")
-        .output()
-        .expect("run renkei")
-}
-
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("renkei-cli-{}", renkei_domain::ids::new_id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Reads the server's standard output up to its ready line and returns that line.
-fn wait_ready(child: &mut std::process::Child) -> String {
-    use std::io::BufRead;
-    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "server exited before ready"
-        );
-        if line.starts_with("renkei ready on") {
-            return line;
-        }
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
+use common::{renkei, stdout, temp_dir, wait_ready};
+use std::path::Path;
+use std::process::Command;
 
 fn seed(dir: &Path) {
     let d = dir.to_str().unwrap();
@@ -329,7 +297,7 @@ fn serves_tls_and_stops_on_sigterm() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let line = wait_ready(&mut child);
+    let line = wait_ready(&mut child).pop().expect("ready line");
     let url = line.split_whitespace().nth(3).unwrap().to_string();
     assert!(url.starts_with("https://"), "{line}");
     let body = std::process::Command::new("curl")
@@ -385,7 +353,7 @@ async fn admin_creates_api_clients_for_active_facilities() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let line = wait_ready(&mut child);
+    let line = wait_ready(&mut child).pop().expect("ready line");
     let url = line.split_whitespace().nth(3).unwrap().to_string();
     let active = facility_code(&dir, "active").await;
     let create = |facility: &str, scopes: &str, json: bool| {

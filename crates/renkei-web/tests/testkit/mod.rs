@@ -355,6 +355,19 @@ pub fn between(haystack: &str, start: &str, end: &str) -> Option<String> {
     Some(haystack[from..from + len].to_string())
 }
 
+/// The CSRF token of a signed-in client's session (read off its account page).
+pub async fn csrf(app: &TestApp, client: &reqwest::Client) -> String {
+    let page = client
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    csrf_of(&page)
+}
+
 pub fn csrf_of(html: &str) -> String {
     between(html, "name=\"csrf\" value=\"", "\"").expect("page has a CSRF field")
 }
