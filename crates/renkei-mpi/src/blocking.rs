@@ -6,6 +6,14 @@
 //! the given-name and phone rules (and by the previous-name variants of the family rules), a
 //! kana typo by the kanji rules.
 //!
+//! The name-only rule ([`BlockingRule::FullKana`]) is the one that overflows first: at a
+//! million records サトウ ヒロシ is skipped as an oversized bucket, so a birth-date error on a
+//! common name would lose the pair. The full name is therefore also keyed with the birth
+//! year (survives a month or day typo and a day–month swap) and with month and day (survives
+//! a year typo), in kana and in kanji; and the given name with the address block (survives
+//! a missing or wrong birth date when the address is recorded). One error changes at most one
+//! of year, month-day; these buckets stay small at any population size.
+//!
 //! Buckets larger than [`BlockingConfig::max_bucket`] are skipped entirely and counted in
 //! [`BlockingStats`]: a bucket of n records costs n²/2 comparisons, and a huge bucket means the
 //! key is too common to be evidence (サトウ ヒロシ without a birth date). The other rules still
@@ -32,11 +40,20 @@ pub enum BlockingRule {
     FullKana,
     /// Insurance number digits (at least 6).
     Insurance,
+    /// Full name (folded kana, and loose kanji) + birth year. Survives a month or day typo and
+    /// a day–month swap when the name-only bucket is oversized (common names).
+    FullNameBirthYear,
+    /// Full name (folded kana, and loose kanji) + birth month and day. Survives a year typo.
+    FullNameBirthMonthDay,
+    /// Given name (folded kana, and loose kanji) + address up to the block number. Survives
+    /// a missing or wrong birth date and a family-name change; household members have
+    /// distinct given names, so buckets stay small.
+    AddressGivenName,
 }
 
 impl BlockingRule {
     /// All rules, the default set.
-    pub const ALL: [BlockingRule; 7] = [
+    pub const ALL: [BlockingRule; 10] = [
         BlockingRule::FamilyKanaBirthDate,
         BlockingRule::BirthDateGivenKana,
         BlockingRule::BirthDateGivenKanji,
@@ -44,6 +61,9 @@ impl BlockingRule {
         BlockingRule::FamilyKanjiBirthMonth,
         BlockingRule::FullKana,
         BlockingRule::Insurance,
+        BlockingRule::FullNameBirthYear,
+        BlockingRule::FullNameBirthMonthDay,
+        BlockingRule::AddressGivenName,
     ];
 }
 
@@ -104,8 +124,22 @@ fn key_hash(rule: BlockingRule, parts: &[&str]) -> u64 {
 pub fn blocking_keys(k: &MatchKeys, rules: &[BlockingRule]) -> Vec<u64> {
     let date = k.birth_date.map(|d| d.to_string()).unwrap_or_default();
     let month = date.get(..7).unwrap_or("");
+    let year = date.get(..4).unwrap_or("");
+    let month_day = date.get(5..).unwrap_or("");
     let families = std::iter::once(&k.family).chain(k.previous_family.iter());
-    let mut out = Vec::with_capacity(12);
+    // (family, given) in kana and in kanji; "k"/"j" keep the two scripts apart.
+    let full_names = || {
+        let kana = families
+            .clone()
+            .filter(|f| !f.kana_folded.is_empty() && !k.given.kana_folded.is_empty())
+            .map(|f| ("k", f.kana_folded.as_str(), k.given.kana_folded.as_str()));
+        let kanji = families
+            .clone()
+            .filter(|f| !f.loose.is_empty() && !k.given.loose.is_empty())
+            .map(|f| ("j", f.loose.as_str(), k.given.loose.as_str()));
+        kana.chain(kanji)
+    };
+    let mut out = Vec::with_capacity(20);
     for &rule in rules {
         match rule {
             BlockingRule::FamilyKanaBirthDate if !date.is_empty() => {
@@ -136,6 +170,23 @@ pub fn blocking_keys(k: &MatchKeys, rules: &[BlockingRule]) -> Vec<u64> {
             }
             BlockingRule::Insurance if k.insurance_number.len() >= 6 => {
                 out.push(key_hash(rule, &[&k.insurance_number]));
+            }
+            BlockingRule::FullNameBirthYear if !year.is_empty() => {
+                for (script, f, g) in full_names() {
+                    out.push(key_hash(rule, &[script, f, g, year]));
+                }
+            }
+            BlockingRule::FullNameBirthMonthDay if !month_day.is_empty() => {
+                for (script, f, g) in full_names() {
+                    out.push(key_hash(rule, &[script, f, g, month_day]));
+                }
+            }
+            BlockingRule::AddressGivenName if !k.address.block.is_empty() => {
+                for (script, g) in [("k", &k.given.kana_folded), ("j", &k.given.loose)] {
+                    if !g.is_empty() {
+                        out.push(key_hash(rule, &[script, &k.address.block, g]));
+                    }
+                }
             }
             _ => {}
         }
@@ -188,4 +239,104 @@ pub fn candidate_pairs(
         .map(|p| ((p >> 32) as u32, p as u32))
         .collect();
     (pairs, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BirthDate, PersonRecord, Sex};
+
+    fn rec(family: &str, given: &str, kana: (&str, &str), date: &str, address: &str) -> MatchKeys {
+        MatchKeys::from(&PersonRecord {
+            family_kanji: family.into(),
+            given_kanji: given.into(),
+            family_kana: kana.0.into(),
+            given_kana: kana.1.into(),
+            birth_date: BirthDate::parse(date),
+            sex: Sex::Male,
+            address: address.into(),
+            ..Default::default()
+        })
+    }
+
+    /// 150 other 佐藤 博 born on different days: the name-only bucket is oversized.
+    fn crowd() -> Vec<MatchKeys> {
+        (0..150)
+            .map(|i| {
+                let date = format!("{}-{:02}-{:02}", 1940 + i % 50, 1 + i % 12, 1 + i % 28);
+                rec("佐藤", "博", ("サトウ", "ヒロシ"), &date, "")
+            })
+            .collect()
+    }
+
+    fn is_candidate(extra: [MatchKeys; 2], rules: &[BlockingRule]) -> bool {
+        let mut records = crowd();
+        records.extend(extra);
+        let n = records.len() as u32;
+        let config = BlockingConfig {
+            rules: rules.to_vec(),
+            max_bucket: 100,
+        };
+        let (pairs, stats) = candidate_pairs(&records, &config);
+        assert!(stats.oversized_buckets > 0);
+        pairs.contains(&(n - 2, n - 1))
+    }
+
+    const OLD_RULES: [BlockingRule; 7] = [
+        BlockingRule::FamilyKanaBirthDate,
+        BlockingRule::BirthDateGivenKana,
+        BlockingRule::BirthDateGivenKanji,
+        BlockingRule::Phone,
+        BlockingRule::FamilyKanjiBirthMonth,
+        BlockingRule::FullKana,
+        BlockingRule::Insurance,
+    ];
+
+    #[test]
+    fn common_name_with_month_typo_stays_a_candidate() {
+        let pair = || {
+            [
+                rec("佐藤", "博", ("サトウ", "ヒロシ"), "1950-03-02", ""),
+                rec("佐藤", "博", ("サトウ", "ヒロシ"), "1950-08-02", ""),
+            ]
+        };
+        assert!(!is_candidate(pair(), &OLD_RULES));
+        assert!(is_candidate(pair(), &BlockingRule::ALL));
+    }
+
+    #[test]
+    fn common_name_with_year_typo_and_kana_typo_stays_a_candidate() {
+        let pair = || {
+            [
+                rec("佐藤", "博", ("サトウ", "ヒロシ"), "1950-03-02", ""),
+                rec("佐藤", "博", ("サトー", "ヒロツ"), "1980-03-02", ""),
+            ]
+        };
+        assert!(!is_candidate(pair(), &OLD_RULES));
+        assert!(is_candidate(pair(), &BlockingRule::ALL));
+    }
+
+    #[test]
+    fn common_name_without_birth_date_meets_at_its_address() {
+        let pair = || {
+            [
+                rec(
+                    "佐藤",
+                    "博",
+                    ("サトウ", "ヒロシ"),
+                    "",
+                    "札幌市中央区南3条西5-1-2",
+                ),
+                rec(
+                    "佐藤",
+                    "博",
+                    ("サトウ", "ヒロシ"),
+                    "1950-03-02",
+                    "北海道札幌市中央区南三条西五丁目1番2号 ハイツ 201",
+                ),
+            ]
+        };
+        assert!(!is_candidate(pair(), &OLD_RULES));
+        assert!(is_candidate(pair(), &BlockingRule::ALL));
+    }
 }

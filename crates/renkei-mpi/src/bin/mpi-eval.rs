@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut score = ScoreConfig::default();
     let mut blocking = BlockingConfig::default();
     let mut explain = 0usize;
+    let mut analyze = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -28,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--review" => score.review_weight = val()?.parse()?,
             "--max-bucket" => blocking.max_bucket = val()?.parse()?,
             "--explain" => explain = val()?.parse()?,
+            "--analyze" => analyze = true,
             _ => return Err(format!("unknown argument {a}; see the crate README").into()),
         }
     }
@@ -42,6 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
     let scorer = Scorer::new(score);
+    if analyze {
+        analyze_errors(&records, &blocking, &scorer);
+    }
     if explain > 0 {
         explain_errors(&records, &blocking, &scorer, explain);
     }
@@ -95,4 +100,86 @@ fn explain_errors(records: &[SynthRecord], blocking: &BlockingConfig, scorer: &S
         }
     }
     eprintln!("false auto-links {fp}, true pairs not auto-linked {fneg}");
+}
+
+/// Prints to stderr the clustered false-positive and false-negative pairs grouped by the
+/// comparison levels of the pair (direct score, or "not a candidate" for blocking misses).
+fn analyze_errors(records: &[SynthRecord], blocking: &BlockingConfig, scorer: &Scorer) {
+    use renkei_mpi::cluster::cluster_labels;
+    use std::collections::{HashMap, HashSet};
+    let keys: Vec<MatchKeys> = records.iter().map(|r| MatchKeys::from(&r.record)).collect();
+    let mut scorer = scorer.clone();
+    scorer.fit_term_frequencies(&keys);
+    let (pairs, _) = candidate_pairs(&keys, blocking);
+    let cand: HashSet<(u32, u32)> = pairs.iter().copied().collect();
+    let mut links = Vec::new();
+    for &(a, b) in &pairs {
+        if scorer.score(&keys[a as usize], &keys[b as usize]).decision == Decision::AutoLink {
+            links.push((a, b));
+        }
+    }
+    let labels = cluster_labels(keys.len(), links.iter().copied());
+    let linkset: HashSet<(u32, u32)> = links.iter().copied().collect();
+    let sig = |a: u32, b: u32| -> String {
+        let r = scorer.score(&keys[a as usize], &keys[b as usize]);
+        let lv: Vec<&str> = r.fields.iter().map(|f| f.level.as_str()).collect();
+        format!(
+            "{} {} w={:.0} {}",
+            if cand.contains(&(a, b)) {
+                "cand"
+            } else {
+                "NOT-CAND"
+            },
+            if linkset.contains(&(a, b)) {
+                "direct"
+            } else {
+                "indirect"
+            },
+            (r.weight / 4.0).floor() * 4.0,
+            lv.join(",")
+        )
+    };
+    let mut by_person: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut by_cluster: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        by_person.entry(r.person_id).or_default().push(i as u32);
+        by_cluster.entry(labels[i]).or_default().push(i as u32);
+    }
+    let mut fn_sig: HashMap<String, usize> = HashMap::new();
+    let mut n_fn = 0;
+    for v in by_person.values() {
+        for x in 0..v.len() {
+            for y in x + 1..v.len() {
+                let (a, b) = (v[x].min(v[y]), v[x].max(v[y]));
+                if labels[a as usize] != labels[b as usize] {
+                    n_fn += 1;
+                    *fn_sig.entry(sig(a, b)).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut fp_sig: HashMap<String, usize> = HashMap::new();
+    let mut n_fp = 0;
+    for v in by_cluster.values() {
+        for x in 0..v.len() {
+            for y in x + 1..v.len() {
+                let (a, b) = (v[x].min(v[y]), v[x].max(v[y]));
+                if records[a as usize].person_id != records[b as usize].person_id {
+                    n_fp += 1;
+                    *fp_sig.entry(sig(a, b)).or_default() += 1;
+                }
+            }
+        }
+    }
+    for (name, n, m) in [
+        ("FALSE NEGATIVE", n_fn, fn_sig),
+        ("FALSE POSITIVE", n_fp, fp_sig),
+    ] {
+        eprintln!("== {name} pairs: {n}  (fields: family,given,date,sex,phone,address,insurance)");
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1));
+        for (s, c) in v.iter().take(40) {
+            eprintln!("{c:7} {s}");
+        }
+    }
 }
