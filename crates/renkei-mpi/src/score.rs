@@ -8,8 +8,10 @@
 //!
 //! One deliberate departure from pure Fellegi–Sunter: family name, address and phone are
 //! shared by a household, so they are not independent for twins and siblings. A pair whose
-//! given name or sex *disagrees* (both recorded) is therefore never auto-linked, whatever its
-//! total; it goes to review at most ([`ScoreConfig::person_field_veto`]).
+//! given name, sex or birth date *disagrees* (both recorded) is therefore never auto-linked,
+//! whatever its total; it goes to review at most ([`ScoreConfig::person_field_veto`]). For the
+//! same reason a birth-date typo (one digit, day–month swap) is auto-linked only when the given
+//! name agrees in kanji or the insurance number agrees ([`ScoreConfig::date_typo_auto_link`]).
 
 use crate::normalize::{MatchKeys, NameKeys};
 use crate::BirthDate;
@@ -148,6 +150,10 @@ pub struct ScoreConfig {
     pub person_field_veto: bool,
     /// Lower bound of a term-frequency u (keeps a unique name from getting infinite weight).
     pub min_tf_u: f64,
+    /// Whether a birth date one digit off (or day and month swapped) may be auto-linked when
+    /// the given name agrees in kanji. False: such pairs go to review unless the insurance
+    /// number agrees. With [`person_field_veto`](Self::person_field_veto) only.
+    pub date_typo_auto_link: bool,
 }
 
 impl Default for ScoreConfig {
@@ -202,6 +208,7 @@ impl Default for ScoreConfig {
             review_weight: 12.0,
             person_field_veto: true,
             min_tf_u: 1e-5,
+            date_typo_auto_link: true,
         }
     }
 }
@@ -616,8 +623,19 @@ impl Scorer {
         let prior = self.config.prior;
         let log_odds = weight + (prior / (1.0 - prior)).log2();
         let probability = 1.0 / (1.0 + (-log_odds).exp2());
+        let given_kanji_agrees =
+            matches!(given_level, Level::Exact | Level::Variant | Level::Loose);
         let vetoed = self.config.person_field_veto
             && [given_level, sex_l, date_l].contains(&Level::Disagree);
+        // A birth-date typo is auto-linked only next to a given name that agrees in kanji (or
+        // an agreeing insurance number): with the date off, a given name agreeing only in kana
+        // or within one kana (優子/裕子, ユウコ/ユウキ) leaves no exact person-level field, and
+        // family name, address and phone are shared by a household.
+        let date_typo = matches!(date_l, Level::OneDigit | Level::DayMonthSwapped);
+        let date_typo_unconfirmed = date_typo
+            && ins_l != Level::Exact
+            && (!self.config.date_typo_auto_link || !given_kanji_agrees);
+        let vetoed = vetoed || (self.config.person_field_veto && date_typo_unconfirmed);
         let decision = if weight >= self.config.auto_link_weight && !vetoed {
             Decision::AutoLink
         } else if weight >= self.config.review_weight {

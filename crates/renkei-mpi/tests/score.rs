@@ -255,3 +255,52 @@ fn thresholds_are_configurable_and_grades_follow() {
     );
     assert_eq!(MatchGrade::CertainlyNot.code(), "certainly-not");
 }
+
+#[test]
+fn sex_disagreement_goes_to_review_even_with_same_name_and_birth_date() {
+    // Most likely a recording error, but one of the two records is wrong: a reviewer decides
+    // (and corrects it) rather than an automatic merge.
+    let mut b = base();
+    b.sex = Sex::Male;
+    b.insurance_number.clear();
+    let r = score(&base(), &b);
+    assert!(r.weight >= Scorer::default().config().auto_link_weight);
+    assert_eq!(r.decision, Decision::Review);
+}
+
+#[test]
+fn birth_date_typo_auto_links_only_next_to_the_same_given_name() {
+    // Same name in kanji, same address and phone, birth date one digit off: a typing error.
+    let mut b = base();
+    b.insurance_number.clear();
+    b.birth_date = BirthDate::new(1950, 3, 8);
+    let r = score(&base(), &b);
+    assert_eq!(r.field(Field::BirthDate).level, Level::OneDigit);
+    assert_eq!(r.decision, Decision::AutoLink);
+    // Given name agreeing only in kana (different kanji): no exact person-level field left.
+    b.given_kanji = "華子".into();
+    let r = score(&base(), &b);
+    assert_eq!(r.field(Field::GivenName).level, Level::KanaExact);
+    assert!(r.weight >= Scorer::default().config().auto_link_weight);
+    assert_eq!(r.decision, Decision::Review);
+    // … unless the insurance number agrees.
+    b.insurance_number = base().insurance_number;
+    assert_eq!(score(&base(), &b).decision, Decision::AutoLink);
+}
+
+#[test]
+fn birth_date_typo_can_be_sent_to_review() {
+    let scorer = Scorer::new(renkei_mpi::score::ScoreConfig {
+        date_typo_auto_link: false,
+        ..Default::default()
+    });
+    let mut b = base();
+    b.insurance_number.clear();
+    b.birth_date = BirthDate::new(1950, 2, 3);
+    let r = scorer.score(&MatchKeys::from(&base()), &MatchKeys::from(&b));
+    assert_eq!(r.field(Field::BirthDate).level, Level::DayMonthSwapped);
+    assert_eq!(r.decision, Decision::Review);
+    b.insurance_number = base().insurance_number;
+    let r = scorer.score(&MatchKeys::from(&base()), &MatchKeys::from(&b));
+    assert_eq!(r.decision, Decision::AutoLink);
+}

@@ -177,7 +177,7 @@ fn analyze_errors(records: &[SynthRecord], blocking: &BlockingConfig, scorer: &S
     ] {
         eprintln!("== {name} pairs: {n}  (fields: family,given,date,sex,phone,address,insurance)");
         let mut v: Vec<_> = m.into_iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|e| std::cmp::Reverse(e.1));
         for (s, c) in v.iter().take(40) {
             eprintln!("{c:7} {s}");
         }
