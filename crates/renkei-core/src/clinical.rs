@@ -503,9 +503,24 @@ pub async fn import(
     let mut writes = Vec::new();
     let mut audits = Vec::new();
     let mut count = 0;
+    // Several batches of one author about one patient (a collector run, the demo) resolve
+    // the registration once.
+    let mut resolved: std::collections::HashMap<(String, String, String), (String, String)> =
+        std::collections::HashMap::new();
     for batch in batches {
-        let (record, person) =
-            resolve_registration(store, &batch.author, &batch.patient, now).await?;
+        let key = (
+            batch.author.facility_id.clone(),
+            batch.author.requester.user_id.clone(),
+            batch.patient.clone(),
+        );
+        let (record, person) = match resolved.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let found = resolve_registration(store, &batch.author, &batch.patient, now).await?;
+                resolved.insert(key, found.clone());
+                found
+            }
+        };
         let mut batch_writes = Vec::with_capacity(batch.resources.len());
         for (id, resource) in batch.resources {
             let p = prepared

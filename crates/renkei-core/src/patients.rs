@@ -154,6 +154,48 @@ pub fn block_keys_of(r: &NewPatientRecord) -> Vec<i64> {
         .collect()
 }
 
+/// The setting that names the version of the stored blocking keys.
+pub const BLOCK_KEYS_SETTING: &str = "mpi_block_keys_version";
+
+/// Recomputes the blocking keys of every registration when they were stored by another
+/// version of the rules (`renkei_mpi::blocking::BLOCKING_VERSION`), so that records
+/// registered before an upgrade meet new ones under the new rules. Returns how many records
+/// were refreshed (0 when the stored keys are current). Safe to run on several nodes at once:
+/// each page's keys are replaced in one transaction and the result is the same.
+pub async fn refresh_block_keys(store: &dyn Store) -> ServiceResult<usize> {
+    let version = renkei_mpi::blocking::BLOCKING_VERSION.to_string();
+    if store.get_setting(BLOCK_KEYS_SETTING).await?.as_deref() == Some(version.as_str()) {
+        return Ok(0);
+    }
+    let mut after = String::new();
+    let mut refreshed = 0;
+    loop {
+        let page = store.patient_records_after(&after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        let keys: Vec<(String, Vec<i64>)> = page
+            .iter()
+            .map(|r| {
+                let hashes = blocking_keys(&match_keys_of_stored(r), &BlockingRule::ALL)
+                    .into_iter()
+                    .map(|k| k as i64)
+                    .collect();
+                (r.id.clone(), hashes)
+            })
+            .collect();
+        store.replace_block_keys(&keys).await?;
+        refreshed += keys.len();
+    }
+    store.set_setting(BLOCK_KEYS_SETTING, &version).await?;
+    Ok(refreshed)
+}
+
+/// Records that the stored keys follow the current rules (a database seeded by this version).
+pub async fn mark_block_keys_current(store: &dyn Store) -> ServiceResult<()> {
+    let version = renkei_mpi::blocking::BLOCKING_VERSION.to_string();
+    Ok(store.set_setting(BLOCK_KEYS_SETTING, &version).await?)
+}
+
 /// Validates input into a record ready to store; every problem is reported at once.
 pub fn validate(
     facility: &Facility,

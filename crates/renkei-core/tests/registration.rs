@@ -230,7 +230,8 @@ fn validate_normalises_what_it_accepts() {
 
 /// Block keys are stored in the database and looked up by later registrations: a change
 /// in normalisation or hashing silently splits the index, so it must fail here (and come
-/// with a migration that recomputes the stored keys).
+/// with a bump of `renkei_mpi::blocking::BLOCKING_VERSION`, which makes every node recompute
+/// the stored keys at start-up: `patients::refresh_block_keys`).
 #[test]
 fn block_keys_are_stable() {
     let f = facility_value("0112345678");
@@ -246,6 +247,13 @@ fn block_keys_are_stable() {
         8_264_142_195_089_751_258,
         -3_466_847_364_260_459_198,
         8_236_880_029_351_423_287,
+        // BLOCKING_VERSION 2: full name + birth year / month-day, given name + address.
+        7_341_583_978_299_333_089,
+        5_014_114_707_798_853_189,
+        -9_003_092_926_798_580_182,
+        4_172_559_379_810_915_844,
+        9_005_470_190_886_467_200,
+        -5_039_169_587_866_561_735,
     ];
     assert_eq!(keys, expected);
 }
@@ -465,4 +473,41 @@ async fn registration_on_postgres() {
         return;
     };
     registration_scenario(&store).await;
+}
+
+/// Keys stored by an older version of the rules are recomputed once, then left alone.
+#[tokio::test]
+async fn stale_block_keys_are_recomputed_once() {
+    let store = sqlite().await;
+    let store: &dyn Store = &store;
+    let f = facility(store, "第一医院", "0112345678").await;
+    let registered = register(store, &f, &hanako("P1")).await.unwrap();
+    let record_id = registered.record.id.clone();
+    let fresh =
+        patients::block_keys_of(&patients::validate(&f, &hanako("P1"), "u", false, NOW).unwrap());
+    // As an older version would have stored them: only the first rules' keys.
+    store
+        .replace_block_keys(&[(record_id.clone(), fresh[..7].to_vec())])
+        .await
+        .unwrap();
+    store
+        .set_setting(patients::BLOCK_KEYS_SETTING, "1")
+        .await
+        .unwrap();
+    let newest_only = [fresh[12]];
+    assert!(store
+        .patient_candidates(&newest_only, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert_eq!(patients::refresh_block_keys(store).await.unwrap(), 1);
+    let found = store.patient_candidates(&newest_only, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, record_id);
+    assert_eq!(
+        patients::refresh_block_keys(store).await.unwrap(),
+        0,
+        "current now"
+    );
 }

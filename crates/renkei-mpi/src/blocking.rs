@@ -21,6 +21,12 @@
 
 use crate::normalize::MatchKeys;
 
+/// The version of the blocking keys `BlockingRule::ALL` produces. Stored keys of another
+/// version are recomputed at start-up (`renkei_core::patients::refresh_block_keys`); bump it
+/// whenever a rule is added, removed or changes what it hashes (a test pins the keys of a
+/// reference record to this version).
+pub const BLOCKING_VERSION: u32 = 2;
+
 /// One blocking rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlockingRule {
@@ -338,5 +344,33 @@ mod tests {
         };
         assert!(!is_candidate(pair(), &OLD_RULES));
         assert!(is_candidate(pair(), &BlockingRule::ALL));
+    }
+}
+
+#[cfg(test)]
+mod version_pin {
+    use super::*;
+
+    /// Fails when the keys change without `BLOCKING_VERSION` changing: stored keys of the
+    /// old version would silently stop meeting new ones. Bump the version, then update the
+    /// fingerprint here.
+    #[test]
+    fn the_keys_of_a_reference_record_are_pinned_to_the_version() {
+        let keys = crate::MatchKeys::from(&crate::PersonRecord {
+            family_kanji: "佐藤".into(),
+            given_kanji: "博".into(),
+            family_kana: "サトウ".into(),
+            given_kana: "ヒロシ".into(),
+            birth_date: crate::BirthDate::parse("1950-03-02"),
+            sex: crate::Sex::Male,
+            phone: "0144-32-1111".into(),
+            address: "北海道苫小牧市表町1-2-3".into(),
+            insurance_number: "12345678".into(),
+            ..Default::default()
+        });
+        let mut hashes = blocking_keys(&keys, &BlockingRule::ALL);
+        hashes.sort_unstable();
+        let fingerprint = hashes.iter().fold(0u64, |acc, k| acc.rotate_left(7) ^ k);
+        assert_eq!((BLOCKING_VERSION, fingerprint), (2, 8326448049459650919));
     }
 }

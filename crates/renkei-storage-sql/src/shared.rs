@@ -1205,6 +1205,31 @@ impl Store for SqlStore {
             .map_err(err("reading patient"))?;
         row.as_ref().map(patient_from_row).transpose()
     }
+    async fn patient_records_after(&self, after_id: &str, limit: i64) -> StoreResult<Vec<PatientRecord>> {
+        let rows = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patient_records WHERE id > $1 ORDER BY id LIMIT $2"))
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(self.read_pool())
+            .await
+            .map_err(err("reading patients"))?;
+        rows.iter().map(patient_from_row).collect()
+    }
+    async fn replace_block_keys(&self, keys: &[(String, Vec<i64>)]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        for chunk in keys.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new("DELETE FROM patient_block_keys WHERE record_id IN (");
+            let mut sep = qb.separated(", ");
+            for (record, _) in chunk {
+                sep.push_bind(record.as_str());
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await.map_err(err("replacing match keys"))?;
+            for (record, block_keys) in chunk {
+                insert_block_keys(&mut tx, record, block_keys).await?;
+            }
+        }
+        tx.commit().await.map_err(err("committing match keys"))
+    }
     async fn find_patient_record(&self, facility_id: &str, id_system: &str, local_id: &str) -> StoreResult<Option<PatientRecord>> {
         let row = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patient_records WHERE facility_id = $1 AND id_system = $2 AND local_id = $3"))
             .bind(facility_id)

@@ -227,6 +227,46 @@ async fn append_audits_in(conn: &mut Conn, entries: Vec<AuditEntry>, at: Millis)
 }
 
 /// Inserts versions with multi-row INSERTs.
+/// Inserts the new resources `stored[i]` for `i` in `pending` (then empties it), in
+/// multi-row statements. A conflict names the resource when a chunk holds one, else the
+/// first few of the chunk.
+async fn insert_created(conn: &mut Conn, stored: &[FhirRow], pending: &mut Vec<usize>) -> Result<(), StoreError> {
+    for chunk in pending.chunks(FHIR_INSERT_CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO fhir_resources (resource_type, id, version_id, last_updated, deleted, patient_record_id, \
+             source_facility_id, category, content, method) ",
+        );
+        qb.push_values(chunk, |mut b, &i| {
+            let r = &stored[i];
+            b.push_bind(r.resource_type.as_str())
+                .push_bind(r.id.as_str())
+                .push_bind(r.version_id)
+                .push_bind(r.last_updated)
+                .push_bind(r.deleted)
+                .push_bind(r.patient_record_id.as_deref())
+                .push_bind(r.source_facility_id.as_deref())
+                .push_bind(r.category.as_str())
+                .push_bind(r.content.as_str())
+                .push_bind(r.method.as_str());
+        });
+        if let Err(e) = qb.build().execute(&mut *conn).await {
+            let keys: Vec<String> = chunk
+                .iter()
+                .take(5)
+                .map(|&i| format!("{}/{}", stored[i].resource_type, stored[i].id))
+                .collect();
+            let key = match chunk.len() {
+                1 => keys[0].clone(),
+                n => format!("one of {}{} ({n} resources)", keys.join(", "), if n > 5 { ", …" } else { "" }),
+            };
+            let record = if chunk.len() == 1 { stored[chunk[0]].patient_record_id.as_deref() } else { None };
+            return Err(fhir_write_error(e, &key, record));
+        }
+    }
+    pending.clear();
+    Ok(())
+}
+
 async fn insert_fhir_versions(conn: &mut Conn, rows: &[FhirRow]) -> Result<(), StoreError> {
     for chunk in rows.chunks(FHIR_INSERT_CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
@@ -669,6 +709,8 @@ impl SqlStore {
         let mut replaced: Vec<(String, String)> = Vec::new();
         // The index of each resource's last version in this batch.
         let mut index: HashMap<(String, String), Vec<IndexEntry>> = HashMap::new();
+        // Positions in `stored` of creates not yet inserted.
+        let mut created: Vec<usize> = Vec::new();
         for w in writes {
             let key = format!("{}/{}", w.resource_type, w.id);
             let (method, deleted) = match w.kind {
@@ -681,28 +723,11 @@ impl SqlStore {
                 FhirWriteKind::Update { expected_version: Some(v) } | FhirWriteKind::Delete { expected_version: v } => Some(v),
             };
             let content = match expected {
-                None => {
-                    sqlx::query(
-                        "INSERT INTO fhir_resources (resource_type, id, version_id, last_updated, deleted, \
-                         patient_record_id, source_facility_id, category, content, method) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(&w.resource_type)
-                    .bind(&w.id)
-                    .bind(w.version_id)
-                    .bind(w.last_updated)
-                    .bind(deleted)
-                    .bind(&w.patient_record_id)
-                    .bind(&w.source_facility_id)
-                    .bind(&w.category)
-                    .bind(&w.content)
-                    .bind(method)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| fhir_write_error(e, &key, w.patient_record_id.as_deref()))?;
-                    w.content
-                }
+                // Creates are stored together (`insert_created`), before the next update
+                // and at the end: one statement per chunk instead of one per resource.
+                None => w.content,
                 Some(expected) => {
+                    insert_created(&mut tx, &stored, &mut created).await?;
                     // A delete without content keeps the previous content.
                     let new_content = (!(deleted && w.content.is_empty())).then_some(w.content.as_str());
                     let updated: Option<String> = sqlx::query_scalar(
@@ -750,6 +775,9 @@ impl SqlStore {
                 replaced.push(k.clone());
             }
             index.insert(k, if deleted { Vec::new() } else { w.index });
+            if expected.is_none() {
+                created.push(stored.len());
+            }
             stored.push(FhirRow {
                 resource_type: w.resource_type,
                 id: w.id,
@@ -764,6 +792,7 @@ impl SqlStore {
                 method: method.to_string(),
             });
         }
+        insert_created(&mut tx, &stored, &mut created).await?;
         insert_fhir_versions(&mut tx, &stored).await?;
         delete_fhir_index(&mut tx, &replaced).await?;
         let mut rows = FhirIndexRows::default();

@@ -137,14 +137,14 @@ async fn insert_block_keys(conn: &mut Conn, record_id: &str, block_keys: &[i64])
     let mut keys = block_keys.to_vec();
     keys.sort_unstable();
     keys.dedup();
-    for key in keys {
-        sqlx::query("INSERT INTO patient_block_keys (record_id, block_key) VALUES ($1, $2)")
-            .bind(record_id)
-            .bind(key)
-            .execute(&mut *conn)
-            .await
-            .map_err(err("storing match keys"))?;
+    if keys.is_empty() {
+        return Ok(());
     }
+    let mut qb = QueryBuilder::<Db>::new("INSERT INTO patient_block_keys (record_id, block_key) ");
+    qb.push_values(&keys, |mut b, key| {
+        b.push_bind(record_id).push_bind(*key);
+    });
+    qb.build().execute(&mut *conn).await.map_err(err("storing match keys"))?;
     Ok(())
 }
 

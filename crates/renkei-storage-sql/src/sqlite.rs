@@ -57,9 +57,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // A large write (the demo's clinical data, an SS-MIX2 batch) spills SQLite's default
+        // 8 MiB page cache to the file mid-transaction; the one writer gets 32 MiB. Each
+        // multi-row statement inside a transaction keeps a statement journal (to undo
+        // just that statement): in memory rather than in a temporary file.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-32768")
+                    .pragma("temp_store", "MEMORY"),
+            )
             .await
             .map_err(|e| backend_error(&format!("opening {}", path.display()), e))?;
         sqlx::migrate!("./migrations/sqlite")

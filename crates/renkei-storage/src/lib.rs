@@ -195,6 +195,15 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<PatientRecord>>;
     async fn get_patient_record(&self, id: &str) -> StoreResult<Option<PatientRecord>>;
+    /// Registrations in id order after `after_id` (exclusive; "" for the first page), for
+    /// maintenance that walks every record (recomputing match keys).
+    async fn patient_records_after(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<PatientRecord>>;
+    /// Replaces the blocking keys of these registrations, in one transaction.
+    async fn replace_block_keys(&self, keys: &[(String, Vec<i64>)]) -> StoreResult<()>;
     async fn find_patient_record(
         &self,
         facility_id: &str,

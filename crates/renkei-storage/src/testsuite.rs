@@ -916,6 +916,42 @@ pub async fn patients(store: &dyn Store) {
     assert_eq!(cands.len(), 2, "a record sharing two keys is listed once");
     assert!(store.patient_candidates(&[], 100).await.unwrap().is_empty());
 
+    // Walking every registration in id order, and replacing their keys (new rules).
+    let mut walked = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.patient_records_after(&after, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        walked.extend(ids_of(&page));
+    }
+    let mut expected = vec![r1.id.clone(), r2.id.clone()];
+    expected.sort();
+    assert_eq!(walked, expected);
+    let key_new = key_a + 3;
+    store
+        .replace_block_keys(&[(r1.id.clone(), vec![key_new, key_new])])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(&store.patient_candidates(&[key_new], 100).await.unwrap()),
+        vec![r1.id.clone()]
+    );
+    assert_eq!(
+        ids_of(&store.patient_candidates(&[key_b], 100).await.unwrap()),
+        Vec::<String>::new(),
+        "the old keys are gone"
+    );
+    assert_eq!(
+        ids_of(&store.patient_candidates(&[key_a], 100).await.unwrap()),
+        vec![r2.id.clone()],
+        "other records keep theirs"
+    );
+    store
+        .replace_block_keys(&[(r1.id.clone(), vec![key_a, key_b])])
+        .await
+        .unwrap();
+
     assert_eq!(
         store.get_patient_record(&r1.id).await.unwrap(),
         Some(r1.clone())

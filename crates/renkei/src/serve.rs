@@ -55,6 +55,17 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
         );
     }
 
+    // Match keys stored by an earlier version of the blocking rules are recomputed once.
+    let refreshed = renkei_core::patients::refresh_block_keys(store.as_ref())
+        .await
+        .context("recomputing patient match keys")?;
+    if refreshed > 0 {
+        tracing::info!(
+            records = refreshed,
+            "patient match keys recomputed for the current blocking rules"
+        );
+    }
+
     let addr: SocketAddr = settings
         .http_addr
         .parse()
@@ -170,6 +181,8 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
         .import_network(network.import, audit)
         .await
         .context("loading the demo network")?;
+    // The demo's keys were computed above by the current rules.
+    renkei_core::patients::mark_block_keys_current(store).await?;
     let network_ms = started.elapsed().as_millis() as u64;
     let clinical = clinical
         .await
