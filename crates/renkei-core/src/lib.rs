@@ -3,6 +3,7 @@
 //! and the single access decision point through which every read of patient data passes.
 
 pub mod access;
+pub mod acp;
 pub mod clinical;
 pub mod facilities;
 pub mod ingest;

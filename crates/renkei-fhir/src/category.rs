@@ -15,6 +15,8 @@ pub const ICD10_SYSTEMS: &[&str] = &[
 const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const V2_DIAGNOSTIC_SERVICE: &str = "http://terminology.hl7.org/CodeSystem/v2-0074";
 const LOINC: &str = "http://loinc.org";
+/// FHIR R4 Consent.scope codes; `adr` is an advance directive (ACP/DNAR).
+pub const CONSENT_SCOPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/consentscope";
 
 /// The sensitive category a v3-ActCode security label stands for.
 fn security_category(code: &str) -> Option<InfoCategory> {
@@ -138,6 +140,11 @@ pub(crate) fn of(resource: &Value) -> InfoCategory {
                 return InfoCategory::Imaging;
             }
         }
+        // ACP/DNAR wishes are what an emergency team must see first: they travel with the
+        // allergies (and so under break-glass), not with the sharing consent.
+        "Consent" if has_coding(resource.get("scope"), CONSENT_SCOPE_SYSTEM, "adr") => {
+            return InfoCategory::Emergency;
+        }
         "DiagnosticReport" => {
             let cat = resource.get("category");
             if has_coding(cat, V2_DIAGNOSTIC_SERVICE, "RAD") || has_coding(cat, LOINC, "LP29684-5")
@@ -164,5 +171,19 @@ mod tests {
         assert_eq!(icd10_category("F20"), Some(InfoCategory::Psychiatric));
         assert_eq!(icd10_category("B20"), Some(InfoCategory::InfectiousDisease));
         assert_eq!(icd10_category("I10"), None);
+    }
+
+    #[test]
+    fn advance_directives_travel_with_emergency_information() {
+        let adr = serde_json::json!({
+            "resourceType": "Consent",
+            "scope": {"coding": [{"system": CONSENT_SCOPE_SYSTEM, "code": "adr"}]},
+        });
+        assert_eq!(of(&adr), InfoCategory::Emergency);
+        let privacy = serde_json::json!({
+            "resourceType": "Consent",
+            "scope": {"coding": [{"system": CONSENT_SCOPE_SYSTEM, "code": "patient-privacy"}]},
+        });
+        assert_eq!(of(&privacy), InfoCategory::Demographics);
     }
 }

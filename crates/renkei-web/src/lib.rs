@@ -189,6 +189,7 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/patients/{id}/team/invite", post(patients::invite))
         .route("/patients/{id}/team/leave", post(patients::leave))
         .route("/patients/{id}/emergency", get(emergency::summary))
+        .route("/patients/{id}/acp", get(acp::show).post(acp::record))
         .route("/patients/{id}/record", get(record::show))
         .route("/patients/{id}/record/vitals", post(record::add_vitals))
         .route("/patients/{id}/record/dispense", post(record::add_dispense))

@@ -1495,3 +1495,206 @@ async fn attachments_are_judged_by_content_and_downloads_recheck_access() {
     })
     .await;
 }
+
+// --- ACP / DNAR ------------------------------------------------------------------------
+
+fn acp_form(
+    token: &str,
+    cpr: &str,
+    discussed_on: &str,
+    next_review: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("csrf", token.to_string()),
+        ("cpr", cpr.into()),
+        ("ventilation", "declined".into()),
+        ("icu", "undecided".into()),
+        ("hospital", "wanted".into()),
+        ("tube_feeding", "declined".into()),
+        ("dialysis", "undecided".into()),
+        (
+            "wishes",
+            "最期まで自宅で過ごしたい。<script>alert(1)</script>".into(),
+        ),
+        ("place", "home".into()),
+        ("stated_by", "patient".into()),
+        ("surrogate_name", "苫小牧 一郎".into()),
+        ("surrogate_relationship", "長男".into()),
+        ("participants", "本人、長男、主治医、訪問看護師".into()),
+        ("discussed_on", discussed_on.into()),
+        ("next_review", next_review.into()),
+    ]
+}
+
+/// The `<section>` with this id (whatever its other attributes).
+fn part<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no element {id} in {html}"));
+    let rest = &html[start..];
+    &rest[..rest.find("</section>").expect("section closes")]
+}
+
+fn jst_day(days: i64) -> String {
+    let now = chrono::Utc::now() + chrono::Duration::hours(9) + chrono::Duration::days(days);
+    now.format("%Y-%m-%d").to_string()
+}
+
+async fn acp_count(app: &TestApp, person: &str) -> usize {
+    let rows = app
+        .store
+        .fhir_search(
+            &renkei_fhir::SearchQuery {
+                resource_type: "Consent".into(),
+                ids: vec![],
+                criteria: vec![],
+                last_updated: vec![],
+                sort: vec![],
+                count: 100,
+                offset: 0,
+                want_total: false,
+            },
+            &renkei_storage::fhir::FhirScope::All,
+        )
+        .await
+        .unwrap()
+        .rows;
+    rows.iter()
+        .filter(|r| r.person_id.as_deref() == Some(person))
+        .count()
+}
+
+#[tokio::test]
+async fn acp_wishes_are_recorded_reviewed_and_shown_on_the_emergency_summary() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let (other, _) = app.sign_in("otherdoc").await;
+        add_staff(&app, "acp.clerk", Profession::Clerk).await;
+        let (clerk, _) = app.sign_in("acp.clerk").await;
+        let person = register(&app, &doctor, "ACP-1").await;
+        let url = format!("/patients/{person}/acp");
+
+        // Nothing yet: the page says so and offers the form; the summary says so too.
+        let (status, html) = get(&app, &doctor, &url).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("id=\"acp-none\""));
+        assert!(html.contains("action=\"/patients/"));
+        let (_, summary) = get(&app, &doctor, &format!("/patients/{person}/emergency")).await;
+        assert!(!part(&summary, "acp").contains("acp-record"));
+
+        // Bad input: a discussion in the future, an unknown choice, no participants →
+        // 400 with the reasons, nothing stored.
+        let token = csrf(&app, &doctor).await;
+        let mut bad = acp_form(&token, "maybe", &jst_day(1), &jst_day(30));
+        bad.retain(|(k, _)| *k != "participants");
+        let (status, _, body) = post_form(&app, &doctor, &url, &bad).await;
+        assert_eq!(status, 400, "{body}");
+        let errs = errors(&body);
+        assert!(errs.iter().any(|e| e.contains("心肺蘇生")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("話し合いの日")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("参加者")), "{errs:?}");
+        assert_eq!(acp_count(&app, &person).await, 0);
+
+        // A clerk may read the team's pages but does not record ACP; without CSRF nothing.
+        let clerk_token = csrf(&app, &clerk).await;
+        let (status, _, _) = post_form(
+            &app,
+            &clerk,
+            &url,
+            &acp_form(&clerk_token, "declined", &jst_day(0), &jst_day(20)),
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (status, _, _) = post_form(
+            &app,
+            &doctor,
+            &url,
+            &acp_form("wrong", "declined", &jst_day(0), &jst_day(20)),
+        )
+        .await;
+        assert_eq!(status, 403);
+        assert_eq!(acp_count(&app, &person).await, 0);
+
+        // The doctor records a discussion: DNAR, review due in 20 days.
+        let (status, location, body) = post_form(
+            &app,
+            &doctor,
+            &url,
+            &acp_form(&token, "declined", &jst_day(-1), &jst_day(20)),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        assert!(
+            location.ends_with("/acp?msg=notice.acp_saved"),
+            "{location}"
+        );
+        assert_eq!(acp_count(&app, &person).await, 1);
+        let (_, html) = get(&app, &doctor, &url).await;
+        let current = part(&html, "acp-current");
+        assert!(current.contains("DNAR"), "{current}");
+        assert!(current.contains("希望しない（DNAR）"));
+        assert!(current.contains("苫小牧 一郎（長男）"));
+        assert!(
+            !current.contains("<script>") && current.contains("alert(1)"),
+            "free text is escaped: {current}"
+        );
+        assert!(
+            current.contains(HOSPITAL),
+            "the recording facility is named"
+        );
+        assert!(current.contains("見直し期限まで20日"), "{current}");
+
+        // The emergency summary shows it, with who recorded it and when.
+        let (_, summary) = get(&app, &doctor, &format!("/patients/{person}/emergency")).await;
+        let acp = part(&summary, "acp");
+        assert!(acp.contains("DNAR") && acp.contains(&jst_day(-1)), "{acp}");
+        assert!(acp.contains("記録者"), "{acp}");
+
+        // The home page reminds the recording facility of the review.
+        let (_, home) = get(&app, &doctor, "/").await;
+        assert!(
+            part(&home, "acp-reviews").contains(&format!("/patients/{person}/acp")),
+            "{home}"
+        );
+
+        // The other hospital joins the team: it sees the wishes (emergency information).
+        consent_and_join_other(&app, &doctor, &other, &person).await;
+        let (status, other_view) = get(&app, &other, &url).await;
+        assert_eq!(status, 200);
+        assert!(part(&other_view, "acp-current").contains("希望しない（DNAR）"));
+        // Not its record: no reminder for it.
+        let (_, other_home) = get(&app, &other, "/").await;
+        assert!(!other_home.contains("id=\"acp-reviews\""));
+
+        // A review: CPR now wanted, saved as a new record; the old one becomes history.
+        let (status, _, body) = post_form(
+            &app,
+            &doctor,
+            &url,
+            &acp_form(&token, "wanted", &jst_day(0), &jst_day(180)),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let (_, html) = get(&app, &doctor, &url).await;
+        let current = part(&html, "acp-current");
+        assert!(!current.contains("dnar-banner"), "{current}");
+        assert!(part(&html, "acp-history").contains("DNAR"));
+        let (_, home) = get(&app, &doctor, "/").await;
+        assert!(
+            !home.contains("id=\"acp-reviews\""),
+            "reviewed: no longer due"
+        );
+
+        // Withdrawal stops sharing at once: the other hospital sees no other facility's ACP.
+        withdraw(&app, &doctor, &person).await;
+        let (status, other_view) = get(&app, &other, &url).await;
+        assert_eq!(status, 200);
+        assert!(other_view.contains("id=\"acp-none\""), "{other_view}");
+        assert!(other_view.contains("id=\"acp-not-shared\""));
+
+        // An outsider: 404.
+        let stranger = app.browser();
+        assert_ne!(get(&app, &stranger, &url).await.0, 200);
+    })
+    .await;
+}

@@ -4,7 +4,8 @@
 //!
 //! The summary (for the care team as well as under break-glass) shows, from the clinical
 //! store, active allergies and drug contraindications, current medications with their
-//! latest dispensing, active diagnoses and the latest vital signs — each naming the facility
+//! latest dispensing, active diagnoses, ACP/DNAR wishes (who recorded them and when, the
+//! review date) and the latest vital signs — each naming the facility
 //! that recorded it and when. The rows are read through the same access decision as the
 //! record view (`renkei_core::clinical::person_access` → `scope_of` → `Store::fhir_search`).
 
@@ -190,6 +191,9 @@ pub struct ClinicalSummary {
     pub other_dispenses: Vec<DispenseView>,
     pub diagnoses: Vec<ConditionView>,
     pub vitals: Vec<LatestVital>,
+    /// The newest ACP/DNAR record, and how many earlier ones there are.
+    pub acp: Option<super::acp::AcpView>,
+    pub acp_earlier: usize,
     /// Whether other facilities' rows of each section's category are shared with the
     /// viewer (when not, the section says so rather than "nothing recorded").
     pub allergies_shared: bool,
@@ -256,6 +260,7 @@ async fn clinical_summary(
         ("MedicationRequest", Vec::new()),
         ("MedicationDispense", Vec::new()),
         ("Observation", vec![vital_signs]),
+        ("Consent", vec![super::acp::adr_criterion()]),
     ];
     let (rows, truncated) = super::record::person_rows(state, person, &scope, &types).await?;
     let categories: std::collections::BTreeSet<&str> =
@@ -279,6 +284,10 @@ async fn clinical_summary(
     state.store.append_audit(entry).await?;
 
     let names = super::record::facility_names(state, &rows, tr).await?;
+    let acp_records = super::acp::records_of(&rows);
+    let acp = acp_records
+        .first()
+        .map(|(a, row)| super::acp::view(tr, lang, a, row, &names, today_jst()));
     let s = super::record::build_sections(tr, person, &rows, &names);
     let recent = now - RECENT_DISPENSE_DAYS * 86_400_000;
     let mut other_dispenses: Vec<DispenseView> = Vec::new();
@@ -356,6 +365,8 @@ async fn clinical_summary(
         other_dispenses,
         diagnoses: s.conditions.into_iter().filter(|c| c.active).collect(),
         vitals,
+        acp,
+        acp_earlier: acp_records.len().saturating_sub(1),
         allergies_shared: shared(InfoCategory::Emergency),
         medications_shared: shared(InfoCategory::Medication),
         diagnoses_shared: shared(InfoCategory::Medical),

@@ -44,6 +44,7 @@ struct HomePage {
     secretariat: Option<SecretariatPanel>,
     admin: Option<AdminPanel>,
     recovery_codes_left: i64,
+    acp_reviews: Vec<super::acp::ReviewReminder>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +123,7 @@ pub async fn home(
         secretariat,
         admin,
         recovery_codes_left: state.store.unused_recovery_codes(&viewer.user.id).await?,
+        acp_reviews: super::acp::reminders(&state, &viewer).await?,
     };
     render(&page)
 }

@@ -2,6 +2,7 @@
 //! `templates/` and are checked at compile time by askama.
 
 pub mod account;
+pub mod acp;
 pub mod admin;
 pub mod apply;
 pub mod auth;

@@ -74,22 +74,22 @@ const TYPES: [&str; 7] = [
 // --- access ------------------------------------------------------------------------------
 
 /// What the viewer may see of one person, decided once per request.
-struct RecordAccess {
-    person: String,
-    facility: Facility,
+pub(super) struct RecordAccess {
+    pub(super) person: String,
+    pub(super) facility: Facility,
     facts: AccessFacts,
-    access: PersonAccess,
-    scope: FhirScope,
+    pub(super) access: PersonAccess,
+    pub(super) scope: FhirScope,
 }
 
 impl RecordAccess {
-    fn may_contribute(&self) -> bool {
+    pub(super) fn may_contribute(&self) -> bool {
         clinical::may_contribute(&self.facts, now_millis())
     }
 }
 
 /// One `patient.read` record naming the person.
-async fn audit_read(
+pub(super) async fn audit_read(
     state: &SharedState,
     viewer: &Viewer,
     person: &str,
@@ -106,7 +106,7 @@ async fn audit_read(
 /// membership, else 404 (audited as denied, indistinguishable from a person that does not
 /// exist). The scope then limits rows to the facility's own and the categories the rule
 /// shares.
-async fn open(
+pub(super) async fn open(
     state: &SharedState,
     viewer: &Viewer,
     person_id: &str,
@@ -1629,7 +1629,11 @@ fn dispenses(viewer: &Viewer, facility: &Facility) -> bool {
         || facility.facility_type == FacilityType::Pharmacy
 }
 
-async fn header(state: &SharedState, viewer: &Viewer, person: &str) -> AppResult<Header> {
+pub(super) async fn header(
+    state: &SharedState,
+    viewer: &Viewer,
+    person: &str,
+) -> AppResult<Header> {
     let lang = viewer.lang();
     let records = renkei_core::access::visible_records(
         state.store.as_ref(),
@@ -1847,7 +1851,7 @@ async fn again(
 
 // --- writing -------------------------------------------------------------------------------
 
-fn author(viewer: &Viewer, facility: &Facility) -> Author {
+pub(super) fn author(viewer: &Viewer, facility: &Facility) -> Author {
     Author {
         requester: viewer.requester(),
         login_id: viewer.user.login_id.clone(),
@@ -2087,7 +2091,7 @@ pub fn vitals_resources(person: &str, at: i64, values: &[(&str, f64)]) -> Vec<Va
 /// audit record, through the same path as the FHIR API. `patient_bound` lists, for
 /// resources without a patient compartment (Binary), the index of the resource whose
 /// registration they share.
-async fn store_new(
+pub(super) async fn store_new(
     state: &SharedState,
     author: &Author,
     resources: Vec<(String, Value)>,
@@ -2123,7 +2127,7 @@ async fn store_new(
 }
 
 /// Turns a refused write into form errors (or the error page for storage failures).
-fn write_errors(tr: Tr, lang: Lang, e: WriteError) -> AppResult<Vec<String>> {
+pub(super) fn write_errors(tr: Tr, lang: Lang, e: WriteError) -> AppResult<Vec<String>> {
     match e {
         WriteError::Invalid(issues) => Ok(issues
             .into_iter()
