@@ -634,3 +634,52 @@ async fn calculator_page_computes_with_csrf_and_refuses_bad_values() {
     })
     .await;
 }
+
+/// openapi.yaml documents exactly the input fields the server accepts, per score.
+#[test]
+fn openapi_documents_every_score_field() {
+    use renkei_web::icu::{Kind, Score};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let openapi = std::fs::read_to_string(root.join("docs/openapi.yaml")).unwrap();
+    assert!(openapi.contains("/api/v1/scores/{score}"));
+    for score in Score::ALL {
+        let schema = match score {
+            Score::ApacheIi => "ApacheIiRequest",
+            Score::SapsIi => "SapsIiRequest",
+            Score::News2 => "News2Request",
+            Score::Mods => "ModsRequest",
+            Score::Sofa => "SofaRequest",
+        };
+        assert!(
+            openapi.contains(score.slug()),
+            "{} in the path enum",
+            score.slug()
+        );
+        let section = openapi
+            .split(&format!("\n    {schema}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{schema} in openapi.yaml"));
+        // Up to the next schema (four-space indent).
+        let end = section
+            .lines()
+            .position(|l| l.starts_with("    ") && !l.starts_with("     "))
+            .unwrap_or(section.lines().count());
+        let documented: Vec<String> = section
+            .lines()
+            .take(end)
+            .filter(|l| l.starts_with("        ") && !l.starts_with("         "))
+            .map(|l| l.trim().split(':').next().unwrap().to_string())
+            .collect();
+        let mut accepted: Vec<String> = Vec::new();
+        for p in score.params() {
+            match &p.kind {
+                Kind::Number(units) => accepted.extend(units.iter().map(|u| u.field.to_string())),
+                Kind::Flag(f) | Kind::Choice(f, _) => accepted.push(f.to_string()),
+            }
+        }
+        let (mut d, mut a) = (documented.clone(), accepted.clone());
+        d.sort();
+        a.sort();
+        assert_eq!(d, a, "{schema} fields differ from the server's");
+    }
+}
