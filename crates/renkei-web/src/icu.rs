@@ -202,7 +202,7 @@ const GCS: Param = num(
         integer: true,
     }],
 );
-const AGE: Param = num("age", &[unit("age_years", "歳 / years", 0.0, 130.0)]);
+const AGE: Param = num("age", &[unit("age_years", "years", 0.0, 130.0)]);
 const SYSTOLIC_BP: Param = num("systolic_bp", &[unit("systolic_bp", "mmHg", 0.0, 350.0)]);
 const URINE_SAPS: Param = num(
     "urine_output",

@@ -535,7 +535,11 @@ async fn calculator_page_computes_with_csrf_and_refuses_bad_values() {
         assert!(html.contains("id=\"missing\""));
         let renal = testkit::between(&html, "id=\"component-renal\"", "</tr>").unwrap();
         assert!(renal.contains("class=\"missing\""), "{renal}");
-        assert!(renal.contains("未入力"), "shown as missing: {renal}");
+        assert!(renal.contains("欠測"), "shown as missing: {renal}");
+        assert!(
+            !renal.contains("<td class=\"points\">0</td>"),
+            "never as 0: {renal}"
+        );
         assert!(
             renal.contains("尿量が必要"),
             "the reason, in Japanese: {renal}"
