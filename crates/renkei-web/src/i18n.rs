@@ -619,6 +619,143 @@ const RECORD_MESSAGES: &[(&str, &str, &str)] = &[
     ("notice.record_saved", "記録しました。", "Recorded."),
 ];
 
+/// The severity-score calculator (pages::icu, crate::icu).
+const ICU_MESSAGES: &[(&str, &str, &str)] = &[
+    ("nav.icu_calculator", "重症度スコア", "Severity scores"),
+    ("icu.title", "重症度スコア計算", "Severity score calculator"),
+    ("icu.intro", "値と単位を入力すると、合計点と各項目の点数を表示します。未入力や評価できない項目は0点とせず「欠測」と表示し、その場合の合計は下限です。入力した値は保存されません。", "Enter values with their units to see the total and every component's points. A missing component is shown as missing, never as 0, and the total is then a lower bound. Nothing you enter is stored."),
+    ("icu.choose_score", "スコアを選択", "Choose a score"),
+    ("icu.score.apache-ii", "APACHE II", "APACHE II"),
+    ("icu.score.saps-ii", "SAPS II", "SAPS II"),
+    ("icu.score.news2", "NEWS2", "NEWS2"),
+    ("icu.score.mods", "MODS", "MODS"),
+    ("icu.score.sofa", "SOFA", "SOFA"),
+    ("icu.total", "合計", "Total"),
+    ("icu.complete", "全項目評価済み", "Complete"),
+    ("icu.incomplete", "未入力あり（合計は下限）", "Incomplete (the total is a lower bound)"),
+    ("icu.missing_intro", "次の項目は未入力または評価できないため、合計に含まれていません：", "These components are missing or could not be scored, and are not in the total:"),
+    ("icu.predicted_mortality", "予測死亡率", "Predicted mortality"),
+    ("icu.mortality_needs_complete", "全項目がそろったときに計算します（未入力があると過小評価になるため）。", "Computed once every component is scored (a partial total would understate it)."),
+    ("icu.risk", "臨床リスク", "Clinical risk"),
+    ("icu.risk_at_least", "少なくとも", "at least"),
+    ("icu.risk.low", "低", "Low"),
+    ("icu.risk.low_medium", "低〜中（単一項目3点：病棟での緊急評価）", "Low–medium (a single parameter scored 3: urgent ward review)"),
+    ("icu.risk.medium", "中（緊急対応）", "Medium (urgent response)"),
+    ("icu.risk.high", "高（救急対応）", "High (emergency response)"),
+    ("icu.single_parameter_3", "単一の項目で3点があります。", "A single parameter scored 3."),
+    ("icu.component", "項目", "Component"),
+    ("icu.points", "点数", "Points"),
+    ("icu.value_used", "使用した値", "Value used"),
+    ("icu.note", "備考", "Note"),
+    ("icu.missing", "欠測", "Missing"),
+    ("icu.conversions", "単位換算：", "Unit conversions:"),
+    ("icu.blank_is_missing", "空欄の項目は欠測として扱います（0点にはなりません）。", "A blank field counts as missing (never as 0 points)."),
+    ("icu.unset", "未入力", "Not entered"),
+    ("icu.unit.fraction", "割合（0.21–1.0）", "fraction (0.21–1.0)"),
+    ("icu.compute", "計算する", "Calculate"),
+    ("icu.clear", "クリア", "Clear"),
+    ("icu.api_hint", "同じ計算は JSON API でも行えます：", "The same calculation is available as a JSON API:"),
+    ("icu.err.summary", "入力内容を確認してください。計算していません。", "Check the values marked below; nothing was calculated."),
+    ("icu.err.number", "数値を入力してください。", "Enter a number."),
+    ("icu.err.integer", "整数で入力してください。", "Enter a whole number."),
+    ("icu.err.range", "入力できる範囲：", "Possible range:"),
+    ("icu.err.choice", "選択肢から選んでください。", "Choose one of the options."),
+    ("icu.err.two_units", "同じ項目が二つの単位で入力されています。", "The same value is given in two units."),
+    ("icu.err.drugs_none_but_dose", "「投与なし」が選ばれていますが、投与量が入力されています。", "\"None\" is chosen but a dose is entered."),
+    ("icu.err.drugs_given_no_dose", "少なくとも1剤の投与量を入力してください。", "Enter the dose of at least one drug."),
+    ("icu.param.temperature", "体温（深部）", "Temperature (core)"),
+    ("icu.param.mean_arterial_pressure", "平均動脈圧", "Mean arterial pressure"),
+    ("icu.param.heart_rate", "心拍数", "Heart rate"),
+    ("icu.param.respiratory_rate", "呼吸数", "Respiratory rate"),
+    ("icu.param.fio2", "FiO2（吸入酸素濃度）", "FiO2"),
+    ("icu.param.pao2", "PaO2", "PaO2"),
+    ("icu.param.paco2", "PaCO2", "PaCO2"),
+    ("icu.param.arterial_ph", "動脈血 pH", "Arterial pH"),
+    ("icu.param.venous_hco3", "静脈血 HCO3（動脈血ガスがない場合のみ）", "Venous HCO3 (only without an ABG)"),
+    ("icu.param.sodium", "血清ナトリウム", "Serum sodium"),
+    ("icu.param.potassium", "血清カリウム", "Serum potassium"),
+    ("icu.param.creatinine", "血清クレアチニン", "Serum creatinine"),
+    ("icu.param.acute_renal_failure", "急性腎不全", "Acute renal failure"),
+    ("icu.param.haematocrit", "ヘマトクリット", "Haematocrit"),
+    ("icu.param.wbc", "白血球数", "White blood cells"),
+    ("icu.param.gcs", "GCS（グラスゴー・コーマ・スケール）", "Glasgow Coma Scale"),
+    ("icu.param.age", "年齢", "Age"),
+    ("icu.param.chronic_health", "慢性疾患（肝硬変・NYHA IV・重症慢性呼吸器疾患・透析・免疫不全）", "Chronic health (cirrhosis, NYHA IV, severe chronic lung disease, dialysis, immunosuppression)"),
+    ("icu.param.barometric_pressure", "大気圧（A-aDO2 用。空欄は 760）", "Barometric pressure (for A-aDO2; blank = 760)"),
+    ("icu.param.systolic_bp", "収縮期血圧", "Systolic blood pressure"),
+    ("icu.param.ventilated_or_cpap", "人工呼吸または CPAP", "Ventilated or on CPAP"),
+    ("icu.param.urine_output", "尿量（24時間）", "Urine output (24 h)"),
+    ("icu.param.urea", "BUN または尿素", "BUN or urea"),
+    ("icu.param.bicarbonate", "血清 HCO3", "Serum HCO3"),
+    ("icu.param.bilirubin", "総ビリルビン", "Bilirubin"),
+    ("icu.param.chronic_disease", "慢性疾患", "Chronic disease"),
+    ("icu.param.admission_type", "入室区分", "Admission type"),
+    ("icu.param.spo2", "SpO2", "SpO2"),
+    ("icu.param.spo2_scale", "SpO2 スケール", "SpO2 scale"),
+    ("icu.param.on_oxygen", "酸素投与", "Supplemental oxygen"),
+    ("icu.param.pulse", "脈拍", "Pulse"),
+    ("icu.param.consciousness", "意識レベル（ACVPU）", "Consciousness (ACVPU)"),
+    ("icu.param.cvp", "中心静脈圧（CVP）", "Central venous pressure"),
+    ("icu.param.platelets", "血小板数", "Platelets"),
+    ("icu.param.respiratory_support", "呼吸補助（人工呼吸など）", "Respiratory support (ventilation etc.)"),
+    ("icu.param.vasoactive_drugs", "血管作動薬（1時間以上）", "Vasoactive drugs (at least 1 h)"),
+    ("icu.param.dopamine", "ドパミン", "Dopamine"),
+    ("icu.param.dobutamine", "ドブタミン", "Dobutamine"),
+    ("icu.param.epinephrine", "アドレナリン", "Epinephrine"),
+    ("icu.param.norepinephrine", "ノルアドレナリン", "Norepinephrine"),
+    ("icu.choice.chronic_health.absent", "なし", "None"),
+    ("icu.choice.chronic_health.non_operative", "あり・非手術", "Present, non-operative"),
+    ("icu.choice.chronic_health.emergency_postoperative", "あり・緊急手術後", "Present, emergency post-operative"),
+    ("icu.choice.chronic_health.elective_postoperative", "あり・予定手術後", "Present, elective post-operative"),
+    ("icu.choice.chronic_disease.absent", "なし", "None"),
+    ("icu.choice.chronic_disease.metastatic_cancer", "転移性がん", "Metastatic cancer"),
+    ("icu.choice.chronic_disease.haematologic_malignancy", "血液悪性腫瘍", "Haematologic malignancy"),
+    ("icu.choice.chronic_disease.aids", "AIDS", "AIDS"),
+    ("icu.choice.admission_type.scheduled_surgical", "予定手術", "Scheduled surgical"),
+    ("icu.choice.admission_type.medical", "内科的（非手術）", "Medical"),
+    ("icu.choice.admission_type.unscheduled_surgical", "緊急手術", "Unscheduled surgical"),
+    ("icu.choice.spo2_scale.scale1", "スケール1（通常）", "Scale 1 (default)"),
+    ("icu.choice.spo2_scale.scale2", "スケール2（目標 88–92 % の指示あり）", "Scale 2 (prescribed 88–92 % target)"),
+    ("icu.choice.consciousness.alert", "清明（A）", "Alert"),
+    ("icu.choice.consciousness.new_confusion", "新たな混乱（C）", "New confusion"),
+    ("icu.choice.consciousness.voice", "呼びかけに反応（V）", "Responds to voice"),
+    ("icu.choice.consciousness.pain", "痛みに反応（P）", "Responds to pain"),
+    ("icu.choice.consciousness.unresponsive", "反応なし（U）", "Unresponsive"),
+    ("icu.choice.vasoactive_drugs.none", "投与なし", "None given"),
+    ("icu.choice.vasoactive_drugs.given", "投与あり（下に投与量）", "Given (doses below)"),
+    ("icu.component.temperature", "体温", "Temperature"),
+    ("icu.component.mean_arterial_pressure", "平均動脈圧", "Mean arterial pressure"),
+    ("icu.component.heart_rate", "心拍数", "Heart rate"),
+    ("icu.component.respiratory_rate", "呼吸数", "Respiratory rate"),
+    ("icu.component.oxygenation", "酸素化（A-aDO2 / PaO2）", "Oxygenation (A-aDO2 / PaO2)"),
+    ("icu.component.acid_base", "酸塩基（pH / HCO3）", "Acid–base (pH / HCO3)"),
+    ("icu.component.sodium", "ナトリウム", "Sodium"),
+    ("icu.component.potassium", "カリウム", "Potassium"),
+    ("icu.component.creatinine", "クレアチニン", "Creatinine"),
+    ("icu.component.haematocrit", "ヘマトクリット", "Haematocrit"),
+    ("icu.component.white_blood_cells", "白血球数", "White blood cells"),
+    ("icu.component.glasgow_coma_scale", "GCS", "Glasgow Coma Scale"),
+    ("icu.component.age", "年齢", "Age"),
+    ("icu.component.chronic_health", "慢性疾患", "Chronic health"),
+    ("icu.component.systolic_blood_pressure", "収縮期血圧", "Systolic blood pressure"),
+    ("icu.component.pao2_fio2", "PaO2/FiO2", "PaO2/FiO2"),
+    ("icu.component.urine_output", "尿量", "Urine output"),
+    ("icu.component.urea", "BUN / 尿素", "BUN / urea"),
+    ("icu.component.bicarbonate", "HCO3", "HCO3"),
+    ("icu.component.bilirubin", "ビリルビン", "Bilirubin"),
+    ("icu.component.chronic_disease", "慢性疾患", "Chronic disease"),
+    ("icu.component.admission_type", "入室区分", "Admission type"),
+    ("icu.component.spo2", "SpO2", "SpO2"),
+    ("icu.component.air_or_oxygen", "空気 / 酸素投与", "Air or oxygen"),
+    ("icu.component.consciousness", "意識レベル", "Consciousness"),
+    ("icu.component.respiratory", "呼吸", "Respiratory"),
+    ("icu.component.renal", "腎", "Renal"),
+    ("icu.component.hepatic", "肝", "Hepatic"),
+    ("icu.component.cardiovascular", "循環", "Cardiovascular"),
+    ("icu.component.haematologic", "凝固（血小板）", "Haematologic (platelets)"),
+    ("icu.component.neurologic", "中枢神経", "Neurologic"),
+];
+
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -627,6 +764,7 @@ fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
             .chain(PATIENT_MESSAGES)
             .chain(CLIENT_MESSAGES)
             .chain(RECORD_MESSAGES)
+            .chain(ICU_MESSAGES)
             .map(|(k, ja, en)| (*k, (*ja, *en)))
             .collect()
     })
@@ -732,6 +870,9 @@ mod tests {
         for (g, _) in crate::pages::clients::GROUPS {
             used.push(("clients".into(), format!("clients.group_{g}")));
         }
+        for k in crate::icu::i18n_keys() {
+            used.push(("icu".into(), k));
+        }
         let missing: Vec<_> = used
             .iter()
             .filter(|(_, k)| !table().contains_key(k.as_str()))
@@ -747,6 +888,7 @@ mod tests {
             .chain(PATIENT_MESSAGES)
             .chain(CLIENT_MESSAGES)
             .chain(RECORD_MESSAGES)
+            .chain(ICU_MESSAGES)
         {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!ja.is_empty() && !en.is_empty(), "{k}");

@@ -13,6 +13,7 @@ pub mod fhir_bundle;
 pub mod fhir_pixm;
 pub mod fhir_rest;
 pub mod i18n;
+pub mod icu;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
@@ -252,6 +253,15 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/fhir/{type}/{id}/{op}", get(fhir_rest::instance_operation))
         .route("/fhir/{type}/{id}/_history/{vid}", get(fhir_rest::vread))
         .route("/api/v1/facilities", get(api::facilities))
+        .route(
+            "/api/v1/scores/{score}",
+            post(crate::icu::api_score)
+                .layer(DefaultBodyLimit::max(crate::icu::MAX_SCORE_BODY_BYTES)),
+        )
+        .route(
+            "/icu/calculator",
+            get(pages::icu::page).post(pages::icu::submit),
+        )
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/assets/{file}", get(assets::asset))

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod directory;
 pub mod emergency;
 pub mod home;
+pub mod icu;
 pub mod mpi;
 pub mod patients;
 pub mod record;
