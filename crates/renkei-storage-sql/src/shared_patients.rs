@@ -391,19 +391,22 @@ async fn import_patients(conn: &mut Conn, p: &PatientImport) -> Result<(), Store
 
 impl SqlStore {
     async fn p_access_facts(&self, person_id: &str, facility_id: Option<&str>, user_id: &str, now: Millis) -> StoreResult<AccessFacts> {
-        let mut conn = self.read_pool().acquire().await.map_err(err("reading access facts"))?;
+        // One round trip: every read of patient data asks this first.
         let row = sqlx::query(
-            "SELECT COALESCE(p.merged_into, p.id) AS person, \
-             (SELECT t.status FROM care_team_members t WHERE t.person_id = COALESCE(p.merged_into, p.id) AND t.facility_id = $2) AS team_status, \
-             (SELECT COUNT(*) FROM patient_records r WHERE r.person_id = COALESCE(p.merged_into, p.id) AND r.facility_id = $2) AS own_records, \
-             (SELECT MAX(b.expires_at) FROM break_glass b WHERE b.user_id = $3 AND b.person_id = COALESCE(p.merged_into, p.id) AND b.expires_at > $4) AS bg_expires \
-             FROM persons p WHERE p.id = $1",
+            "SELECT q.person, \
+             (SELECT t.status FROM care_team_members t WHERE t.person_id = q.person AND t.facility_id = $2) AS team_status, \
+             (SELECT COUNT(*) FROM patient_records r WHERE r.person_id = q.person AND r.facility_id = $2) AS own_records, \
+             (SELECT MAX(b.expires_at) FROM break_glass b WHERE b.user_id = $3 AND b.person_id = q.person AND b.expires_at > $4) AS bg_expires, \
+             c.id AS consent_id, c.scope, c.facilities, c.excluded, c.withdrawn_at \
+             FROM (SELECT COALESCE(p.merged_into, p.id) AS person FROM persons p WHERE p.id = $1) q \
+             LEFT JOIN consents c ON c.id = (SELECT c2.id FROM consents c2 WHERE c2.person_id = q.person AND c2.status <> 'superseded' \
+             ORDER BY c2.created_at DESC, c2.id LIMIT 1)",
         )
         .bind(person_id)
         .bind(facility_id.unwrap_or(""))
         .bind(user_id)
         .bind(now)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(self.read_pool())
         .await
         .map_err(err("reading access facts"))?;
         let Some(row) = row else { return Ok(AccessFacts::default()) };
@@ -412,26 +415,19 @@ impl SqlStore {
         let team: Option<String> = row.try_get("team_status").map_err(g)?;
         let own: i64 = row.try_get("own_records").map_err(g)?;
         let bg: Option<i64> = row.try_get("bg_expires").map_err(g)?;
-        let consent = sqlx::query(
-            "SELECT scope, facilities, excluded, withdrawn_at FROM consents WHERE person_id = $1 AND status <> 'superseded' \
-             ORDER BY created_at DESC, id LIMIT 1",
-        )
-        .bind(&person)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err("reading consent"))?;
-        let consent = match consent {
+        let consent_id: Option<String> = row.try_get("consent_id").map_err(g)?;
+        let consent = match consent_id {
             None => None,
-            Some(c) => {
-                let scope: String = c.try_get("scope").map_err(g)?;
-                let facilities: String = c.try_get("facilities").map_err(g)?;
-                let excluded: String = c.try_get("excluded").map_err(g)?;
+            Some(_) => {
+                let scope: String = row.try_get("scope").map_err(g)?;
+                let facilities: String = row.try_get("facilities").map_err(g)?;
+                let excluded: String = row.try_get("excluded").map_err(g)?;
                 let excluded: Vec<String> = json_list("excluded categories", &excluded)?;
                 Some(renkei_domain::patient::ConsentView {
                     scope: ConsentScope::from_code(&scope).ok_or_else(|| corrupt("consent scope", &scope))?,
                     facilities: json_list("consent facilities", &facilities)?,
                     excluded: excluded.iter().map(|e| InfoCategory::from_code(e).ok_or_else(|| corrupt("category", e))).collect::<Result<_, _>>()?,
-                    withdrawn_at: c.try_get("withdrawn_at").map_err(g)?,
+                    withdrawn_at: row.try_get("withdrawn_at").map_err(g)?,
                 })
             }
         };
