@@ -7,8 +7,9 @@
 // resource, `fhir_versions` every version, and six `fhir_idx_*` tables the search index
 // of the current versions, replaced on every write.
 //
-// Searches start from the most selective criterion ("driver": a reference, then a token
-// code, …) as a DISTINCT id subquery joined to `fhir_resources` (CROSS JOIN, so SQLite
+// Searches start from the most selective criterion ("driver": a token code of the patients
+// the search names — token rows carry their resource's patient —, else a reference, then a
+// token code, …) as a DISTINCT id subquery joined to `fhir_resources` (CROSS JOIN, so SQLite
 // keeps that order; PostgreSQL plans freely) and test every other criterion as a
 // correlated EXISTS against the per-resource index `(resource_type, id, param)`.
 
@@ -324,7 +325,9 @@ async fn delete_fhir_index(conn: &mut Conn, keys: &[(String, String)]) -> Result
 /// One index row, split by table.
 #[derive(Default)]
 struct FhirIndexRows<'a> {
-    token: Vec<(&'a str, &'a str, &'a str, &'a str, &'a str)>,
+    /// (type, id, param, system, code, patient): `patient` is the resource's `patient`
+    /// reference (`Patient/<id>`, "" for none), so a patient's codes are found directly.
+    token: Vec<(&'a str, &'a str, &'a str, &'a str, &'a str, &'a str)>,
     string: Vec<(&'a str, &'a str, &'a str, &'a str)>,
     date: Vec<(&'a str, &'a str, &'a str, i64, i64)>,
     reference: Vec<(&'a str, &'a str, &'a str, &'a str)>,
@@ -333,7 +336,7 @@ struct FhirIndexRows<'a> {
 }
 
 impl<'a> FhirIndexRows<'a> {
-    fn add(&mut self, resource_type: &'a str, id: &'a str, entry: &'a IndexEntry) {
+    fn add(&mut self, resource_type: &'a str, id: &'a str, patient: &'a str, entry: &'a IndexEntry) {
         let p = entry.param.as_str();
         match &entry.value {
             IndexValue::Token { system, code } => self.token.push((
@@ -342,6 +345,7 @@ impl<'a> FhirIndexRows<'a> {
                 p,
                 cut(system, FHIR_TOKEN_MAX),
                 cut(code, FHIR_TOKEN_MAX),
+                patient,
             )),
             IndexValue::String(v) => self.string.push((resource_type, id, p, cut(v, FHIR_TEXT_MAX))),
             IndexValue::Date { low, high } => self.date.push((resource_type, id, p, *low, *high)),
@@ -376,8 +380,8 @@ macro_rules! insert_index_rows {
 }
 
 async fn insert_fhir_index(conn: &mut Conn, rows: &FhirIndexRows<'_>) -> Result<(), StoreError> {
-    insert_index_rows!(conn, rows.token, "INSERT INTO fhir_idx_token (resource_type, id, param, system, code) ", |b, r| {
-        b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4);
+    insert_index_rows!(conn, rows.token, "INSERT INTO fhir_idx_token (resource_type, id, param, system, code, patient) ", |b, r| {
+        b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5);
     });
     insert_index_rows!(conn, rows.string, "INSERT INTO fhir_idx_string (resource_type, id, param, value) ", |b, r| {
         b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3);
@@ -579,6 +583,71 @@ fn push_criterion(qb: &mut QueryBuilder<'_, Db>, c: &Criterion) {
     qb.push(")");
 }
 
+/// The `patient` reference of a resource's index entries (`Patient/<id>`), "" for none.
+fn patient_of(entries: &[IndexEntry]) -> &str {
+    entries
+        .iter()
+        .find_map(|e| match &e.value {
+            IndexValue::Reference(t) if e.param == "patient" && t.starts_with("Patient/") => {
+                Some(cut(t, FHIR_TEXT_MAX))
+            }
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+/// The patients a search is limited to: the targets of a plain `patient` or `subject`
+/// criterion naming only patients (the same strings `patient_of` stores).
+fn patient_targets(q: &SearchQuery) -> Option<Vec<String>> {
+    q.criteria.iter().find_map(|c| {
+        if c.negate || c.missing.is_some() || c.any_of.is_empty() || !(c.param == "patient" || c.param == "subject") {
+            return None;
+        }
+        c.any_of
+            .iter()
+            .map(|v| match v {
+                ValueMatch::Reference(t) if t.starts_with("Patient/") => Some(cut(t, FHIR_TEXT_MAX).to_string()),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// The criterion a search starts from, and for a token criterion of a search limited to
+/// some patients, those patients: the token index is then read by (patient, code), a
+/// handful of rows, instead of every resource of the patient or of the code.
+#[derive(Clone, Copy)]
+struct Driver<'q> {
+    criterion: usize,
+    patients: Option<&'q [String]>,
+}
+
+fn choose_driver<'q>(q: &SearchQuery, patients: Option<&'q [String]>) -> Option<Driver<'q>> {
+    if !q.ids.is_empty() {
+        return None;
+    }
+    if let Some(patients) = patients {
+        // Any token criterion is correct; a resource's own code narrows best, `_tag` and
+        // the like least.
+        let token = q
+            .criteria
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| driver_rank(c) == Some(1) && c.any_of.iter().all(|v| matches!(v, ValueMatch::Token { .. })))
+            .min_by_key(|(_, c)| c.param.starts_with('_'))
+            .map(|(i, _)| i);
+        if let Some(criterion) = token {
+            return Some(Driver { criterion, patients: Some(patients) });
+        }
+    }
+    q.criteria
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| driver_rank(c).map(|rank| (rank, i)))
+        .min()
+        .map(|(_, criterion)| Driver { criterion, patients: None })
+}
+
 /// How well a criterion narrows a search when it drives it (lower is better); None when
 /// it cannot drive (negated, `:missing`, several tables, `ne`, `:contains`).
 fn driver_rank(c: &Criterion) -> Option<u8> {
@@ -651,12 +720,28 @@ fn push_search_body(
     qb: &mut QueryBuilder<'_, Db>,
     q: &SearchQuery,
     scope: &FhirScope,
-    driver: Option<usize>,
+    driver: Option<Driver<'_>>,
     with_person: bool,
 ) {
     match driver {
-        Some(d) => {
-            let c = &q.criteria[d];
+        Some(Driver { criterion, patients: Some(patients) }) => {
+            let c = &q.criteria[criterion];
+            let values: Vec<&ValueMatch> = c.any_of.iter().collect();
+            let table = if FHIR_INDEX_HINTS { "fhir_idx_token x INDEXED BY fhir_idx_token_patient" } else { "fhir_idx_token x" };
+            qb.push(format!("FROM (SELECT DISTINCT x.id FROM {table} WHERE x.resource_type = "));
+            qb.push_bind(q.resource_type.clone());
+            qb.push(" AND x.param = ").push_bind(c.param.clone());
+            qb.push(" AND x.patient IN (");
+            let mut sep = qb.separated(", ");
+            for p in patients {
+                sep.push_bind(p.clone());
+            }
+            qb.push(")");
+            push_any_of(qb, &values);
+            qb.push(format!(") d CROSS JOIN {}", FhirIdx::resources_by_id()));
+        }
+        Some(Driver { criterion, patients: None }) => {
+            let c = &q.criteria[criterion];
             let idx = FhirIdx::of_match(&c.any_of[0]);
             let values: Vec<&ValueMatch> = c.any_of.iter().collect();
             qb.push(format!("FROM (SELECT DISTINCT x.id FROM {} WHERE x.resource_type = ", idx.search("x", &values)));
@@ -689,7 +774,7 @@ fn push_search_body(
         qb.push(")");
     }
     for (i, c) in q.criteria.iter().enumerate() {
-        if Some(i) != driver {
+        if Some(i) != driver.map(|d| d.criterion) {
             push_criterion(qb, c);
         }
     }
@@ -797,8 +882,9 @@ impl SqlStore {
         delete_fhir_index(&mut tx, &replaced).await?;
         let mut rows = FhirIndexRows::default();
         for ((resource_type, id), entries) in &index {
+            let patient = patient_of(entries);
             for entry in entries {
-                rows.add(resource_type, id, entry);
+                rows.add(resource_type, id, patient, entry);
             }
         }
         insert_fhir_index(&mut tx, &rows).await?;
@@ -902,16 +988,8 @@ impl SqlStore {
     }
 
     async fn f_search(&self, q: &SearchQuery, scope: &FhirScope) -> StoreResult<FhirPage> {
-        let driver = if q.ids.is_empty() {
-            q.criteria
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| driver_rank(c).map(|rank| (rank, i)))
-                .min()
-                .map(|(_, i)| i)
-        } else {
-            None
-        };
+        let patients = patient_targets(q);
+        let driver = choose_driver(q, patients.as_deref());
         let total = if q.want_total {
             let mut qb = QueryBuilder::<Db>::new("SELECT COUNT(*) ");
             push_search_body(&mut qb, q, scope, driver, false);

@@ -2919,6 +2919,56 @@ pub async fn fhir_search(store: &dyn Store) {
         async move { found_set(store, &q).await }
     };
 
+    // --- a patient's codes (the token index read by patient and code) ----------------
+    let of_patients =
+        |patients: &[&PatientRecord], codes: Vec<ValueMatch>, extra: Vec<Criterion>| {
+            let mut criteria = vec![
+                criterion(
+                    "patient",
+                    patients
+                        .iter()
+                        .map(|r| ValueMatch::Reference(format!("Patient/{}", r.id)))
+                        .collect(),
+                ),
+                criterion("code", codes),
+            ];
+            criteria.extend(extra);
+            let q = query("Observation", tag, criteria);
+            async move { found_set(store, &q).await }
+        };
+    assert_eq!(
+        of_patients(&[&ra], vec![tok(None, "1234")], vec![]).await,
+        o(&["o1", "o2"])
+    );
+    assert_eq!(
+        of_patients(&[&ra], vec![tok(Some(loinc), "1234")], vec![]).await,
+        o(&["o1"])
+    );
+    assert_eq!(
+        of_patients(&[&rb, &rq], vec![tok(None, "1234")], vec![]).await,
+        o(&["o3", "o4"])
+    );
+    assert_eq!(
+        of_patients(&[&ra], vec![tok(None, "1234"), tok(None, "5678")], vec![]).await,
+        o(&["o1", "o2"])
+    );
+    assert_eq!(
+        of_patients(&[&ra], vec![tok(None, "9999")], vec![]).await,
+        o(&[])
+    );
+    assert_eq!(
+        of_patients(
+            &[&ra],
+            vec![tok(None, "1234")],
+            vec![criterion(
+                "date",
+                vec![date(Ge, ms(2024, 1, 18, 0, 0), ms(2024, 1, 18, 0, 0))]
+            )]
+        )
+        .await,
+        o(&["o2"])
+    );
+
     // --- tokens --------------------------------------------------------------------
     assert_eq!(
         set(criterion("code", vec![tok(None, "1234")])).await,
