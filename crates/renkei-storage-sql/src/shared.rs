@@ -1401,7 +1401,7 @@ impl Store for SqlStore {
     async fn create_api_token(&self, token: ApiToken) -> StoreResult<()> {
         self.c_create_token(token).await
     }
-    async fn api_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<ApiToken>> {
+    async fn api_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<(ApiToken, Facility)>> {
         self.c_token(token_hash, now).await
     }
     async fn fhir_write(&self, writes: Vec<renkei_storage::fhir::FhirWrite>, audit: Vec<AuditEntry>) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {

@@ -105,12 +105,15 @@ impl SqlStore {
         Ok(())
     }
 
-    async fn c_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<ApiToken>> {
-        let row = sqlx::query(
-            "SELECT t.token_hash, t.client_id, t.facility_id, t.scopes, t.issued_at, t.expires_at \
-             FROM api_tokens t JOIN api_clients c ON c.id = t.client_id \
+    async fn c_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<(ApiToken, Facility)>> {
+        // One round trip: every request of a system starts here.
+        let facility_columns: Vec<String> = FACILITY_COLUMNS.split(',').map(|c| format!("f.{}", c.trim())).collect();
+        let row = sqlx::query(&format!(
+            "SELECT t.token_hash, t.client_id, t.facility_id, t.scopes, t.issued_at, t.expires_at, {} \
+             FROM api_tokens t JOIN api_clients c ON c.id = t.client_id JOIN facilities f ON f.id = t.facility_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND c.revoked_at IS NULL",
-        )
+            facility_columns.join(", ")
+        ))
         .bind(token_hash)
         .bind(now)
         .fetch_optional(self.read_pool())
@@ -118,14 +121,15 @@ impl SqlStore {
         .map_err(err("reading api token"))?;
         let Some(row) = row else { return Ok(None) };
         let g = |e: sqlx::Error| backend_error("reading api token row", e);
-        Ok(Some(ApiToken {
+        let token = ApiToken {
             token_hash: row.try_get("token_hash").map_err(g)?,
             client_id: row.try_get("client_id").map_err(g)?,
             facility_id: row.try_get("facility_id").map_err(g)?,
             scopes: row.try_get("scopes").map_err(g)?,
             issued_at: row.try_get("issued_at").map_err(g)?,
             expires_at: row.try_get("expires_at").map_err(g)?,
-        }))
+        };
+        Ok(Some((token, facility_from_row(&row)?)))
     }
 }
 

@@ -351,8 +351,13 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the client and deletes its tokens at once (`InvalidState` if already revoked).
     async fn revoke_api_client(&self, id: &str, at: Millis, audit: AuditEntry) -> StoreResult<()>;
     async fn create_api_token(&self, token: ApiToken) -> StoreResult<()>;
-    /// The token if it exists, has not expired at `now` and its client is not revoked.
-    async fn api_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<ApiToken>>;
+    /// The token if it exists, has not expired at `now` and its client is not revoked, with
+    /// the facility it is bound to (whatever its status: the caller decides).
+    async fn api_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<(ApiToken, Facility)>>;
 
     // --- collector progress ---------------------------------------------------------------
     /// Every processed file of a collection.

@@ -296,7 +296,7 @@ pub async fn actor_from_bearer(
         return Ok(None);
     };
     let now = now_millis();
-    let Some(stored) = state
+    let Some((stored, facility)) = state
         .store
         .api_token(&token_hash(token.trim()), now)
         .await?
@@ -306,8 +306,8 @@ pub async fn actor_from_bearer(
             "The access token is invalid, expired or revoked.",
         ));
     };
-    let facility = state.store.get_facility(&stored.facility_id).await?;
-    let Some(facility) = facility.filter(|f| f.status == renkei_domain::FacilityStatus::Active)
+    let Some(facility) =
+        Some(facility).filter(|f| f.status == renkei_domain::FacilityStatus::Active)
     else {
         return Err(unauthorized(
             "この施設は現在ネットワークに参加していません。",

@@ -4,6 +4,8 @@
 
 mod testkit;
 
+use renkei_domain::FacilityStatus;
+
 use renkei_domain::audit::{AuditEntry, Outcome};
 use renkei_domain::MemberRole;
 use renkei_storage::{AuditQuery, NewUser};
@@ -250,6 +252,72 @@ async fn administrator_issues_uses_and_revokes_a_client() {
             .await
             .unwrap();
         assert_eq!(res.status(), 404);
+        // A suspended facility's tokens stop working at once, and work again when it is
+        // reinstated.
+        let (_, list) = page(&app, &admin, "/facility/clients").await;
+        let res = admin
+            .post(app.url("/facility/clients"))
+            .form(&[
+                ("csrf", csrf_of(&list).as_str()),
+                ("name", "検査システム"),
+                ("grant", "all.read"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let issued = res.text().await.unwrap();
+        let client_id = between(&issued, "id=\"client-id\">", "<").expect("client id shown");
+        let secret = between(&issued, "id=\"client-secret\">", "<").expect("secret shown");
+        let body: Value = token(&app, &client_id, &secret, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let access = body["access_token"].as_str().unwrap().to_string();
+        let fhir_status = |access: String| {
+            let app = &app;
+            async move {
+                app.anon()
+                    .get(app.url("/fhir/Observation"))
+                    .bearer_auth(&access)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        let now = renkei_domain::now_millis();
+        let audit = || {
+            renkei_domain::audit::AuditEntry::new(
+                "test.facility",
+                renkei_domain::audit::Outcome::Success,
+            )
+        };
+        app.store
+            .set_facility_status(
+                &app.facility_id,
+                FacilityStatus::Active,
+                FacilityStatus::Suspended,
+                Some("test"),
+                now,
+                audit(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(fhir_status(access.clone()).await, 401);
+        app.store
+            .set_facility_status(
+                &app.facility_id,
+                FacilityStatus::Suspended,
+                FacilityStatus::Active,
+                None,
+                now,
+                audit(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(fhir_status(access.clone()).await, 200);
     })
     .await;
 }
