@@ -2,8 +2,10 @@
 // record from the patient page; an implausible vital sign (SpO2 140 %) is refused with the
 // form kept; two sets of vital signs are recorded and appear in the table (newest first,
 // with the recording facility) and as server-drawn SVG trend charts; a small PNG is attached
-// and listed, and its download returns the same bytes. clinic.doctor, whose facility is not
-// in the care team, gets 404 for the record and for the attachment.
+// and listed, and its download returns the same bytes; an ACP/DNAR discussion is refused
+// once (future date, no participants), then recorded and shown on the emergency summary.
+// clinic.doctor, whose facility is not in the care team, gets 404 for the record and for
+// the attachment.
 //
 // Two users, each signs in exactly once in its own browser context.
 import { test, before, after } from 'node:test';
@@ -244,6 +246,50 @@ test('record: vital signs with trend charts, an attachment, and no access for ou
     assert.ok(Buffer.from(await got.body()).equals(PNG), 'the same bytes come back');
     await items.first().scrollIntoViewIfNeeded();
     await screenshot(doc, 'record-attachment');
+  });
+
+  await step('ACP/DNAR: a discussion is recorded from the record page and heads the emergency summary', async () => {
+    const doc = await as('hospital.doctor');
+    await doc.goto(recordUrl);
+    const personPath = new URL(recordUrl).pathname.replace(/\/record$/, '');
+    await Promise.all([doc.waitForNavigation(), doc.click(`section.identity a[href="${personPath}/acp"]`)]);
+    assert.equal(pathOf(doc), `${personPath}/acp`);
+    assert.equal(await text(doc, '#acp-none'), 'ACP・DNARの記録はありません。');
+    // No participants and a discussion tomorrow: refused, the choices kept.
+    await doc.check('input[name=cpr][value=declined]');
+    await doc.check('input[name=ventilation][value=declined]');
+    await doc.check('input[name=hospital][value=wanted]');
+    await doc.fill('#acp-wishes', '住み慣れた自宅で最期まで過ごしたい。');
+    await doc.selectOption('#acp-place', 'home');
+    const tomorrow = new Date(Date.now() + 9 * 3600_000 + 86_400_000).toISOString().slice(0, 10);
+    const today = new Date(Date.now() + 9 * 3600_000).toISOString().slice(0, 10);
+    await doc.fill('#acp-discussed', tomorrow);
+    await doc.locator('#acp-participants').evaluate((i) => i.removeAttribute('required'));
+    let res = await submit(doc, '#acp-form button[type=submit]');
+    assert.equal(res.status(), 400);
+    const errors = await doc.$$eval('#acp-form li.error', (lis) => lis.map((li) => li.textContent.trim()));
+    assert.ok(errors.some((e) => e.includes('話し合いの日')), `errors: ${errors}`);
+    assert.ok(errors.some((e) => e.includes('参加者')), `errors: ${errors}`);
+    assert.equal(await doc.isChecked('input[name=cpr][value=declined]'), true, 'the choices are kept');
+    assert.equal(await doc.locator('#acp-current .acp-record').count(), 0, 'nothing stored');
+
+    await doc.fill('#acp-discussed', today);
+    await doc.fill('#acp-participants', '本人、長女、主治医、訪問看護師');
+    res = await submit(doc, '#acp-form button[type=submit]');
+    assert.equal(res.status(), 200);
+    assert.equal(await notice(doc), 'ACP・DNARの記録を保存しました。');
+    const current = await text(doc, '#acp-current');
+    for (const want of ['DNAR', '希望しない（DNAR）', '住み慣れた自宅で最期まで過ごしたい。', hospital.facility, '次回見直し日']) {
+      assert.ok(current.includes(want), `current ACP ${JSON.stringify(current)} should include ${want}`);
+    }
+    assert.ok(!current.includes('見直し期限'), 'the default review is half a year away: no due badge');
+    await screenshot(doc, 'acp-recorded');
+
+    await doc.goto(`${server.baseUrl}${personPath}/emergency`);
+    const acp = await text(doc, '#acp');
+    assert.ok(acp.includes('DNAR') && acp.includes(today) && acp.includes('記録者'), `summary ACP: ${acp}`);
+    assert.ok(acp.includes('気管挿管・人工呼吸器') && acp.includes('救急搬送・入院'), acp);
+    await screenshot(doc, 'acp-emergency-summary');
   });
 
   await step('clinic.doctor (not in the care team) gets 404 for the record and the attachment', async () => {
