@@ -553,11 +553,25 @@ fn values_by_table(c: &Criterion) -> Vec<(FhirIdx, Vec<&ValueMatch>)> {
     groups
 }
 
+/// The index tables that can hold values of `param` of `resource_type`: a reference
+/// parameter's values live only in the reference table; for any other (or an unknown)
+/// parameter every table is probed.
+fn tables_of(resource_type: &str, param: &str) -> Vec<FhirIdx> {
+    let reference = renkei_fhir::resource::search_params(resource_type)
+        .iter()
+        .any(|p| p.code == param && p.kind == renkei_fhir::search::ParamKind::Reference);
+    if reference {
+        vec![FhirIdx::Reference]
+    } else {
+        FhirIdx::ALL.to_vec()
+    }
+}
+
 /// ` AND <criterion>` on `r`.
-fn push_criterion(qb: &mut QueryBuilder<'_, Db>, c: &Criterion) {
+fn push_criterion(qb: &mut QueryBuilder<'_, Db>, resource_type: &str, c: &Criterion) {
     if let Some(missing) = c.missing {
         qb.push(if missing { " AND NOT (" } else { " AND (" });
-        for (i, idx) in FhirIdx::ALL.into_iter().enumerate() {
+        for (i, idx) in tables_of(resource_type, &c.param).into_iter().enumerate() {
             if i > 0 {
                 qb.push(" OR ");
             }
@@ -690,7 +704,7 @@ fn push_search_body(
     }
     for (i, c) in q.criteria.iter().enumerate() {
         if Some(i) != driver {
-            push_criterion(qb, c);
+            push_criterion(qb, &q.resource_type, c);
         }
     }
     for (cmp, low, high) in &q.last_updated {

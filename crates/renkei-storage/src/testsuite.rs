@@ -3840,4 +3840,35 @@ pub async fn timeline_reads(store: &dyn Store) {
             .unwrap(),
         vec![(p.clone(), 1)]
     );
+
+    // A reply (indexed `in-response-to`): `:missing` on a reference parameter tells posts
+    // from replies (the timeline pages its posts so).
+    let mut reply = post("r1", 40, &ra, &fa);
+    reply.index.push(entry(
+        "in-response-to",
+        renkei_fhir::IndexValue::Reference(format!("Communication/{}", id("a1"))),
+    ));
+    store
+        .fhir_write(vec![reply], vec![audit("test.timeline")])
+        .await
+        .unwrap();
+    let mut top = criterion("in-response-to", vec![]);
+    top.missing = Some(true);
+    assert_eq!(
+        found_set(store, &query("Communication", tag, vec![top.clone()])).await,
+        names(&format!("{tag}-"), &["a1", "b1", "q1"])
+    );
+    top.missing = Some(false);
+    assert_eq!(
+        found_set(store, &query("Communication", tag, vec![top])).await,
+        names(&format!("{tag}-"), &["r1"])
+    );
+    assert_eq!(
+        store
+            .timeline_unread(&u2, std::slice::from_ref(&p), &FhirScope::All)
+            .await
+            .unwrap(),
+        vec![(p.clone(), 2)],
+        "replies are posts too"
+    );
 }
