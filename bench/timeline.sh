@@ -8,6 +8,7 @@
 #   TIMELINE_BENCH_SQLITE_ONLY=1 bash bench/timeline.sh
 #   TIMELINE_BENCH_POSTS=20000 TIMELINE_BENCH_REPLIES=2000 TIMELINE_BENCH_RUNS=200 bash bench/timeline.sh
 #   PROFILE=dev bash bench/timeline.sh            # debug build (figures only indicative)
+#   TIMELINE_BENCH_PG_OPTIONS="-c plan_cache_mode=force_custom_plan" bash bench/timeline.sh
 #
 # The posts are loaded through the clinical write path (renkei_core::clinical::import) into
 # a fresh database of the test network (crates/renkei-web/tests/testkit); pages are fetched

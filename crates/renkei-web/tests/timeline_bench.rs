@@ -268,9 +268,16 @@ async fn timeline_page_with_ten_thousand_posts() {
     if std::env::var("TIMELINE_BENCH_SQLITE_ONLY").is_err() {
         if let Ok(server) = std::env::var("RENKEI_TEST_POSTGRES_URL") {
             let name = format!("renkei_timeline_bench_{}", renkei_domain::ids::new_id());
-            let url = renkei_storage_sql::create_postgres_database(&server, &name)
+            let mut url = renkei_storage_sql::create_postgres_database(&server, &name)
                 .await
                 .unwrap();
+            // e.g. `-c plan_cache_mode=force_custom_plan`, to compare server settings.
+            if let Ok(options) = std::env::var("TIMELINE_BENCH_PG_OPTIONS") {
+                url = format!(
+                    "{url}?options={}",
+                    options.replace(' ', "%20").replace('=', "%3D")
+                );
+            }
             let app = TestApp::spawn(testkit::Backend::Postgres(url.clone())).await;
             run(app, Some(&url)).await;
         }

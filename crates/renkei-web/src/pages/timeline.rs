@@ -357,10 +357,18 @@ async fn page(
         }),
     )
     .await?;
-    state
-        .store
-        .mark_timeline_read(me, &ids, now_millis())
-        .await?;
+    // Only what the viewer had not read yet (a repeated view writes nothing).
+    let newly_read: Vec<String> = ids
+        .iter()
+        .filter(|id| !reads.iter().any(|r| &r.post_id == *id && r.user_id == me))
+        .cloned()
+        .collect();
+    if !newly_read.is_empty() {
+        state
+            .store
+            .mark_timeline_read(me, &newly_read, now_millis())
+            .await?;
+    }
     let header = record::header(state, viewer, &ra.person).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
