@@ -166,6 +166,9 @@ pub enum WriteError {
     PatientOutOfReach(String),
     #[error("referenced resource not found: {0}")]
     UnknownReference(String),
+    /// A message (Communication) may be changed only by the person who sent it.
+    #[error("only the sender may change {0}")]
+    NotAuthor(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -213,6 +216,19 @@ pub async fn prepare_write(
     if let Some(obj) = resource.as_object_mut() {
         obj.insert("id".into(), Value::String(intent.id.clone()));
     }
+    if resource["resourceType"] == "Communication" {
+        if !matches!(intent.kind, FhirWriteKind::Create) {
+            if let Some(row) = store.fhir_read("Communication", &intent.id).await? {
+                if !may_change_message(&row, &author.requester.user_id) {
+                    return Err(WriteError::NotAuthor(format!(
+                        "Communication/{}",
+                        intent.id
+                    )));
+                }
+            }
+        }
+        stamp_sender(&mut resource, &author.requester.user_id);
+    }
     let prepared = renkei_fhir::resource::prepare(&resource).map_err(WriteError::Invalid)?;
     let patient_record_id = match &prepared.patient_reference {
         Some(reference) => Some(resolve_patient(store, author, reference, now).await?),
@@ -227,6 +243,45 @@ pub async fn prepare_write(
         patient_record_id,
         prepared,
     ))
+}
+
+/// The identifier system naming a Renkei user (its internal id) as the sender of a message.
+pub const USER_ID_SYSTEM: &str = "urn:renkei:user-id";
+
+/// The user who sent a stored message (`Communication.sender.identifier` of
+/// [`USER_ID_SYSTEM`], which the write path stamps on every Communication).
+pub fn message_sender(content: &Value) -> Option<&str> {
+    let id = content.pointer("/sender/identifier")?;
+    (id.get("system")?.as_str()? == USER_ID_SYSTEM)
+        .then(|| id.get("value")?.as_str())
+        .flatten()
+}
+
+/// Whether `user_id` may change (update or delete) a stored Communication: only its sender.
+/// Every Communication stored through this module names its sender; one that does not (none
+/// should exist) can be changed by nobody.
+pub fn may_change_message(row: &FhirRow, user_id: &str) -> bool {
+    if row.resource_type != "Communication" {
+        return true;
+    }
+    let Ok(content) = serde_json::from_str::<Value>(&row.content) else {
+        return false;
+    };
+    message_sender(&content) == Some(user_id)
+}
+
+/// Names the writing user as the Communication's sender: `sender.identifier` is set to the
+/// user (whatever the client sent there); a `display` the client gave is kept, and a
+/// literal `reference` too.
+fn stamp_sender(resource: &mut Value, user_id: &str) {
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
+    let sender = obj.entry("sender").or_insert_with(|| json!({}));
+    if !sender.is_object() {
+        *sender = json!({});
+    }
+    sender["identifier"] = json!({ "system": USER_ID_SYSTEM, "value": user_id });
 }
 
 /// Sets `meta.versionId`, `meta.lastUpdated` and `meta.source` and builds the storage write
@@ -493,6 +548,9 @@ pub async fn import(
         for (id, resource) in &mut batch.resources {
             if let Some(obj) = resource.as_object_mut() {
                 obj.insert("id".into(), Value::String(id.clone()));
+            }
+            if resource["resourceType"] == "Communication" {
+                stamp_sender(resource, &batch.author.requester.user_id);
             }
             let rtype = resource["resourceType"].as_str().unwrap_or_default();
             known.insert(format!("{rtype}/{id}"));

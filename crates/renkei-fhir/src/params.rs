@@ -679,6 +679,14 @@ static COMMUNICATION_PARAMS: &[SearchParamDef] = &[
     ),
     sp("sent", Date, "Communication.sent", NONE),
     sp("received", Date, "Communication.received", NONE),
+    // Not an R4 search parameter: Renkei's timeline pages its posts without their replies
+    // (`in-response-to:missing=true`) and fetches the replies of a page of posts by it.
+    sp(
+        "in-response-to",
+        Reference,
+        "Communication.inResponseTo",
+        &["Communication"],
+    ),
 ];
 
 /// The parameters of `resource_type` (empty for Binary and unknown types).

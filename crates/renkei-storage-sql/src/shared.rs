@@ -1404,6 +1404,20 @@ impl Store for SqlStore {
     async fn api_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<(ApiToken, Facility)>> {
         self.c_token(token_hash, now).await
     }
+    async fn mark_timeline_read(&self, user_id: &str, post_ids: &[String], at: Millis) -> StoreResult<()> {
+        self.t_mark_read(user_id, post_ids, at).await
+    }
+    async fn timeline_readers(&self, post_ids: &[String]) -> StoreResult<Vec<TimelineRead>> {
+        self.t_readers(post_ids).await
+    }
+    async fn timeline_unread(
+        &self,
+        user_id: &str,
+        person_ids: &[String],
+        scope: &renkei_storage::fhir::FhirScope,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        self.t_unread(user_id, person_ids, scope).await
+    }
     async fn fhir_write(&self, writes: Vec<renkei_storage::fhir::FhirWrite>, audit: Vec<AuditEntry>) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
         self.f_write(writes, audit).await
     }

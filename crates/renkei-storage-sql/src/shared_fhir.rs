@@ -557,11 +557,25 @@ fn values_by_table(c: &Criterion) -> Vec<(FhirIdx, Vec<&ValueMatch>)> {
     groups
 }
 
+/// The index tables that can hold values of `param` of `resource_type`: a reference
+/// parameter's values live only in the reference table; for any other (or an unknown)
+/// parameter every table is probed.
+fn tables_of(resource_type: &str, param: &str) -> Vec<FhirIdx> {
+    let reference = renkei_fhir::resource::search_params(resource_type)
+        .iter()
+        .any(|p| p.code == param && p.kind == renkei_fhir::search::ParamKind::Reference);
+    if reference {
+        vec![FhirIdx::Reference]
+    } else {
+        FhirIdx::ALL.to_vec()
+    }
+}
+
 /// ` AND <criterion>` on `r`.
-fn push_criterion(qb: &mut QueryBuilder<'_, Db>, c: &Criterion) {
+fn push_criterion(qb: &mut QueryBuilder<'_, Db>, resource_type: &str, c: &Criterion) {
     if let Some(missing) = c.missing {
         qb.push(if missing { " AND NOT (" } else { " AND (" });
-        for (i, idx) in FhirIdx::ALL.into_iter().enumerate() {
+        for (i, idx) in tables_of(resource_type, &c.param).into_iter().enumerate() {
             if i > 0 {
                 qb.push(" OR ");
             }
@@ -775,7 +789,7 @@ fn push_search_body(
     }
     for (i, c) in q.criteria.iter().enumerate() {
         if Some(i) != driver.map(|d| d.criterion) {
-            push_criterion(qb, c);
+            push_criterion(qb, &q.resource_type, c);
         }
     }
     for (cmp, low, high) in &q.last_updated {
@@ -1013,8 +1027,11 @@ impl SqlStore {
                 param => self.sort_table(&q.resource_type, param).await?,
             });
         }
-        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {FHIR_COLUMNS} "));
-        push_search_body(&mut qb, q, scope, driver, true);
+        // The page's ids first: sorting and skipping carry only the id, not the stored
+        // JSON of every matching row (a patient's 10,000 timeline posts sorted by `sent`
+        // would otherwise spill the sort to disk on PostgreSQL); then the rows themselves.
+        let mut qb = QueryBuilder::<Db>::new("SELECT r.id ");
+        push_search_body(&mut qb, q, scope, driver, false);
         qb.push(" ORDER BY ");
         let mut any_key = false;
         for (key, table) in q.sort.iter().zip(&sort_tables) {
@@ -1027,6 +1044,21 @@ impl SqlStore {
                     qb.push(format!("r.id {dir}, "));
                 }
                 (_, None) => continue,
+                (param, Some(FhirIdx::Date)) => {
+                    // One probe per row: a missing date sorts as the far end of the range,
+                    // so it comes last either way (as below).
+                    let (agg, column, missing) = if key.descending {
+                        ("MAX", "high", i64::MIN)
+                    } else {
+                        ("MIN", "low", i64::MAX)
+                    };
+                    qb.push(format!(
+                        "COALESCE((SELECT {agg}(s.{column}) FROM {} WHERE s.resource_type = r.resource_type AND s.id = r.id AND s.param = ",
+                        FhirIdx::Date.probe("s")
+                    ));
+                    qb.push_bind(param.to_string())
+                        .push(format!("), {missing}) {dir}, "));
+                }
                 (param, Some(idx)) => {
                     // Ascending by a resource's lowest value, descending by its highest;
                     // resources without a value last either way.
@@ -1051,9 +1083,41 @@ impl SqlStore {
             .push_bind(q.count.min(100_000) as i64)
             .push(" OFFSET ")
             .push_bind(q.offset as i64);
-        let rows = qb.build().fetch_all(self.read_pool()).await.map_err(err("searching FHIR resources"))?;
+        let ids: Vec<String> = qb
+            .build_query_scalar()
+            .fetch_all(self.read_pool())
+            .await
+            .map_err(err("searching FHIR resources"))?;
+        if ids.is_empty() {
+            return Ok(FhirPage { rows: vec![], total });
+        }
+        // Read again with the same conditions: a row changed in between is returned as it
+        // is now if it still matches, and left out if it no longer does.
+        let mut found: HashMap<String, FhirRow> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "SELECT {FHIR_COLUMNS} FROM {} LEFT JOIN patient_records pr ON pr.id = r.patient_record_id \
+                 WHERE r.resource_type = ",
+                FhirIdx::resources_by_id()
+            ));
+            qb.push_bind(q.resource_type.clone()).push(" AND r.deleted = FALSE AND r.id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.clone());
+            }
+            qb.push(")");
+            for c in &q.criteria {
+                push_criterion(&mut qb, &q.resource_type, c);
+            }
+            push_scope(&mut qb, "r", scope);
+            let rows = qb.build().fetch_all(self.read_pool()).await.map_err(err("reading FHIR resources"))?;
+            for row in &rows {
+                let row = fhir_row_from(row)?;
+                found.insert(row.id.clone(), row);
+            }
+        }
         Ok(FhirPage {
-            rows: rows.iter().map(fhir_row_from).collect::<Result<_, _>>()?,
+            rows: ids.iter().filter_map(|id| found.remove(id)).collect(),
             total,
         })
     }

@@ -106,3 +106,4 @@ include!("shared.rs");
 include!("shared_patients.rs");
 include!("shared_fhir.rs");
 include!("shared_clients.rs");
+include!("shared_timeline.rs");

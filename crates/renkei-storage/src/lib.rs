@@ -365,6 +365,28 @@ pub trait Store: Send + Sync + 'static {
     /// Records (replaces) the state of processed files.
     async fn record_ingest_files(&self, files: Vec<IngestFile>) -> StoreResult<()>;
 
+    // --- timeline read receipts ----------------------------------------------------------
+    /// Marks timeline posts (Communication ids) read by a user. Idempotent: a post already
+    /// read keeps its first read time. Bookkeeping of an audited page view, so it carries no
+    /// audit record of its own.
+    async fn mark_timeline_read(
+        &self,
+        user_id: &str,
+        post_ids: &[String],
+        at: Millis,
+    ) -> StoreResult<()>;
+    /// Who has read these posts, earliest read first.
+    async fn timeline_readers(&self, post_ids: &[String]) -> StoreResult<Vec<TimelineRead>>;
+    /// Per person (of `person_ids`, merged persons followed): how many current
+    /// Communications about the person within `scope` the user has not read. Persons
+    /// without unread posts are left out.
+    async fn timeline_unread(
+        &self,
+        user_id: &str,
+        person_ids: &[String],
+        scope: &fhir::FhirScope,
+    ) -> StoreResult<Vec<(String, i64)>>;
+
     // --- FHIR resource store (see `fhir` module docs) ----------------------------------
     /// Applies the writes in one transaction with the audit entries: all or nothing.
     /// A write whose expectation fails (`Create` of an existing id, `Update`/`Delete` of a

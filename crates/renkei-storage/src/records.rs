@@ -548,6 +548,15 @@ pub struct ApiToken {
     pub expires_at: Millis,
 }
 
+/// One user's first view of one timeline post (a FHIR `Communication`, by id): a read
+/// receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimelineRead {
+    pub post_id: String,
+    pub user_id: String,
+    pub read_at: Millis,
+}
+
 /// A file a collector has processed (`renkei collect ssmix2`), so a rerun skips it while it
 /// is unchanged and a killed run resumes where it stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -74,6 +74,7 @@ pub async fn run_all(store: &dyn Store) {
     fhir_batches(store).await;
     fhir_search(store).await;
     fhir_scopes(store).await;
+    timeline_reads(store).await;
 }
 
 pub async fn facility_life_cycle(store: &dyn Store) {
@@ -3748,5 +3749,176 @@ pub async fn fhir_scopes(store: &dyn Store) {
     assert_eq!(
         everything(vec![z.clone()], FhirScope::All, 0, 0).await.1,
         Some(5)
+    );
+}
+
+/// Read receipts of timeline posts: marking is idempotent and keeps the first read time;
+/// readers are listed per post; unread counts are per person, follow the scope (another
+/// facility's posts only with a grant of their category) and leave out deleted posts.
+pub async fn timeline_reads(store: &dyn Store) {
+    use fhir::*;
+    use fhir_checks::*;
+    let t0 = ms(2030, 5, 1, 0, 0);
+    let (fa, fb, ra, rb, rq) = fhir_fixture(store, t0).await;
+    let p = ra.person_id.clone();
+    let q = rq.person_id.clone();
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let post = |n: &str, at: i64, record: &PatientRecord, facility: &Facility| {
+        write(
+            FhirWriteKind::Create,
+            "Communication",
+            &format!("{tag}-{n}"),
+            1,
+            t0 + at,
+            Some(record.id.as_str()),
+            Some(&facility.id),
+            "care",
+            tag,
+            vec![],
+        )
+    };
+    store
+        .fhir_write(
+            vec![
+                post("a1", 1, &ra, &fa),
+                post("a2", 2, &ra, &fa),
+                post("b1", 3, &rb, &fb),
+                post("q1", 4, &rq, &fa),
+            ],
+            vec![audit("test.timeline")],
+        )
+        .await
+        .unwrap();
+    let id = |n: &str| format!("{tag}-{n}");
+    let u1 = format!("user-{tag}-1");
+    let u2 = format!("user-{tag}-2");
+    let own_a = FhirScope::Restricted {
+        own_facility: Some(fa.id.clone()),
+        grants: vec![],
+        non_patient: false,
+    };
+    let shared_a = FhirScope::Restricted {
+        own_facility: Some(fa.id.clone()),
+        grants: vec![PersonGrant {
+            person_ids: vec![p.clone()],
+            categories: vec!["care".into()],
+        }],
+        non_patient: false,
+    };
+    let both = vec![p.clone(), q.clone()];
+    let mut expected = vec![(p.clone(), 2), (q.clone(), 1)];
+    expected.sort();
+    assert_eq!(
+        store.timeline_unread(&u1, &both, &own_a).await.unwrap(),
+        expected,
+        "without a grant the other facility's post is not counted"
+    );
+    let mut expected = vec![(p.clone(), 3), (q.clone(), 1)];
+    expected.sort();
+    assert_eq!(
+        store.timeline_unread(&u1, &both, &shared_a).await.unwrap(),
+        expected
+    );
+    assert_eq!(
+        store.timeline_unread(&u1, &[], &shared_a).await.unwrap(),
+        vec![]
+    );
+
+    // Reading: idempotent, first time kept.
+    store
+        .mark_timeline_read(&u1, &[id("a1"), id("b1")], t0 + 10)
+        .await
+        .unwrap();
+    store
+        .mark_timeline_read(&u1, &[id("a1"), id("a2")], t0 + 20)
+        .await
+        .unwrap();
+    store
+        .mark_timeline_read(&u2, &[id("a1")], t0 + 15)
+        .await
+        .unwrap();
+    store.mark_timeline_read(&u2, &[], t0 + 16).await.unwrap();
+    let readers = store.timeline_readers(&[id("a1")]).await.unwrap();
+    assert_eq!(
+        readers
+            .iter()
+            .map(|r| (r.user_id.as_str(), r.read_at - t0))
+            .collect::<Vec<_>>(),
+        vec![(u1.as_str(), 10), (u2.as_str(), 15)],
+        "earliest first, first read time kept"
+    );
+    let readers = store
+        .timeline_readers(&[id("a2"), id("b1"), id("q1")])
+        .await
+        .unwrap();
+    assert_eq!(readers.len(), 2);
+    assert!(readers.iter().all(|r| r.user_id == u1));
+    assert_eq!(
+        store.timeline_unread(&u1, &both, &shared_a).await.unwrap(),
+        vec![(q.clone(), 1)]
+    );
+    assert_eq!(
+        store
+            .timeline_unread(&u2, std::slice::from_ref(&p), &shared_a)
+            .await
+            .unwrap(),
+        vec![(p.clone(), 2)]
+    );
+
+    // A deleted post is no longer unread.
+    let mut del = post("a2", 30, &ra, &fa);
+    del.kind = FhirWriteKind::Delete {
+        expected_version: 1,
+    };
+    del.version_id = 2;
+    store
+        .fhir_write(vec![del], vec![audit("test.timeline")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .timeline_unread(&u2, std::slice::from_ref(&p), &shared_a)
+            .await
+            .unwrap(),
+        vec![(p.clone(), 1)]
+    );
+    assert_eq!(
+        store
+            .timeline_unread(&u2, std::slice::from_ref(&p), &FhirScope::All)
+            .await
+            .unwrap(),
+        vec![(p.clone(), 1)]
+    );
+
+    // A reply (indexed `in-response-to`): `:missing` on a reference parameter tells posts
+    // from replies (the timeline pages its posts so).
+    let mut reply = post("r1", 40, &ra, &fa);
+    reply.index.push(entry(
+        "in-response-to",
+        renkei_fhir::IndexValue::Reference(format!("Communication/{}", id("a1"))),
+    ));
+    store
+        .fhir_write(vec![reply], vec![audit("test.timeline")])
+        .await
+        .unwrap();
+    let mut top = criterion("in-response-to", vec![]);
+    top.missing = Some(true);
+    assert_eq!(
+        found_set(store, &query("Communication", tag, vec![top.clone()])).await,
+        names(&format!("{tag}-"), &["a1", "b1", "q1"])
+    );
+    top.missing = Some(false);
+    assert_eq!(
+        found_set(store, &query("Communication", tag, vec![top])).await,
+        names(&format!("{tag}-"), &["r1"])
+    );
+    assert_eq!(
+        store
+            .timeline_unread(&u2, std::slice::from_ref(&p), &FhirScope::All)
+            .await
+            .unwrap(),
+        vec![(p.clone(), 2)],
+        "replies are posts too"
     );
 }

@@ -269,6 +269,12 @@ impl From<WriteError> for WriteFailure {
                 &format!("参照先 {r} がありません。"),
                 &format!("The referenced resource {r} does not exist."),
             )),
+            WriteError::NotAuthor(r) => WriteFailure::Fhir(FhirError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                &format!("{r} は送信者本人だけが変更できます。"),
+                &format!("Only the sender may change {r}."),
+            )),
             WriteError::Store(e) => e.into(),
         }
     }
@@ -1136,6 +1142,9 @@ pub(crate) async fn check_may_change(
             "A resource recorded by another facility cannot be changed.",
         )
         .into());
+    }
+    if !clinical::may_change_message(row, &actor.requester.user_id) {
+        return Err(WriteError::NotAuthor(format!("{}/{}", row.resource_type, row.id)).into());
     }
     Ok(())
 }

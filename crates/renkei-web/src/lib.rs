@@ -207,6 +207,24 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/patients/{id}/record/documents/{doc_id}",
             get(record::download),
         )
+        .route(
+            "/patients/{id}/timeline",
+            get(timeline::show)
+                .post(timeline::create)
+                // A photo or PDF, like the record's attachments.
+                .layer(DefaultBodyLimit::max(
+                    record::MAX_ATTACHMENT_BYTES + 64 * 1024,
+                )),
+        )
+        .route("/patients/{id}/timeline/{post}/edit", post(timeline::edit))
+        .route(
+            "/patients/{id}/timeline/{post}/history",
+            get(timeline::history),
+        )
+        .route(
+            "/patients/{id}/timeline/{post}/files/{n}",
+            get(timeline::download),
+        )
         .route("/invitations", get(patients::invitations))
         .route("/invitations/{id}", post(patients::answer_invitation))
         .route(

@@ -45,6 +45,7 @@ struct HomePage {
     admin: Option<AdminPanel>,
     recovery_codes_left: i64,
     acp_reviews: Vec<super::acp::ReviewReminder>,
+    timeline_unread: Vec<super::timeline::UnreadPatient>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +125,7 @@ pub async fn home(
         admin,
         recovery_codes_left: state.store.unused_recovery_codes(&viewer.user.id).await?,
         acp_reviews: super::acp::reminders(&state, &viewer).await?,
+        timeline_unread: super::timeline::unread_patients(&state, &viewer).await?,
     };
     render(&page)
 }

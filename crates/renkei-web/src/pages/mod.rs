@@ -15,6 +15,7 @@ pub mod mpi;
 pub mod patients;
 pub mod record;
 pub mod staff;
+pub mod timeline;
 
 use crate::error::{urlencode, AppResult};
 use crate::i18n::Tr;

@@ -318,6 +318,8 @@ struct PatientPage {
     team: Vec<TeamView>,
     consent: Option<ConsentSummary>,
     in_team: bool,
+    /// The viewer's unread timeline posts about the person.
+    timeline_unread: i64,
     break_glass: bool,
     /// The secretariat manages identity: link history and unlinking registrations.
     identity_admin: bool,
@@ -456,6 +458,15 @@ pub async fn show(
     let in_team = team
         .iter()
         .any(|t| t.mine && t.member.status == TeamStatus::Active);
+    let timeline_unread = if in_team || header.own {
+        super::timeline::unread_counts(&state, &viewer, std::slice::from_ref(&person))
+            .await?
+            .get(&person)
+            .copied()
+            .unwrap_or(0)
+    } else {
+        0
+    };
     let person_id_for_history = person.clone();
     let page = PatientPage {
         c: Chrome::for_viewer(&state, &viewer, "patients.title").with_notice(q.msg.as_deref()),
@@ -466,6 +477,7 @@ pub async fn show(
         team,
         consent,
         in_team,
+        timeline_unread,
         identity_admin: viewer.is_secretariat(),
         history: if viewer.is_secretariat() {
             state

@@ -163,7 +163,10 @@ pub(super) async fn open(
 
 /// `Patient/<id>` of the person and of every person merged into it (data written before a
 /// merge names the old person).
-async fn patient_references(state: &SharedState, person: &str) -> AppResult<Vec<ValueMatch>> {
+pub(super) async fn patient_references(
+    state: &SharedState,
+    person: &str,
+) -> AppResult<Vec<ValueMatch>> {
     let mut ids = BTreeSet::from([person.to_string()]);
     for e in state.store.link_history(person).await? {
         if e.action == "merge" {
@@ -233,7 +236,7 @@ pub(super) async fn person_rows(
 }
 
 /// Whether a row read by id belongs to the person and lies within the viewer's scope.
-fn row_visible(ra: &RecordAccess, row: &FhirRow) -> bool {
+pub(super) fn row_visible(ra: &RecordAccess, row: &FhirRow) -> bool {
     !row.deleted
         && row.person_id.as_deref() == Some(ra.person.as_str())
         && clinical::row_in_scope(&ra.scope, row)
@@ -241,7 +244,7 @@ fn row_visible(ra: &RecordAccess, row: &FhirRow) -> bool {
 
 // --- reading FHIR JSON -------------------------------------------------------------------
 
-fn text_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+pub(super) fn text_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
@@ -411,7 +414,7 @@ fn annotations(v: &Value) -> String {
 }
 
 /// `MedicationRequest/<id>` from a reference in any of its forms.
-fn relative_reference(reference: &str) -> Option<(String, String)> {
+pub(super) fn relative_reference(reference: &str) -> Option<(String, String)> {
     let trimmed = reference.split("/_history/").next().unwrap_or(reference);
     let mut parts = trimmed.rsplit('/');
     let id = parts.next()?;
@@ -1881,7 +1884,7 @@ fn parse_local(s: &str) -> Option<i64> {
 }
 
 /// A FHIR dateTime in JST with seconds.
-fn fhir_datetime(millis: i64) -> String {
+pub(super) fn fhir_datetime(millis: i64) -> String {
     use chrono::{FixedOffset, TimeZone};
     FixedOffset::east_opt(9 * 3600)
         .and_then(|tz| tz.timestamp_millis_opt(millis).single())
@@ -2136,7 +2139,7 @@ pub(super) fn write_errors(tr: Tr, lang: Lang, e: WriteError) -> AppResult<Vec<S
                 Lang::En => i.en,
             })
             .collect()),
-        WriteError::PatientOutOfReach(_) => Err(AppError::Forbidden),
+        WriteError::PatientOutOfReach(_) | WriteError::NotAuthor(_) => Err(AppError::Forbidden),
         WriteError::UnknownReference(_) => Ok(vec![tr.t("record.unknown_reference").to_string()]),
         WriteError::Store(e) => Err(e.into()),
     }
@@ -2579,12 +2582,12 @@ pub async fn upload(
 }
 
 /// Stored text in Japanese whatever the viewer's language (stored data is Japanese first).
-fn tr_ja(key: &str) -> &'static str {
+pub(super) fn tr_ja(key: &str) -> &'static str {
     Tr(Lang::Ja).t(key)
 }
 
 /// Content types served as they are (anything else is a download of octet-stream).
-fn served_type(claimed: &str, data: &[u8]) -> (&'static str, bool) {
+pub(super) fn served_type(claimed: &str, data: &[u8]) -> (&'static str, bool) {
     use renkei_domain::files::{detect, DocumentKind};
     match (claimed, detect(data)) {
         ("image/jpeg", Some(DocumentKind::Jpeg)) => ("image/jpeg", true),
@@ -2597,7 +2600,7 @@ fn served_type(claimed: &str, data: &[u8]) -> (&'static str, bool) {
 
 /// A document (or its content) that is missing or outside the viewer's scope: 404, with a
 /// denied `patient.read` record like every other refused read of patient data.
-async fn refused(
+pub(super) async fn refused(
     state: &SharedState,
     viewer: &Viewer,
     ra: &RecordAccess,
