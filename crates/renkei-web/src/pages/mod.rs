@@ -141,3 +141,49 @@ pub fn parse_jst_date(s: &str) -> Option<i64> {
         .single()
         .map(|t| t.timestamp_millis())
 }
+
+/// A multipart form read whole: the named text fields and its one `file` part.
+pub(crate) struct MultipartForm {
+    fields: std::collections::HashMap<String, String>,
+    /// (original file name, bytes); None when no file or an empty one was sent.
+    pub file: Option<(String, Vec<u8>)>,
+}
+
+impl MultipartForm {
+    /// A text field's value ("" when absent).
+    pub fn text(&self, name: &str) -> String {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Reads the `text_fields` and the `file` part of a multipart body (other parts are skipped
+/// unread); an unreadable body is 400.
+pub(crate) async fn read_multipart(
+    tr: Tr,
+    mut multipart: axum::extract::Multipart,
+    text_fields: &[&str],
+) -> AppResult<MultipartForm> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        crate::error::AppError::BadRequest(format!("{}: {e}", tr.t("record.upload_unreadable")))
+    };
+    let mut form = MultipartForm {
+        fields: std::collections::HashMap::new(),
+        file: None,
+    };
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        let Some(name) = field.name().map(str::to_string) else {
+            continue;
+        };
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or("").to_string();
+            let bytes = field.bytes().await.map_err(unreadable)?;
+            if !bytes.is_empty() {
+                form.file = Some((file_name, bytes.to_vec()));
+            }
+        } else if text_fields.contains(&name.as_str()) {
+            let value = field.text().await.map_err(unreadable)?;
+            form.fields.insert(name, value);
+        }
+    }
+    Ok(form)
+}

@@ -2484,28 +2484,12 @@ pub async fn upload(
     State(state): State<SharedState>,
     viewer: Viewer,
     Path(person_id): Path<String>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> AppResult<Response> {
     let tr = viewer.tr();
     let lang = viewer.lang();
-    let mut csrf = String::new();
-    let mut title = String::new();
-    let mut file: Option<(String, Vec<u8>)> = None;
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        AppError::BadRequest(format!("{}: {e}", tr.t("record.upload_unreadable")))
-    };
-    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
-            Some("title") => title = field.text().await.map_err(unreadable)?,
-            Some("file") => {
-                let name = field.file_name().unwrap_or("").to_string();
-                let bytes = field.bytes().await.map_err(unreadable)?;
-                file = Some((name, bytes.to_vec()));
-            }
-            _ => {}
-        }
-    }
+    let form = super::read_multipart(tr, multipart, &["csrf", "title"]).await?;
+    let (csrf, title, file) = (form.text("csrf"), form.text("title"), form.file);
     viewer.check_csrf(&csrf)?;
     let ra = open(&state, &viewer, &person_id, "action:record.upload").await?;
     if !ra.may_contribute() {

@@ -456,33 +456,24 @@ pub async fn create(
     State(state): State<SharedState>,
     viewer: Viewer,
     Path(person_id): Path<String>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> AppResult<Response> {
     let tr = viewer.tr();
     let lang = viewer.lang();
-    let mut csrf = String::new();
-    let mut form = PostForm::default();
-    let mut file: Option<(String, Vec<u8>)> = None;
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        AppError::BadRequest(format!("{}: {e}", tr.t("record.upload_unreadable")))
+    let parts = super::read_multipart(
+        tr,
+        multipart,
+        &["csrf", "kind", "urgent", "text", "reply_to"],
+    )
+    .await?;
+    let csrf = parts.text("csrf");
+    let form = PostForm {
+        kind: parts.text("kind"),
+        urgent: !parts.text("urgent").is_empty(),
+        text: parts.text("text"),
+        reply_to: parts.text("reply_to"),
     };
-    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
-            Some("kind") => form.kind = field.text().await.map_err(unreadable)?,
-            Some("urgent") => form.urgent = !field.text().await.map_err(unreadable)?.is_empty(),
-            Some("text") => form.text = field.text().await.map_err(unreadable)?,
-            Some("reply_to") => form.reply_to = field.text().await.map_err(unreadable)?,
-            Some("file") => {
-                let name = field.file_name().unwrap_or("").to_string();
-                let bytes = field.bytes().await.map_err(unreadable)?;
-                if !bytes.is_empty() {
-                    file = Some((name, bytes.to_vec()));
-                }
-            }
-            _ => {}
-        }
-    }
+    let file = parts.file;
     viewer.check_csrf(&csrf)?;
     let ra = record::open(&state, &viewer, &person_id, "action:timeline.post").await?;
     if !ra.may_contribute() {
