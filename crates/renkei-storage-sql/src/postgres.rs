@@ -21,8 +21,14 @@ const FHIR_INDEX_HINTS: bool = false;
 
 pub struct PostgresStore {
     pool: Pool<Postgres>,
+    url: String,
     audit_jobs: tokio::sync::mpsc::Sender<AuditJob>,
+    /// Fed by this node's LISTEN connection, so events from every node arrive here.
+    events: tokio::sync::broadcast::Sender<renkei_storage::Event>,
 }
+
+/// The one NOTIFY channel every node listens on.
+const EVENT_CHANNEL: &str = "renkei_events";
 
 async fn begin_on(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, StoreError> {
     pool.begin()
@@ -45,7 +51,26 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("migrating PostgreSQL: {e}")))?;
         // The chain head row must exist so that FOR UPDATE has something to lock.
         let audit_jobs = spawn_audit_writer(pool.clone());
-        Ok(PostgresStore { pool, audit_jobs })
+        let events = tokio::sync::broadcast::channel(EVENT_BUFFER).0;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+            .await
+            .map_err(|e| backend_error("opening the LISTEN connection", e))?;
+        listener
+            .listen(EVENT_CHANNEL)
+            .await
+            .map_err(|e| backend_error("listening for events", e))?;
+        spawn_event_listener(listener, events.clone());
+        Ok(PostgresStore {
+            pool,
+            url: url.to_string(),
+            audit_jobs,
+            events,
+        })
+    }
+
+    /// The URL this store connected with (tests start a second node on it).
+    pub fn connect_url(&self) -> &str {
+        &self.url
     }
 
     /// Direct access for tests that play the attacker (tampering with the audit log).
@@ -60,6 +85,49 @@ impl PostgresStore {
     fn read_pool(&self) -> &Pool<Db> {
         &self.pool
     }
+
+    async fn send_event(&self, topic: &str, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENT_CHANNEL)
+            .bind(format!("{topic}\n{payload}"))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend_error("publishing an event", e))?;
+        Ok(())
+    }
+}
+
+/// Events travel between nodes as `topic` + newline + payload.
+fn decode_event(text: &str) -> Option<renkei_storage::Event> {
+    let (topic, payload) = text.split_once('\n')?;
+    Some(renkei_storage::Event {
+        topic: topic.to_string(),
+        payload: payload.to_string(),
+    })
+}
+
+/// Relays NOTIFYs to this node's subscribers. `PgListener::recv` reconnects by itself
+/// after a lost connection (events sent meanwhile are missed — receivers re-read the
+/// database, so only latency is lost); a failed reconnect is retried with a pause.
+fn spawn_event_listener(
+    mut listener: sqlx::postgres::PgListener,
+    events: tokio::sync::broadcast::Sender<renkei_storage::Event>,
+) {
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(notification) => {
+                    if let Some(event) = decode_event(notification.payload()) {
+                        let _ = events.send(event);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event listener lost PostgreSQL; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
 }
 
 include!("shared.rs");

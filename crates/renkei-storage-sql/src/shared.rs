@@ -156,6 +156,9 @@ fn readiness_from_row(row: &<Db as sqlx::Database>::Row) -> Result<ReadinessSurv
     })
 }
 
+/// How many events a slow subscriber may fall behind before it gets `Lagged`.
+const EVENT_BUFFER: usize = 4096;
+
 type AuditJob = (AuditEntry, tokio::sync::oneshot::Sender<Result<AuditRecord, StoreError>>);
 
 /// Group commit for stand-alone audit records (every read of patient data writes one):
@@ -424,6 +427,24 @@ impl Store for SqlStore {
             .await
             .map_err(err("pinging database"))?;
         Ok(())
+    }
+
+    async fn publish_event(&self, topic: &str, payload: &str) -> StoreResult<()> {
+        if topic.is_empty() || topic.contains('\n') {
+            return Err(StoreError::Backend(format!("event topic {topic:?} is not a plain word")));
+        }
+        if topic.len() + 1 + payload.len() > renkei_storage::MAX_EVENT_PAYLOAD {
+            return Err(StoreError::Backend(format!(
+                "event payload of {} bytes exceeds {}",
+                payload.len(),
+                renkei_storage::MAX_EVENT_PAYLOAD
+            )));
+        }
+        self.send_event(topic, payload).await
+    }
+
+    fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<renkei_storage::Event> {
+        self.events.subscribe()
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {

@@ -28,6 +28,8 @@ pub struct SqliteStore {
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
     audit_jobs: tokio::sync::mpsc::Sender<AuditJob>,
+    /// One node owns an SQLite file: live events stay in this process.
+    events: tokio::sync::broadcast::Sender<renkei_storage::Event>,
 }
 
 async fn begin_on(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, StoreError> {
@@ -85,6 +87,7 @@ impl SqliteStore {
             writer,
             reader,
             audit_jobs,
+            events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
         })
     }
 
@@ -99,6 +102,15 @@ impl SqliteStore {
 
     fn read_pool(&self) -> &Pool<Db> {
         &self.reader
+    }
+
+    async fn send_event(&self, topic: &str, payload: &str) -> Result<(), StoreError> {
+        // No subscriber is not an error: nobody is watching.
+        let _ = self.events.send(renkei_storage::Event {
+            topic: topic.to_string(),
+            payload: payload.to_string(),
+        });
+        Ok(())
     }
 }
 

@@ -118,6 +118,27 @@ fn tempdir() -> std::path::PathBuf {
     dir
 }
 
+/// Two nodes on one PostgreSQL: an event published on one reaches subscribers of the
+/// other (LISTEN/NOTIFY), which is what live pages behind a load balancer rely on.
+#[tokio::test]
+async fn postgres_events_cross_nodes() {
+    let Some(first) = fresh_postgres().await else {
+        return;
+    };
+    let url = first.connect_url().to_string();
+    let second = PostgresStore::connect(&url, 2).await.unwrap();
+    let mut on_second = second.subscribe_events();
+    first.publish_event("icu", "beds=7").await.unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), on_second.recv())
+        .await
+        .expect("the event crosses nodes within 5 s")
+        .unwrap();
+    assert_eq!(
+        (event.topic.as_str(), event.payload.as_str()),
+        ("icu", "beds=7")
+    );
+}
+
 async fn fresh_postgres() -> Option<PostgresStore> {
     let Ok(url) = std::env::var("RENKEI_TEST_POSTGRES_URL") else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {

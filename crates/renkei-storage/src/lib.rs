@@ -31,6 +31,21 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A live event (a vital sign stored, a notification created…) for whoever on any node is
+/// watching. Events are hints to refresh, never the data itself: they carry ids, and a
+/// receiver that missed one (a lagging subscriber, a reconnecting listener) loses nothing
+/// but latency, because what it shows is read from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What the event is about (`icu`, `notification`…); receivers filter on it.
+    pub topic: String,
+    /// Small text, at most [`MAX_EVENT_PAYLOAD`] bytes (PostgreSQL's NOTIFY limit).
+    pub payload: String,
+}
+
+/// PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more; topic and payload share it.
+pub const MAX_EVENT_PAYLOAD: usize = 7_000;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// "sqlite" or "postgres", for health output and metrics.
@@ -38,6 +53,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    // --- live events ------------------------------------------------------------------
+    /// Sends an event to every subscriber on every node: PostgreSQL `NOTIFY` (so nodes
+    /// behind a load balancer all hear it), an in-process broadcast on SQLite (one node).
+    /// Call it after the commit of what it announces.
+    async fn publish_event(&self, topic: &str, payload: &str) -> StoreResult<()>;
+    /// Events published from now on, on any node. A receiver that falls more than a few
+    /// thousand events behind gets `Lagged` and should re-read what it shows.
+    fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<Event>;
 
     // --- settings -------------------------------------------------------------------
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;

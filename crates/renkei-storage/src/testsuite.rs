@@ -75,6 +75,29 @@ pub async fn run_all(store: &dyn Store) {
     fhir_search(store).await;
     fhir_scopes(store).await;
     timeline_reads(store).await;
+    live_events(store).await;
+}
+
+/// Published events reach a subscriber; topics and sizes the channel cannot carry are
+/// refused rather than mangled.
+pub async fn live_events(store: &dyn Store) {
+    let mut events = store.subscribe_events();
+    store.publish_event("test", "bed=1;seq=42").await.unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let event = events.recv().await.expect("event channel open");
+            if event.topic == "test" {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the event arrives within 5 s");
+    assert_eq!(event.payload, "bed=1;seq=42");
+    assert!(store.publish_event("a\nb", "x").await.is_err());
+    assert!(store.publish_event("", "x").await.is_err());
+    let oversized = "x".repeat(MAX_EVENT_PAYLOAD);
+    assert!(store.publish_event("test", &oversized).await.is_err());
 }
 
 pub async fn facility_life_cycle(store: &dyn Store) {
