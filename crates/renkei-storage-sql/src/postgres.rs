@@ -135,3 +135,4 @@ include!("shared_patients.rs");
 include!("shared_fhir.rs");
 include!("shared_clients.rs");
 include!("shared_timeline.rs");
+include!("shared_icu.rs");

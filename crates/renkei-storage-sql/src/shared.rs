@@ -443,6 +443,10 @@ impl Store for SqlStore {
         self.send_event(topic, payload).await
     }
 
+    fn icu(&self) -> &dyn renkei_storage::icu::IcuStore {
+        self
+    }
+
     fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<renkei_storage::Event> {
         self.events.subscribe()
     }

@@ -6,6 +6,7 @@
 //! record never describes an action that did not happen.
 
 pub mod fhir;
+pub mod icu;
 pub mod records;
 pub mod testsuite;
 
@@ -53,6 +54,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip proving the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The Tele-ICU part of the store.
+    fn icu(&self) -> &dyn icu::IcuStore;
 
     // --- live events ------------------------------------------------------------------
     /// Sends an event to every subscriber on every node: PostgreSQL `NOTIFY` (so nodes

@@ -76,6 +76,7 @@ pub async fn run_all(store: &dyn Store) {
     fhir_scopes(store).await;
     timeline_reads(store).await;
     live_events(store).await;
+    icu_storage(store).await;
 }
 
 /// Published events reach a subscriber; topics and sizes the channel cannot carry are
@@ -3944,4 +3945,347 @@ pub async fn timeline_reads(store: &dyn Store) {
         vec![(p.clone(), 2)],
         "replies are posts too"
     );
+}
+
+/// Tele-ICU: configuration, one open stay per bed, batches that store resent messages and
+/// values once, the newest value that never moves back, quarantine, alerts de-duplicated by
+/// stay and rule, rounds and calls, retention into hourly summaries, test-data erasure.
+pub async fn icu_storage(store: &dyn Store) {
+    use crate::icu::*;
+    use fhir_checks::*;
+    let t0 = ms(2030, 6, 1, 0, 0);
+    let (fa, fb, ra, rb, _) = fhir_fixture(store, t0).await;
+    let icu = store.icu();
+    let tag = ids::new_id();
+    let unit = IcuUnit {
+        id: format!("unit-{tag}"),
+        facility_id: fa.id.clone(),
+        centre_facility_id: fb.id.clone(),
+        code: "ICU".into(),
+        name: "集中治療室".into(),
+        kind: "icu".into(),
+        colour: "#1f77b4".into(),
+        sampling_seconds: 60,
+        active: true,
+        updated_at: t0,
+    };
+    icu.icu_put_unit(unit.clone(), audit("icu.unit")).await.unwrap();
+    let clash = IcuUnit {
+        id: format!("unit2-{tag}"),
+        ..unit.clone()
+    };
+    assert!(matches!(
+        icu.icu_put_unit(clash, audit("icu.unit")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bed = |n: i64| IcuBed {
+        id: format!("bed{n}-{tag}"),
+        unit_id: unit.id.clone(),
+        facility_id: fa.id.clone(),
+        label: format!("ICU-{n}"),
+        monitor_key: format!("BED-{n:03}-{tag}"),
+        position: n,
+        active: true,
+        updated_at: t0,
+    };
+    icu.icu_put_bed(bed(1), audit("icu.bed")).await.unwrap();
+    icu.icu_put_bed(bed(2), audit("icu.bed")).await.unwrap();
+    let mut same_key = bed(3);
+    same_key.monitor_key = bed(1).monitor_key;
+    assert!(matches!(
+        icu.icu_put_bed(same_key, audit("icu.bed")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let beds: Vec<IcuBed> = icu
+        .icu_beds()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.unit_id == unit.id)
+        .collect();
+    assert_eq!(beds.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(), ["ICU-1", "ICU-2"]);
+
+    let stay = |id: &str, bed_id: &str, record: &PatientRecord, is_test: bool| IcuStay {
+        id: format!("{id}-{tag}"),
+        bed_id: bed_id.to_string(),
+        facility_id: fa.id.clone(),
+        person_id: record.person_id.clone(),
+        record_id: record.id.clone(),
+        local_id: record.local_id.clone(),
+        admitted_at: t0,
+        admitted_by: "clerk".into(),
+        details: "{}".into(),
+        is_test,
+        discharged_at: None,
+        discharged_by: None,
+        discharge_summary: None,
+    };
+    let s1 = stay("s1", &bed(1).id, &ra, false);
+    icu.icu_admit(s1.clone(), audit("icu.admit")).await.unwrap();
+    assert!(matches!(
+        icu.icu_admit(stay("s1b", &bed(1).id, &rb, false), audit("icu.admit")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let s2 = stay("s2", &bed(2).id, &rb, true);
+    icu.icu_admit(s2.clone(), audit("icu.admit")).await.unwrap();
+
+    let value = |stay: &IcuStay, item: &str, at: i64, v: f64| IcuValue {
+        stay_id: stay.id.clone(),
+        item: item.into(),
+        at: t0 + at,
+        value: v,
+        source: "monitor".into(),
+    };
+    let message = |control: &str, values: Vec<IcuValue>, stay: &IcuStay| IcuIncoming {
+        facility_id: fa.id.clone(),
+        control_id: format!("{control}-{tag}"),
+        received_at: t0,
+        disposition: IcuDisposition::Store {
+            stay_id: stay.id.clone(),
+            values,
+        },
+    };
+    let quarantined = IcuQuarantined {
+        id: format!("q-{tag}"),
+        received_at: t0,
+        facility_id: fa.id.clone(),
+        centre_facility_id: Some(fb.id.clone()),
+        control_id: format!("m4-{tag}"),
+        bed_key: "BED-999".into(),
+        patient_key: "P-1".into(),
+        reason: "no admitted patient in bed BED-999".into(),
+        message: "MSH|^~\\&|...".into(),
+        resolved_at: None,
+        resolved_by: None,
+        resolution: None,
+    };
+    let alert = |stay: &IcuStay, rule: &str, at: i64| IcuAlert {
+        id: ids::new_id(),
+        stay_id: Some(stay.id.clone()),
+        facility_id: fa.id.clone(),
+        rule: rule.into(),
+        severity: "critical".into(),
+        audience: "nurse,physician".into(),
+        text: "SpO2 < 90".into(),
+        value: Some(85.0),
+        raised_at: t0 + at,
+        acked_at: None,
+        acked_by: None,
+        ack_reason: None,
+        snoozed_until: None,
+        cleared_at: None,
+    };
+    let results = icu
+        .icu_ingest(
+            vec![
+                message("m1", vec![value(&s1, "hr", 60_000, 80.0), value(&s1, "spo2", 60_000, 97.0)], &s1),
+                message("m2", vec![value(&s1, "hr", 120_000, 90.0), value(&s1, "hr", 120_000, 90.0)], &s1),
+                message("m1", vec![value(&s1, "hr", 60_000, 81.0)], &s1),
+                IcuIncoming {
+                    facility_id: fa.id.clone(),
+                    control_id: quarantined.control_id.clone(),
+                    received_at: t0,
+                    disposition: IcuDisposition::Quarantine(quarantined.clone()),
+                },
+            ],
+            IcuAlertChanges {
+                raise: vec![alert(&s1, "spo2.low", 1)],
+                clear: vec![],
+            },
+            audit("icu.ingest"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        [IcuIngested::Stored, IcuIngested::Stored, IcuIngested::Duplicate, IcuIngested::Quarantined]
+    );
+    // A resend in a later batch, and an older value arriving late.
+    let results = icu
+        .icu_ingest(
+            vec![
+                message("m2", vec![value(&s1, "hr", 120_000, 99.0)], &s1),
+                message("m5", vec![value(&s1, "hr", 30_000, 70.0)], &s1),
+                message("m6", vec![value(&s2, "hr", 60_000, 120.0)], &s2),
+            ],
+            IcuAlertChanges {
+                raise: vec![alert(&s1, "spo2.low", 2), alert(&s2, "spo2.low", 2)],
+                clear: vec![],
+            },
+            audit("icu.ingest"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(results, [IcuIngested::Duplicate, IcuIngested::Stored, IcuIngested::Stored]);
+    let mut latest = icu.icu_latest(&[s1.id.clone(), s2.id.clone()]).await.unwrap();
+    latest.sort_by(|a, b| (a.stay_id.as_str(), a.item.as_str()).cmp(&(b.stay_id.as_str(), b.item.as_str())));
+    let brief: Vec<(&str, &str, i64, f64)> = latest
+        .iter()
+        .map(|v| (v.stay_id.as_str(), v.item.as_str(), v.at - t0, v.value))
+        .collect();
+    assert_eq!(
+        brief,
+        [
+            (s1.id.as_str(), "hr", 120_000, 90.0),
+            (s1.id.as_str(), "spo2", 60_000, 97.0),
+            (s2.id.as_str(), "hr", 60_000, 120.0)
+        ]
+    );
+    let series = icu.icu_values(&s1.id, &["hr".into()], t0, t0 + 3_600_000).await.unwrap();
+    assert_eq!(series.iter().map(|v| v.value).collect::<Vec<_>>(), [70.0, 80.0, 90.0]);
+    assert_eq!(icu.icu_values(&s1.id, &[], t0, t0 + 3_600_000).await.unwrap().len(), 4);
+
+    // Alerts: one open per stay and rule; acknowledged with a reason; cleared.
+    let open: Vec<IcuAlert> = icu
+        .icu_open_alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.facility_id == fa.id)
+        .collect();
+    assert_eq!(open.len(), 2, "the second spo2.low of s1 is not a new alert");
+    let a1 = open.iter().find(|a| a.stay_id.as_deref() == Some(s1.id.as_str())).unwrap();
+    assert_eq!(a1.raised_at, t0 + 1);
+    icu.icu_ack_alert(&a1.id, "nurse", "probe re-attached", Some(t0 + 600_000), t0 + 5, audit("icu.ack"))
+        .await
+        .unwrap();
+    let acked = icu.icu_get_alert(&a1.id).await.unwrap().unwrap();
+    assert_eq!(acked.ack_reason.as_deref(), Some("probe re-attached"));
+    assert_eq!(acked.snoozed_until, Some(t0 + 600_000));
+    let changed = icu
+        .icu_apply_alerts(
+            IcuAlertChanges {
+                raise: vec![],
+                clear: vec![(s1.id.clone(), "spo2.low".into(), t0 + 10)],
+            },
+            audit("icu.alerts"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    assert!(matches!(
+        icu.icu_ack_alert(&a1.id, "nurse", "late", None, t0 + 11, audit("icu.ack")).await,
+        Err(StoreError::InvalidState(_))
+    ));
+    // After clearing, the rule may raise a new alert.
+    icu.icu_apply_alerts(
+        IcuAlertChanges {
+            raise: vec![alert(&s1, "spo2.low", 20)],
+            clear: vec![],
+        },
+        audit("icu.alerts"),
+    )
+    .await
+    .unwrap();
+    let log = icu.icu_alert_log(t0, 100).await.unwrap();
+    assert_eq!(log.iter().filter(|a| a.stay_id.as_deref() == Some(s1.id.as_str())).count(), 2);
+
+    // Quarantine: listed until resolved, resolved once.
+    let waiting = icu.icu_quarantine(true, 1000).await.unwrap();
+    assert!(waiting.iter().any(|q| q.id == quarantined.id && q.reason.contains("BED-999")));
+    icu.icu_resolve_quarantine(&quarantined.id, "centre", "monitor test, discarded", t0 + 5, audit("icu.q"))
+        .await
+        .unwrap();
+    assert!(!icu.icu_quarantine(true, 1000).await.unwrap().iter().any(|q| q.id == quarantined.id));
+    assert!(matches!(
+        icu.icu_resolve_quarantine(&quarantined.id, "centre", "again", t0 + 6, audit("icu.q")).await,
+        Err(StoreError::InvalidState(_))
+    ));
+
+    // Manual entries replace the value at their time.
+    icu.icu_record_values(
+        vec![IcuValue {
+            source: "manual".into(),
+            ..value(&s1, "gcs", 60_000, 14.0)
+        }],
+        IcuAlertChanges::default(),
+        audit("icu.values"),
+    )
+    .await
+    .unwrap();
+    icu.icu_record_values(
+        vec![IcuValue {
+            source: "manual".into(),
+            ..value(&s1, "gcs", 60_000, 13.0)
+        }],
+        IcuAlertChanges::default(),
+        audit("icu.values"),
+    )
+    .await
+    .unwrap();
+    let gcs = icu.icu_values(&s1.id, &["gcs".into()], t0, t0 + 3_600_000).await.unwrap();
+    assert_eq!(gcs.iter().map(|v| (v.value, v.source.as_str())).collect::<Vec<_>>(), [(13.0, "manual")]);
+
+    // Rounds and calls.
+    icu.icu_add_round(
+        IcuRound {
+            id: ids::new_id(),
+            stay_id: s1.id.clone(),
+            day: "2030-06-01".into(),
+            role: "intensivist".into(),
+            by_user: "dr".into(),
+            at: t0 + 100,
+            checklist: r#"{"head_up":true}"#.into(),
+            note: "安定".into(),
+        },
+        audit("icu.round"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(icu.icu_rounds(&s1.id).await.unwrap()[0].note, "安定");
+    let call_id = ids::new_id();
+    icu.icu_open_call(
+        IcuCall {
+            id: call_id.clone(),
+            stay_id: s1.id.clone(),
+            direction: "call".into(),
+            reason: "SpO2 低下".into(),
+            advice: String::new(),
+            outcome: String::new(),
+            opened_by: "dr".into(),
+            opened_at: t0 + 200,
+            closed_by: None,
+            closed_at: None,
+        },
+        audit("icu.call"),
+    )
+    .await
+    .unwrap();
+    icu.icu_close_call(&call_id, "FiO2 0.4", "改善", "dr", t0 + 300, audit("icu.call"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        icu.icu_close_call(&call_id, "x", "y", "dr", t0 + 400, audit("icu.call")).await,
+        Err(StoreError::InvalidState(_))
+    ));
+    let calls = icu.icu_calls(&[s1.id.clone()], 10).await.unwrap();
+    assert_eq!((calls[0].outcome.as_str(), calls[0].closed_at), ("改善", Some(t0 + 300)));
+
+    // Discharge: once; the bed is free again and its open alerts clear.
+    icu.icu_discharge(&s1.id, t0 + 7_200_000, "clerk", "一般病棟へ", audit("icu.discharge"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        icu.icu_discharge(&s1.id, t0 + 7_200_001, "clerk", "again", audit("icu.discharge")).await,
+        Err(StoreError::InvalidState(_))
+    ));
+    assert!(!icu.icu_open_alerts().await.unwrap().iter().any(|a| a.stay_id.as_deref() == Some(s1.id.as_str())));
+    icu.icu_admit(stay("s3", &bed(1).id, &rb, false), audit("icu.admit")).await.unwrap();
+    let history = icu.icu_stays_of_bed(&bed(1).id, 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].discharge_summary.as_deref(), Some("一般病棟へ"));
+
+    // Retention: raw values before the cut become hourly summaries.
+    let done = icu.icu_compact(t0 + 3_600_000, t0 - 1).await.unwrap();
+    assert!(done.values_deleted >= 5, "{done:?}");
+    let hourly = icu.icu_hourly(&s1.id, t0, t0 + 3_600_000).await.unwrap();
+    let hr = hourly.iter().find(|h| h.item == "hr").unwrap();
+    assert_eq!((hr.n, hr.min, hr.max, hr.mean), (3, 70.0, 90.0, 80.0));
+    assert!(icu.icu_values(&s1.id, &[], t0, t0 + 3_600_000).await.unwrap().is_empty());
+
+    // Test data goes with the reset; real stays stay.
+    assert!(icu.icu_erase_test_stays(audit("icu.reset")).await.unwrap() >= 1);
+    assert!(icu.icu_stay(&s2.id).await.unwrap().is_none());
+    assert!(icu.icu_stay(&s1.id).await.unwrap().is_some());
+    assert!(icu.icu_latest(&[s2.id.clone()]).await.unwrap().is_empty());
 }
