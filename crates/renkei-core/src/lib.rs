@@ -6,6 +6,7 @@ pub mod access;
 pub mod acp;
 pub mod clinical;
 pub mod facilities;
+pub mod icu;
 pub mod ingest;
 pub mod patients;
 

@@ -284,8 +284,12 @@ pub trait IcuStore: Send + Sync {
         from: Millis,
         to: Millis,
     ) -> StoreResult<Vec<IcuValue>>;
-    async fn icu_hourly(&self, stay_id: &str, from: Millis, to: Millis)
-        -> StoreResult<Vec<IcuHourly>>;
+    async fn icu_hourly(
+        &self,
+        stay_id: &str,
+        from: Millis,
+        to: Millis,
+    ) -> StoreResult<Vec<IcuHourly>>;
     /// Summarises complete hours before `raw_before` into `icu_hourly`, deletes the raw values
     /// before it, and forgets message ids older than `messages_before`. Idempotent.
     async fn icu_compact(
@@ -324,8 +328,11 @@ pub trait IcuStore: Send + Sync {
         audit: AuditEntry,
     ) -> StoreResult<()>;
     /// Applies alert changes outside an ingest (the data-gap sweep).
-    async fn icu_apply_alerts(&self, alerts: IcuAlertChanges, audit: AuditEntry)
-        -> StoreResult<usize>;
+    async fn icu_apply_alerts(
+        &self,
+        alerts: IcuAlertChanges,
+        audit: AuditEntry,
+    ) -> StoreResult<usize>;
 
     // --- rounds and calls ---------------------------------------------------------------
     async fn icu_add_round(&self, round: IcuRound, audit: AuditEntry) -> StoreResult<()>;

@@ -3969,7 +3969,9 @@ pub async fn icu_storage(store: &dyn Store) {
         active: true,
         updated_at: t0,
     };
-    icu.icu_put_unit(unit.clone(), audit("icu.unit")).await.unwrap();
+    icu.icu_put_unit(unit.clone(), audit("icu.unit"))
+        .await
+        .unwrap();
     let clash = IcuUnit {
         id: format!("unit2-{tag}"),
         ..unit.clone()
@@ -4003,7 +4005,10 @@ pub async fn icu_storage(store: &dyn Store) {
         .into_iter()
         .filter(|b| b.unit_id == unit.id)
         .collect();
-    assert_eq!(beds.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(), ["ICU-1", "ICU-2"]);
+    assert_eq!(
+        beds.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(),
+        ["ICU-1", "ICU-2"]
+    );
 
     let stay = |id: &str, bed_id: &str, record: &PatientRecord, is_test: bool| IcuStay {
         id: format!("{id}-{tag}"),
@@ -4023,7 +4028,8 @@ pub async fn icu_storage(store: &dyn Store) {
     let s1 = stay("s1", &bed(1).id, &ra, false);
     icu.icu_admit(s1.clone(), audit("icu.admit")).await.unwrap();
     assert!(matches!(
-        icu.icu_admit(stay("s1b", &bed(1).id, &rb, false), audit("icu.admit")).await,
+        icu.icu_admit(stay("s1b", &bed(1).id, &rb, false), audit("icu.admit"))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     let s2 = stay("s2", &bed(2).id, &rb, true);
@@ -4078,8 +4084,22 @@ pub async fn icu_storage(store: &dyn Store) {
     let results = icu
         .icu_ingest(
             vec![
-                message("m1", vec![value(&s1, "hr", 60_000, 80.0), value(&s1, "spo2", 60_000, 97.0)], &s1),
-                message("m2", vec![value(&s1, "hr", 120_000, 90.0), value(&s1, "hr", 120_000, 90.0)], &s1),
+                message(
+                    "m1",
+                    vec![
+                        value(&s1, "hr", 60_000, 80.0),
+                        value(&s1, "spo2", 60_000, 97.0),
+                    ],
+                    &s1,
+                ),
+                message(
+                    "m2",
+                    vec![
+                        value(&s1, "hr", 120_000, 90.0),
+                        value(&s1, "hr", 120_000, 90.0),
+                    ],
+                    &s1,
+                ),
                 message("m1", vec![value(&s1, "hr", 60_000, 81.0)], &s1),
                 IcuIncoming {
                     facility_id: fa.id.clone(),
@@ -4098,7 +4118,12 @@ pub async fn icu_storage(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         results,
-        [IcuIngested::Stored, IcuIngested::Stored, IcuIngested::Duplicate, IcuIngested::Quarantined]
+        [
+            IcuIngested::Stored,
+            IcuIngested::Stored,
+            IcuIngested::Duplicate,
+            IcuIngested::Quarantined
+        ]
     );
     // A resend in a later batch, and an older value arriving late.
     let results = icu
@@ -4116,9 +4141,21 @@ pub async fn icu_storage(store: &dyn Store) {
         )
         .await
         .unwrap();
-    assert_eq!(results, [IcuIngested::Duplicate, IcuIngested::Stored, IcuIngested::Stored]);
-    let mut latest = icu.icu_latest(&[s1.id.clone(), s2.id.clone()]).await.unwrap();
-    latest.sort_by(|a, b| (a.stay_id.as_str(), a.item.as_str()).cmp(&(b.stay_id.as_str(), b.item.as_str())));
+    assert_eq!(
+        results,
+        [
+            IcuIngested::Duplicate,
+            IcuIngested::Stored,
+            IcuIngested::Stored
+        ]
+    );
+    let mut latest = icu
+        .icu_latest(&[s1.id.clone(), s2.id.clone()])
+        .await
+        .unwrap();
+    latest.sort_by(|a, b| {
+        (a.stay_id.as_str(), a.item.as_str()).cmp(&(b.stay_id.as_str(), b.item.as_str()))
+    });
     let brief: Vec<(&str, &str, i64, f64)> = latest
         .iter()
         .map(|v| (v.stay_id.as_str(), v.item.as_str(), v.at - t0, v.value))
@@ -4131,9 +4168,21 @@ pub async fn icu_storage(store: &dyn Store) {
             (s2.id.as_str(), "hr", 60_000, 120.0)
         ]
     );
-    let series = icu.icu_values(&s1.id, &["hr".into()], t0, t0 + 3_600_000).await.unwrap();
-    assert_eq!(series.iter().map(|v| v.value).collect::<Vec<_>>(), [70.0, 80.0, 90.0]);
-    assert_eq!(icu.icu_values(&s1.id, &[], t0, t0 + 3_600_000).await.unwrap().len(), 4);
+    let series = icu
+        .icu_values(&s1.id, &["hr".into()], t0, t0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        series.iter().map(|v| v.value).collect::<Vec<_>>(),
+        [70.0, 80.0, 90.0]
+    );
+    assert_eq!(
+        icu.icu_values(&s1.id, &[], t0, t0 + 3_600_000)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 
     // Alerts: one open per stay and rule; acknowledged with a reason; cleared.
     let open: Vec<IcuAlert> = icu
@@ -4143,12 +4192,26 @@ pub async fn icu_storage(store: &dyn Store) {
         .into_iter()
         .filter(|a| a.facility_id == fa.id)
         .collect();
-    assert_eq!(open.len(), 2, "the second spo2.low of s1 is not a new alert");
-    let a1 = open.iter().find(|a| a.stay_id.as_deref() == Some(s1.id.as_str())).unwrap();
-    assert_eq!(a1.raised_at, t0 + 1);
-    icu.icu_ack_alert(&a1.id, "nurse", "probe re-attached", Some(t0 + 600_000), t0 + 5, audit("icu.ack"))
-        .await
+    assert_eq!(
+        open.len(),
+        2,
+        "the second spo2.low of s1 is not a new alert"
+    );
+    let a1 = open
+        .iter()
+        .find(|a| a.stay_id.as_deref() == Some(s1.id.as_str()))
         .unwrap();
+    assert_eq!(a1.raised_at, t0 + 1);
+    icu.icu_ack_alert(
+        &a1.id,
+        "nurse",
+        "probe re-attached",
+        Some(t0 + 600_000),
+        t0 + 5,
+        audit("icu.ack"),
+    )
+    .await
+    .unwrap();
     let acked = icu.icu_get_alert(&a1.id).await.unwrap().unwrap();
     assert_eq!(acked.ack_reason.as_deref(), Some("probe re-attached"));
     assert_eq!(acked.snoozed_until, Some(t0 + 600_000));
@@ -4164,7 +4227,8 @@ pub async fn icu_storage(store: &dyn Store) {
         .unwrap();
     assert_eq!(changed, 1);
     assert!(matches!(
-        icu.icu_ack_alert(&a1.id, "nurse", "late", None, t0 + 11, audit("icu.ack")).await,
+        icu.icu_ack_alert(&a1.id, "nurse", "late", None, t0 + 11, audit("icu.ack"))
+            .await,
         Err(StoreError::InvalidState(_))
     ));
     // After clearing, the rule may raise a new alert.
@@ -4178,17 +4242,36 @@ pub async fn icu_storage(store: &dyn Store) {
     .await
     .unwrap();
     let log = icu.icu_alert_log(t0, 100).await.unwrap();
-    assert_eq!(log.iter().filter(|a| a.stay_id.as_deref() == Some(s1.id.as_str())).count(), 2);
+    assert_eq!(
+        log.iter()
+            .filter(|a| a.stay_id.as_deref() == Some(s1.id.as_str()))
+            .count(),
+        2
+    );
 
     // Quarantine: listed until resolved, resolved once.
     let waiting = icu.icu_quarantine(true, 1000).await.unwrap();
-    assert!(waiting.iter().any(|q| q.id == quarantined.id && q.reason.contains("BED-999")));
-    icu.icu_resolve_quarantine(&quarantined.id, "centre", "monitor test, discarded", t0 + 5, audit("icu.q"))
+    assert!(waiting
+        .iter()
+        .any(|q| q.id == quarantined.id && q.reason.contains("BED-999")));
+    icu.icu_resolve_quarantine(
+        &quarantined.id,
+        "centre",
+        "monitor test, discarded",
+        t0 + 5,
+        audit("icu.q"),
+    )
+    .await
+    .unwrap();
+    assert!(!icu
+        .icu_quarantine(true, 1000)
         .await
-        .unwrap();
-    assert!(!icu.icu_quarantine(true, 1000).await.unwrap().iter().any(|q| q.id == quarantined.id));
+        .unwrap()
+        .iter()
+        .any(|q| q.id == quarantined.id));
     assert!(matches!(
-        icu.icu_resolve_quarantine(&quarantined.id, "centre", "again", t0 + 6, audit("icu.q")).await,
+        icu.icu_resolve_quarantine(&quarantined.id, "centre", "again", t0 + 6, audit("icu.q"))
+            .await,
         Err(StoreError::InvalidState(_))
     ));
 
@@ -4213,8 +4296,16 @@ pub async fn icu_storage(store: &dyn Store) {
     )
     .await
     .unwrap();
-    let gcs = icu.icu_values(&s1.id, &["gcs".into()], t0, t0 + 3_600_000).await.unwrap();
-    assert_eq!(gcs.iter().map(|v| (v.value, v.source.as_str())).collect::<Vec<_>>(), [(13.0, "manual")]);
+    let gcs = icu
+        .icu_values(&s1.id, &["gcs".into()], t0, t0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        gcs.iter()
+            .map(|v| (v.value, v.source.as_str()))
+            .collect::<Vec<_>>(),
+        [(13.0, "manual")]
+    );
 
     // Rounds and calls.
     icu.icu_add_round(
@@ -4251,26 +4342,57 @@ pub async fn icu_storage(store: &dyn Store) {
     )
     .await
     .unwrap();
-    icu.icu_close_call(&call_id, "FiO2 0.4", "改善", "dr", t0 + 300, audit("icu.call"))
-        .await
-        .unwrap();
+    icu.icu_close_call(
+        &call_id,
+        "FiO2 0.4",
+        "改善",
+        "dr",
+        t0 + 300,
+        audit("icu.call"),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        icu.icu_close_call(&call_id, "x", "y", "dr", t0 + 400, audit("icu.call")).await,
+        icu.icu_close_call(&call_id, "x", "y", "dr", t0 + 400, audit("icu.call"))
+            .await,
         Err(StoreError::InvalidState(_))
     ));
     let calls = icu.icu_calls(&[s1.id.clone()], 10).await.unwrap();
-    assert_eq!((calls[0].outcome.as_str(), calls[0].closed_at), ("改善", Some(t0 + 300)));
+    assert_eq!(
+        (calls[0].outcome.as_str(), calls[0].closed_at),
+        ("改善", Some(t0 + 300))
+    );
 
     // Discharge: once; the bed is free again and its open alerts clear.
-    icu.icu_discharge(&s1.id, t0 + 7_200_000, "clerk", "一般病棟へ", audit("icu.discharge"))
-        .await
-        .unwrap();
+    icu.icu_discharge(
+        &s1.id,
+        t0 + 7_200_000,
+        "clerk",
+        "一般病棟へ",
+        audit("icu.discharge"),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        icu.icu_discharge(&s1.id, t0 + 7_200_001, "clerk", "again", audit("icu.discharge")).await,
+        icu.icu_discharge(
+            &s1.id,
+            t0 + 7_200_001,
+            "clerk",
+            "again",
+            audit("icu.discharge")
+        )
+        .await,
         Err(StoreError::InvalidState(_))
     ));
-    assert!(!icu.icu_open_alerts().await.unwrap().iter().any(|a| a.stay_id.as_deref() == Some(s1.id.as_str())));
-    icu.icu_admit(stay("s3", &bed(1).id, &rb, false), audit("icu.admit")).await.unwrap();
+    assert!(!icu
+        .icu_open_alerts()
+        .await
+        .unwrap()
+        .iter()
+        .any(|a| a.stay_id.as_deref() == Some(s1.id.as_str())));
+    icu.icu_admit(stay("s3", &bed(1).id, &rb, false), audit("icu.admit"))
+        .await
+        .unwrap();
     let history = icu.icu_stays_of_bed(&bed(1).id, 10).await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].discharge_summary.as_deref(), Some("一般病棟へ"));
@@ -4281,7 +4403,11 @@ pub async fn icu_storage(store: &dyn Store) {
     let hourly = icu.icu_hourly(&s1.id, t0, t0 + 3_600_000).await.unwrap();
     let hr = hourly.iter().find(|h| h.item == "hr").unwrap();
     assert_eq!((hr.n, hr.min, hr.max, hr.mean), (3, 70.0, 90.0, 80.0));
-    assert!(icu.icu_values(&s1.id, &[], t0, t0 + 3_600_000).await.unwrap().is_empty());
+    assert!(icu
+        .icu_values(&s1.id, &[], t0, t0 + 3_600_000)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Test data goes with the reset; real stays stay.
     assert!(icu.icu_erase_test_stays(audit("icu.reset")).await.unwrap() >= 1);

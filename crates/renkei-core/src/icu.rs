@@ -1,0 +1,1080 @@
+//! Tele-ICU services: who may watch which beds (and what of them), monitor ingest with
+//! group commit, alert rules with de-duplication and hysteresis, the data-gap sweep and
+//! retention.
+//!
+//! **Access.** ICU data is the treating hospital's own record, shared with the support
+//! centre it contracts (a commissioned party under Japan's APPI, not a third party), so
+//! the rule is about the unit, not a regional-network consent: a person acting for the
+//! unit's facility or for its support centre may watch it, with a view by profession
+//! (clerks: temperature, urine, GCS; nurses: vitals, nursing items; physicians:
+//! everything). Every view writes an audit record naming what was shown.
+//!
+//! **Ingest.** Connections hand parsed messages to one writer task per node, which stores
+//! whatever is queued in one transaction and answers each message only after the commit —
+//! the same group commit as the audit trail, so 500 beds cost a few commits a second, not
+//! 500. A message is attached to the bed's open stay only when its patient identifiers
+//! (if any) agree with the admitted patient; otherwise it is quarantined whole.
+
+use crate::{ServiceError, ServiceResult};
+use renkei_domain::audit::{AuditEntry, Outcome};
+use renkei_domain::patient::Requester;
+use renkei_domain::{ids, Millis, Profession};
+use renkei_storage::icu::*;
+use renkei_storage::{Store, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// The event topic announcing stays whose values, alerts or admission changed.
+pub const EVENT_TOPIC: &str = "icu";
+
+// --- access ---------------------------------------------------------------------------
+
+/// What a profession sees of a bed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IcuRole {
+    Clerk,
+    Nurse,
+    Physician,
+}
+
+impl IcuRole {
+    pub fn of(profession: Profession) -> Option<IcuRole> {
+        match profession {
+            Profession::Physician => Some(IcuRole::Physician),
+            Profession::Nurse | Profession::PublicHealthNurse => Some(IcuRole::Nurse),
+            Profession::Clerk => Some(IcuRole::Clerk),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            IcuRole::Clerk => "clerk",
+            IcuRole::Nurse => "nurse",
+            IcuRole::Physician => "physician",
+        }
+    }
+
+    /// Whether an item is part of this role's view (REQUIREMENTS §3: clerks watch
+    /// temperature, urine and GCS; nurses the bedside picture; doctors everything).
+    pub fn sees_item(self, item: &str) -> bool {
+        match self {
+            IcuRole::Physician => true,
+            IcuRole::Nurse => !LAB_ONLY.contains(&item),
+            IcuRole::Clerk => CLERK_ITEMS.contains(&item),
+        }
+    }
+
+    /// Whether an alert addressed to `audience` (comma list) is for this role.
+    pub fn hears(self, audience: &str) -> bool {
+        self == IcuRole::Physician || audience.split(',').any(|a| a.trim() == self.code())
+    }
+}
+
+const CLERK_ITEMS: &[&str] = &["temp", "temp_rectal", "urine", "gcs"];
+const LAB_ONLY: &[&str] = &[
+    "pao2",
+    "paco2",
+    "ph",
+    "creatinine",
+    "hct",
+    "wbc",
+    "plt",
+    "bilirubin",
+    "bun",
+    "urea",
+];
+
+/// The pure rule: a unit is watched by its own facility and by its support centre.
+pub fn may_watch(facility_id: &str, unit: &IcuUnit) -> bool {
+    unit.facility_id == facility_id || unit.centre_facility_id == facility_id
+}
+
+/// A granted view: the role and the units the requester may watch.
+#[derive(Debug, Clone)]
+pub struct IcuView {
+    pub role: IcuRole,
+    pub facility_id: String,
+    pub units: Vec<IcuUnit>,
+}
+
+impl IcuView {
+    pub fn unit(&self, unit_id: &str) -> Option<&IcuUnit> {
+        self.units.iter().find(|u| u.id == unit_id)
+    }
+
+    /// Whether this view's holder works at the support centre of the unit.
+    pub fn is_centre_for(&self, unit: &IcuUnit) -> bool {
+        unit.centre_facility_id == self.facility_id
+    }
+}
+
+/// Who is asking, for the audit record.
+#[derive(Debug, Clone, Default)]
+pub struct IcuOrigin {
+    pub login_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+fn audit_for(
+    requester: &Requester,
+    origin: &IcuOrigin,
+    action: &str,
+    outcome: Outcome,
+) -> AuditEntry {
+    AuditEntry::new(action, outcome)
+        .actor(
+            Some(&requester.user_id),
+            Some(&origin.login_id),
+            requester.facility_id.as_deref(),
+        )
+        .from_client(origin.ip.clone(), origin.user_agent.clone())
+}
+
+/// The units `requester` may watch and in which role; None when the requester has no
+/// Tele-ICU role (or no unit). Pure lookup: the caller audits what it then shows.
+pub async fn view_for(store: &dyn Store, requester: &Requester) -> ServiceResult<Option<IcuView>> {
+    let (Some(role), Some(facility_id)) = (
+        IcuRole::of(requester.profession),
+        requester.facility_id.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let units: Vec<IcuUnit> = store
+        .icu()
+        .icu_units()
+        .await?
+        .into_iter()
+        .filter(|u| u.active && may_watch(facility_id, u))
+        .collect();
+    if units.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(IcuView {
+        role,
+        facility_id: facility_id.to_string(),
+        units,
+    }))
+}
+
+/// Audits a census view: which stays (patients) were on the screen.
+pub async fn audit_census(
+    store: &dyn Store,
+    requester: &Requester,
+    origin: &IcuOrigin,
+    view: &IcuView,
+    stays: &[&IcuStay],
+) -> ServiceResult<()> {
+    let entry = audit_for(requester, origin, "icu.census.view", Outcome::Success).detail(
+        serde_json::json!({
+            "role": view.role.code(),
+            "stays": stays.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            "persons": stays.iter().map(|s| s.person_id.as_str()).collect::<Vec<_>>(),
+        }),
+    );
+    store.append_audit(entry).await?;
+    Ok(())
+}
+
+/// A stay the requester may open, with its bed and unit; audited as a read of the patient
+/// (refusals too). None when it does not exist or is outside the requester's units —
+/// indistinguishable, as everywhere.
+pub async fn open_stay(
+    store: &dyn Store,
+    requester: &Requester,
+    origin: &IcuOrigin,
+    view: &IcuView,
+    stay_id: &str,
+    what: &str,
+) -> ServiceResult<Option<(IcuStay, IcuBed, IcuUnit)>> {
+    let found = match store.icu().icu_stay(stay_id).await? {
+        Some(stay) => {
+            let bed = store
+                .icu()
+                .icu_beds()
+                .await?
+                .into_iter()
+                .find(|b| b.id == stay.bed_id);
+            match bed.and_then(|b| view.unit(&b.unit_id).cloned().map(|u| (b, u))) {
+                Some((bed, unit)) => Some((stay, bed, unit)),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let outcome = if found.is_some() {
+        Outcome::Success
+    } else {
+        Outcome::Denied
+    };
+    let mut entry = audit_for(requester, origin, what, outcome)
+        .target("icu_stay", stay_id)
+        .detail(serde_json::json!({ "role": view.role.code() }));
+    if let Some((stay, _, _)) = &found {
+        entry.patient_id = Some(stay.person_id.clone());
+    }
+    store.append_audit(entry).await?;
+    Ok(found)
+}
+
+// --- alert rules ----------------------------------------------------------------------------
+
+/// A threshold rule with hysteresis: raised when the value is beyond `raise_at` in two
+/// consecutive values (a single artefact — a loose probe — does not page anyone), cleared
+/// only once it is back beyond `clear_at`, so a value flapping around the threshold
+/// raises one alert, not one a minute.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ThresholdRule {
+    /// Rule id, unique: `spo2.low`.
+    pub id: String,
+    pub item: String,
+    /// `below` or `above`.
+    pub direction: String,
+    pub raise_at: f64,
+    pub clear_at: f64,
+    /// info, warning or critical.
+    pub severity: String,
+    /// Comma list of roles that see it.
+    pub audience: String,
+    /// Japanese text of the alert, `{v}` replaced by the value.
+    pub text: String,
+}
+
+impl ThresholdRule {
+    fn breached(&self, v: f64) -> bool {
+        if self.direction == "below" {
+            v < self.raise_at
+        } else {
+            v > self.raise_at
+        }
+    }
+
+    fn recovered(&self, v: f64) -> bool {
+        if self.direction == "below" {
+            v >= self.clear_at
+        } else {
+            v <= self.clear_at
+        }
+    }
+}
+
+/// The default rule set (the centre may replace it: setting `icu.alert_rules`, JSON).
+/// Deliberately more sensitive than bedside alarms, as a dedicated team watches.
+pub fn default_rules() -> Vec<ThresholdRule> {
+    let r = |id: &str,
+             item: &str,
+             dir: &str,
+             raise: f64,
+             clear: f64,
+             sev: &str,
+             aud: &str,
+             text: &str| ThresholdRule {
+        id: id.into(),
+        item: item.into(),
+        direction: dir.into(),
+        raise_at: raise,
+        clear_at: clear,
+        severity: sev.into(),
+        audience: aud.into(),
+        text: text.into(),
+    };
+    vec![
+        r(
+            "spo2.low",
+            "spo2",
+            "below",
+            90.0,
+            92.0,
+            "critical",
+            "nurse,physician",
+            "SpO2 低下 {v}%",
+        ),
+        r(
+            "hr.high",
+            "hr",
+            "above",
+            130.0,
+            120.0,
+            "warning",
+            "nurse,physician",
+            "頻脈 {v}/分",
+        ),
+        r(
+            "hr.low",
+            "hr",
+            "below",
+            40.0,
+            45.0,
+            "critical",
+            "nurse,physician",
+            "徐脈 {v}/分",
+        ),
+        r(
+            "sbp.low",
+            "sbp",
+            "below",
+            90.0,
+            95.0,
+            "critical",
+            "nurse,physician",
+            "収縮期血圧低下 {v} mmHg",
+        ),
+        r(
+            "map.low",
+            "map",
+            "below",
+            65.0,
+            70.0,
+            "critical",
+            "nurse,physician",
+            "平均血圧低下 {v} mmHg",
+        ),
+        r(
+            "rr.high",
+            "rr",
+            "above",
+            30.0,
+            25.0,
+            "warning",
+            "nurse,physician",
+            "頻呼吸 {v}/分",
+        ),
+        r(
+            "rr.low",
+            "rr",
+            "below",
+            8.0,
+            10.0,
+            "critical",
+            "nurse,physician",
+            "呼吸数低下 {v}/分",
+        ),
+        r(
+            "temp.high",
+            "temp",
+            "above",
+            38.5,
+            38.0,
+            "warning",
+            "clerk,nurse,physician",
+            "発熱 {v}℃",
+        ),
+        r(
+            "gcs.low",
+            "gcs",
+            "below",
+            9.0,
+            10.0,
+            "critical",
+            "clerk,nurse,physician",
+            "意識レベル低下 GCS {v}",
+        ),
+        r(
+            "urine.low",
+            "urine",
+            "below",
+            500.0,
+            600.0,
+            "warning",
+            "clerk,nurse,physician",
+            "尿量低下 {v} mL/日",
+        ),
+    ]
+}
+
+/// A data-gap rule for a stay whose newest value is older than two sampling intervals.
+pub const GAP_RULE: &str = "data.gap";
+/// NEWS2 escalation: raised at ≥ 7 (high risk), cleared at ≤ 4.
+pub const NEWS2_RULE: &str = "news2.high";
+
+/// Decides alert changes for one stay from the previous and new newest values.
+/// `previous` is the value before this batch (for the two-in-a-row rule); `open` the rules
+/// with an open alert on the stay.
+pub fn evaluate_thresholds(
+    rules: &[ThresholdRule],
+    stay: &IcuStay,
+    previous: &HashMap<String, f64>,
+    newest: &HashMap<String, (Millis, f64)>,
+    open: &HashSet<String>,
+    changes: &mut IcuAlertChanges,
+) {
+    for rule in rules {
+        let Some(&(at, v)) = newest.get(&rule.item) else {
+            continue;
+        };
+        let is_open = open.contains(&rule.id);
+        if is_open && rule.recovered(v) {
+            changes.clear.push((stay.id.clone(), rule.id.clone(), at));
+        } else if !is_open
+            && rule.breached(v)
+            && previous.get(&rule.item).is_some_and(|&p| rule.breached(p))
+        {
+            changes.raise.push(IcuAlert {
+                id: ids::new_id(),
+                stay_id: Some(stay.id.clone()),
+                facility_id: stay.facility_id.clone(),
+                rule: rule.id.clone(),
+                severity: rule.severity.clone(),
+                audience: rule.audience.clone(),
+                text: rule.text.replace("{v}", &format_value(v)),
+                value: Some(v),
+                raised_at: at,
+                acked_at: None,
+                acked_by: None,
+                ack_reason: None,
+                snoozed_until: None,
+                cleared_at: None,
+            });
+        }
+    }
+}
+
+fn format_value(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// NEWS2 from the newest values of a stay (monitor values plus manual entries).
+pub fn news2_of(
+    values: &HashMap<String, (Millis, f64)>,
+    scale2: bool,
+) -> renkei_icu_scores::news2::News2Result {
+    use renkei_icu_scores::news2::{Acvpu, News2Input, SpO2Scale};
+    use renkei_icu_scores::Measured;
+    let m = |item: &str| {
+        values.get(item).map(|&(at, value)| Measured {
+            value,
+            at: Some(at),
+            basis: None,
+        })
+    };
+    let acvpu = values.get("acvpu").map(|&(_, v)| match v.round() as i64 {
+        0 => Acvpu::Alert,
+        1 => Acvpu::NewConfusion,
+        2 => Acvpu::Voice,
+        3 => Acvpu::Pain,
+        _ => Acvpu::Unresponsive,
+    });
+    // Without a recorded oxygen therapy, FiO2 above room air means oxygen.
+    let on_oxygen = values
+        .get("o2_therapy")
+        .map(|&(_, v)| v >= 0.5)
+        .or_else(|| values.get("fio2").map(|&(_, f)| f > 0.215));
+    renkei_icu_scores::news2::score(&News2Input {
+        respiratory_rate: m("rr"),
+        spo2_pct: m("spo2"),
+        spo2_scale: if scale2 {
+            SpO2Scale::Scale2
+        } else {
+            SpO2Scale::Scale1
+        },
+        on_oxygen,
+        systolic_bp: m("sbp"),
+        pulse: m("hr").or_else(|| m("pr")),
+        consciousness: acvpu,
+        temperature_c: m("temp").or_else(|| m("temp_rectal")),
+    })
+}
+
+// --- ingest ------------------------------------------------------------------------------
+
+/// One parsed monitor message, ready to store.
+#[derive(Debug, Clone)]
+pub struct MonitorInput {
+    /// The sending facility (from MSH-4, bound to the sender's address by the listener).
+    pub facility_id: String,
+    /// MSH-10.
+    pub control_id: String,
+    pub received_at: Millis,
+    /// The bed the message names (PV1-3 bed component).
+    pub bed_key: String,
+    /// PID-3 identifiers; empty when the message carries none.
+    pub patient_ids: Vec<String>,
+    /// (item, time, value in the canonical unit).
+    pub readings: Vec<(String, Millis, f64)>,
+    /// The message text, kept when quarantined.
+    pub raw: String,
+}
+
+/// What became of a monitor message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorOutcome {
+    Stored,
+    Duplicate,
+    /// Kept for review, with the reason (for the AE's ERR segment).
+    Quarantined(String),
+}
+
+type Job = (
+    MonitorInput,
+    tokio::sync::oneshot::Sender<Result<MonitorOutcome, String>>,
+);
+
+/// Handle to this node's ingest writer.
+#[derive(Clone)]
+pub struct IcuIngestor {
+    jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
+/// Most messages stored in one transaction.
+const MAX_BATCH: usize = 4096;
+
+impl IcuIngestor {
+    /// Starts the writer task.
+    pub fn start(store: Arc<dyn Store>) -> IcuIngestor {
+        let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(16_384);
+        tokio::spawn(writer(store, queue));
+        IcuIngestor { jobs }
+    }
+
+    /// Stores one message; returns after its transaction committed.
+    pub async fn submit(&self, input: MonitorInput) -> ServiceResult<MonitorOutcome> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send((input, reply))
+            .await
+            .map_err(|_| StoreError::Backend("the ICU ingest writer has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => Err(ServiceError::Store(StoreError::Backend(e))),
+            Err(_) => Err(ServiceError::Store(StoreError::Backend(
+                "the ICU ingest writer has stopped".into(),
+            ))),
+        }
+    }
+}
+
+/// What the writer knows of beds and stays; reloaded when a lookup misses, when an
+/// admission or discharge is announced, and at least every few seconds.
+struct Topology {
+    units: HashMap<String, IcuUnit>,
+    beds: HashMap<(String, String), IcuBed>,
+    open_by_bed: HashMap<String, IcuStay>,
+    loaded_at: std::time::Instant,
+}
+
+impl Topology {
+    async fn load(store: &dyn Store) -> Result<Topology, StoreError> {
+        let icu = store.icu();
+        let units = icu
+            .icu_units()
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let beds = icu
+            .icu_beds()
+            .await?
+            .into_iter()
+            .map(|b| ((b.facility_id.clone(), b.monitor_key.clone()), b))
+            .collect();
+        let open_by_bed = icu
+            .icu_open_stays()
+            .await?
+            .into_iter()
+            .map(|s| (s.bed_id.clone(), s))
+            .collect();
+        Ok(Topology {
+            units,
+            beds,
+            open_by_bed,
+            loaded_at: std::time::Instant::now(),
+        })
+    }
+
+    fn resolve(&self, m: &MonitorInput) -> Result<(&IcuStay, &IcuUnit), String> {
+        let Some(bed) = self.beds.get(&(m.facility_id.clone(), m.bed_key.clone())) else {
+            return Err(format!("unknown bed {:?} for this sender", m.bed_key));
+        };
+        let Some(unit) = self.units.get(&bed.unit_id) else {
+            return Err(format!("bed {:?} belongs to no configured unit", m.bed_key));
+        };
+        if !bed.active || !unit.active {
+            return Err(format!("bed {:?} is not in service", m.bed_key));
+        }
+        let Some(stay) = self.open_by_bed.get(&bed.id) else {
+            return Err(format!("no patient is admitted to bed {:?}", m.bed_key));
+        };
+        if !m.patient_ids.is_empty() && !m.patient_ids.iter().any(|p| p == &stay.local_id) {
+            return Err(format!(
+                "patient ID {} disagrees with the patient admitted to bed {:?}",
+                m.patient_ids.join("/"),
+                m.bed_key
+            ));
+        }
+        Ok((stay, unit))
+    }
+}
+
+const TOPOLOGY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn writer(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Receiver<Job>) {
+    let mut events = store.subscribe_events();
+    let mut topology: Option<Topology> = None;
+    // Previous newest values per stay and item, for the two-in-a-row alert rule.
+    let mut previous: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // Admissions and discharges announced since the last batch make the topology stale.
+        let mut stale = false;
+        loop {
+            match events.try_recv() {
+                Ok(e) if e.topic == CONFIG_TOPIC => stale = true,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => stale = true,
+                Err(_) => break,
+            }
+        }
+        let result = store_batch(store.as_ref(), &mut topology, stale, &mut previous, &batch).await;
+        match result {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, messages = batch.len(), "ICU batch not stored");
+                topology = None;
+                let text = e.to_string();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(text.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Topic announcing admissions, discharges and configuration changes (ingest writers
+/// reload what they know of beds).
+pub const CONFIG_TOPIC: &str = "icu-config";
+
+async fn store_batch(
+    store: &dyn Store,
+    topology: &mut Option<Topology>,
+    stale: bool,
+    previous: &mut HashMap<String, HashMap<String, f64>>,
+    batch: &[Job],
+) -> Result<Vec<MonitorOutcome>, StoreError> {
+    if stale
+        || topology
+            .as_ref()
+            .is_none_or(|t| t.loaded_at.elapsed() > TOPOLOGY_TTL)
+    {
+        *topology = Some(Topology::load(store).await?);
+    }
+    // A miss may be an admission made on another node a moment ago: look again once.
+    if batch
+        .iter()
+        .any(|(m, _)| topology.as_ref().is_some_and(|t| t.resolve(m).is_err()))
+        && topology
+            .as_ref()
+            .is_some_and(|t| t.loaded_at.elapsed() > std::time::Duration::from_millis(200))
+    {
+        *topology = Some(Topology::load(store).await?);
+    }
+    let topo = topology.as_ref().expect("loaded above");
+    let mut incoming = Vec::with_capacity(batch.len());
+    let mut reasons: Vec<Option<String>> = Vec::with_capacity(batch.len());
+    let mut touched: Vec<&IcuStay> = Vec::new();
+    let mut quarantined_units: Vec<(String, String)> = Vec::new();
+    for (m, _) in batch {
+        match topo.resolve(m) {
+            Ok((stay, _unit)) => {
+                touched.push(stay);
+                incoming.push(IcuIncoming {
+                    facility_id: m.facility_id.clone(),
+                    control_id: m.control_id.clone(),
+                    received_at: m.received_at,
+                    disposition: IcuDisposition::Store {
+                        stay_id: stay.id.clone(),
+                        values: m
+                            .readings
+                            .iter()
+                            .map(|(item, at, value)| IcuValue {
+                                stay_id: stay.id.clone(),
+                                item: item.clone(),
+                                at: *at,
+                                value: *value,
+                                source: "monitor".into(),
+                            })
+                            .collect(),
+                    },
+                });
+                reasons.push(None);
+            }
+            Err(reason) => {
+                let centre = topo
+                    .beds
+                    .get(&(m.facility_id.clone(), m.bed_key.clone()))
+                    .and_then(|b| topo.units.get(&b.unit_id))
+                    .map(|u| u.centre_facility_id.clone());
+                quarantined_units.push((m.facility_id.clone(), m.control_id.clone()));
+                incoming.push(IcuIncoming {
+                    facility_id: m.facility_id.clone(),
+                    control_id: m.control_id.clone(),
+                    received_at: m.received_at,
+                    disposition: IcuDisposition::Quarantine(IcuQuarantined {
+                        id: ids::new_id(),
+                        received_at: m.received_at,
+                        facility_id: m.facility_id.clone(),
+                        centre_facility_id: centre,
+                        control_id: m.control_id.clone(),
+                        bed_key: m.bed_key.clone(),
+                        patient_key: m.patient_ids.join("/"),
+                        reason: reason.clone(),
+                        message: m.raw.clone(),
+                        resolved_at: None,
+                        resolved_by: None,
+                        resolution: None,
+                    }),
+                });
+                reasons.push(Some(reason));
+            }
+        }
+    }
+
+    // Alerts: the newest value per stay and item in this batch against the rules.
+    let mut newest: HashMap<&str, HashMap<String, (Millis, f64)>> = HashMap::new();
+    for (m, _) in batch {
+        if let Ok((stay, _)) = topo.resolve(m) {
+            let per = newest.entry(stay.id.as_str()).or_default();
+            for (item, at, v) in &m.readings {
+                match per.get(item) {
+                    Some(&(seen, _)) if seen > *at => {}
+                    _ => {
+                        per.insert(item.clone(), (*at, *v));
+                    }
+                }
+            }
+        }
+    }
+    let mut changes = IcuAlertChanges::default();
+    if !newest.is_empty() {
+        let missing: Vec<String> = newest
+            .keys()
+            .filter(|s| !previous.contains_key(**s))
+            .map(|s| s.to_string())
+            .collect();
+        if !missing.is_empty() {
+            for v in store.icu().icu_latest(&missing).await? {
+                previous
+                    .entry(v.stay_id.clone())
+                    .or_default()
+                    .insert(v.item.clone(), v.value);
+            }
+            for s in missing {
+                previous.entry(s).or_default();
+            }
+        }
+        let mut open: HashMap<String, HashSet<String>> = HashMap::new();
+        for a in store.icu().icu_open_alerts().await? {
+            if let Some(s) = a.stay_id {
+                open.entry(s).or_default().insert(a.rule);
+            }
+        }
+        let rules = default_rules();
+        let empty = HashSet::new();
+        for stay in dedup_stays(&touched) {
+            let Some(values) = newest.get(stay.id.as_str()) else {
+                continue;
+            };
+            let prev = previous.get(&stay.id).cloned().unwrap_or_default();
+            let stay_open = open.get(&stay.id).unwrap_or(&empty);
+            evaluate_thresholds(&rules, stay, &prev, values, stay_open, &mut changes);
+        }
+    }
+    for (facility_id, control_id) in &quarantined_units {
+        changes.raise.push(IcuAlert {
+            id: ids::new_id(),
+            stay_id: None,
+            facility_id: facility_id.clone(),
+            rule: format!("quarantine:{control_id}"),
+            severity: "warning".into(),
+            audience: "clerk,nurse,physician".into(),
+            text: "モニタメッセージを隔離しました（患者に紐付けていません）".into(),
+            value: None,
+            raised_at: renkei_domain::now_millis(),
+            acked_at: None,
+            acked_by: None,
+            ack_reason: None,
+            snoozed_until: None,
+            cleared_at: None,
+        });
+    }
+
+    let stored = incoming
+        .iter()
+        .filter(|i| matches!(i.disposition, IcuDisposition::Store { .. }))
+        .count();
+    let audit = AuditEntry::new("icu.ingest", Outcome::Success).detail(serde_json::json!({
+        "messages": batch.len(),
+        "stored": stored,
+        "quarantined": batch.len() - stored,
+        "first": batch.first().map(|(m, _)| m.control_id.clone()),
+        "last": batch.last().map(|(m, _)| m.control_id.clone()),
+    }));
+    let results = store.icu().icu_ingest(incoming, changes, audit).await?;
+    // Remember the new newest values for the next batch's two-in-a-row check.
+    for (stay_id, values) in &newest {
+        let prev = previous.entry(stay_id.to_string()).or_default();
+        for (item, (_, v)) in values {
+            prev.insert(item.clone(), *v);
+        }
+    }
+    announce(store, dedup_stays(&touched).iter().map(|s| s.id.as_str())).await;
+    Ok(results
+        .into_iter()
+        .zip(reasons)
+        .map(|(r, reason)| match (r, reason) {
+            (IcuIngested::Duplicate, _) => MonitorOutcome::Duplicate,
+            (_, Some(reason)) => MonitorOutcome::Quarantined(reason),
+            _ => MonitorOutcome::Stored,
+        })
+        .collect())
+}
+
+fn dedup_stays<'a>(stays: &[&'a IcuStay]) -> Vec<&'a IcuStay> {
+    let mut seen = HashSet::new();
+    stays
+        .iter()
+        .copied()
+        .filter(|s| seen.insert(s.id.as_str()))
+        .collect()
+}
+
+/// Tells every node which stays changed (several events when the list is long). Failure
+/// only delays screens: they also refresh on their own.
+pub async fn announce<'a>(store: &dyn Store, stay_ids: impl Iterator<Item = &'a str>) {
+    let mut payload = String::new();
+    for id in stay_ids {
+        if payload.len() + id.len() + 1 > 6_000 {
+            if let Err(e) = store.publish_event(EVENT_TOPIC, &payload).await {
+                tracing::warn!(error = %e, "ICU event not published");
+            }
+            payload.clear();
+        }
+        if !payload.is_empty() {
+            payload.push(',');
+        }
+        payload.push_str(id);
+    }
+    if !payload.is_empty() {
+        if let Err(e) = store.publish_event(EVENT_TOPIC, &payload).await {
+            tracing::warn!(error = %e, "ICU event not published");
+        }
+    }
+}
+
+// --- maintenance ----------------------------------------------------------------------------
+
+/// Raises a data-gap alert for every open stay whose newest value is older than two
+/// sampling intervals of its unit, and clears it once data flows again. Run by every node
+/// every few seconds; the alert table's uniqueness keeps nodes from doubling alerts.
+pub async fn sweep_gaps(store: &dyn Store, now: Millis) -> ServiceResult<usize> {
+    let icu = store.icu();
+    let units: HashMap<String, IcuUnit> = icu
+        .icu_units()
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let beds: HashMap<String, IcuBed> = icu
+        .icu_beds()
+        .await?
+        .into_iter()
+        .map(|b| (b.id.clone(), b))
+        .collect();
+    let stays = icu.icu_open_stays().await?;
+    let ids: Vec<String> = stays.iter().map(|s| s.id.clone()).collect();
+    let mut last: HashMap<String, Millis> = HashMap::new();
+    for v in icu.icu_latest(&ids).await? {
+        if v.item != "urine" && !LAB_ONLY.contains(&v.item.as_str()) {
+            let e = last.entry(v.stay_id.clone()).or_insert(v.at);
+            *e = (*e).max(v.at);
+        }
+    }
+    let open: HashSet<String> = icu
+        .icu_open_alerts()
+        .await?
+        .into_iter()
+        .filter(|a| a.rule == GAP_RULE)
+        .filter_map(|a| a.stay_id)
+        .collect();
+    let mut changes = IcuAlertChanges::default();
+    for stay in &stays {
+        let Some(unit) = beds.get(&stay.bed_id).and_then(|b| units.get(&b.unit_id)) else {
+            continue;
+        };
+        let limit = 2 * unit.sampling_seconds.max(1) * 1000;
+        // A stay that never sent anything is measured from its admission.
+        let newest = last.get(&stay.id).copied().unwrap_or(stay.admitted_at);
+        let silent = now - newest > limit;
+        if silent && !open.contains(&stay.id) {
+            changes.raise.push(IcuAlert {
+                id: ids::new_id(),
+                stay_id: Some(stay.id.clone()),
+                facility_id: stay.facility_id.clone(),
+                rule: GAP_RULE.into(),
+                severity: "warning".into(),
+                audience: "clerk,nurse,physician".into(),
+                text: format!("モニタデータ途絶（{} 秒以上）", limit / 1000),
+                value: None,
+                raised_at: now,
+                acked_at: None,
+                acked_by: None,
+                ack_reason: None,
+                snoozed_until: None,
+                cleared_at: None,
+            });
+        } else if !silent && open.contains(&stay.id) {
+            changes.clear.push((stay.id.clone(), GAP_RULE.into(), now));
+        }
+    }
+    if changes.raise.is_empty() && changes.clear.is_empty() {
+        return Ok(0);
+    }
+    let touched: Vec<String> = changes
+        .raise
+        .iter()
+        .filter_map(|a| a.stay_id.clone())
+        .chain(changes.clear.iter().map(|(s, _, _)| s.clone()))
+        .collect();
+    let changed = icu
+        .icu_apply_alerts(changes, AuditEntry::new("icu.alerts.gap", Outcome::Success))
+        .await?;
+    announce(store, touched.iter().map(String::as_str)).await;
+    Ok(changed)
+}
+
+/// Runs the gap sweep every `every` and the retention pass hourly, until the task is
+/// dropped with the runtime.
+pub fn spawn_maintenance(
+    store: Arc<dyn Store>,
+    every: std::time::Duration,
+    raw_retention: std::time::Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_compaction: Option<std::time::Instant> = None;
+        loop {
+            tick.tick().await;
+            let now = renkei_domain::now_millis();
+            if let Err(e) = sweep_gaps(store.as_ref(), now).await {
+                tracing::warn!(error = %e, "ICU gap sweep failed");
+            }
+            if last_compaction.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(3600)) {
+                last_compaction = Some(std::time::Instant::now());
+                let raw_before = now - raw_retention.as_millis() as i64;
+                let messages_before = now - 7 * 24 * 3_600_000;
+                match store.icu().icu_compact(raw_before, messages_before).await {
+                    Ok(done) => tracing::info!(?done, "ICU retention pass"),
+                    Err(e) => tracing::warn!(error = %e, "ICU retention pass failed"),
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stay() -> IcuStay {
+        IcuStay {
+            id: "s1".into(),
+            bed_id: "b1".into(),
+            facility_id: "f1".into(),
+            person_id: "p1".into(),
+            record_id: "r1".into(),
+            local_id: "L1".into(),
+            admitted_at: 0,
+            admitted_by: "u".into(),
+            details: "{}".into(),
+            is_test: false,
+            discharged_at: None,
+            discharged_by: None,
+            discharge_summary: None,
+        }
+    }
+
+    fn run(prev: f64, new: f64, open: bool) -> IcuAlertChanges {
+        let rules = default_rules();
+        let mut changes = IcuAlertChanges::default();
+        let previous = HashMap::from([("spo2".to_string(), prev)]);
+        let newest = HashMap::from([("spo2".to_string(), (1000, new))]);
+        let open: HashSet<String> = if open {
+            HashSet::from(["spo2.low".to_string()])
+        } else {
+            HashSet::new()
+        };
+        evaluate_thresholds(&rules, &stay(), &previous, &newest, &open, &mut changes);
+        changes
+    }
+
+    #[test]
+    fn a_single_artefact_raises_nothing_two_low_values_raise_once() {
+        assert!(
+            run(97.0, 40.0, false).raise.is_empty(),
+            "one low value is an artefact"
+        );
+        let raised = run(88.0, 87.0, false);
+        assert_eq!(raised.raise.len(), 1);
+        assert_eq!(raised.raise[0].text, "SpO2 低下 87%");
+        assert!(
+            run(88.0, 87.0, true).raise.is_empty(),
+            "already open: de-duplicated"
+        );
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_flapping_value_from_clearing_and_re_raising() {
+        // 90.5 is above the raise threshold but below the clear level: stays open.
+        assert!(run(89.0, 90.5, true).clear.is_empty());
+        assert_eq!(run(89.0, 92.0, true).clear.len(), 1);
+    }
+
+    #[test]
+    fn roles_see_their_items_and_alerts() {
+        assert!(IcuRole::Clerk.sees_item("temp") && !IcuRole::Clerk.sees_item("spo2"));
+        assert!(IcuRole::Nurse.sees_item("spo2") && !IcuRole::Nurse.sees_item("creatinine"));
+        assert!(IcuRole::Physician.sees_item("creatinine"));
+        assert!(
+            IcuRole::Clerk.hears("clerk,nurse,physician")
+                && !IcuRole::Clerk.hears("nurse,physician")
+        );
+        assert!(IcuRole::Physician.hears("nurse"));
+        assert_eq!(IcuRole::of(Profession::Pharmacist), None);
+    }
+
+    #[test]
+    fn news2_from_newest_values_flags_what_is_missing() {
+        let values: HashMap<String, (Millis, f64)> = [
+            ("rr", 26.0),
+            ("spo2", 91.0),
+            ("fio2", 0.4),
+            ("sbp", 95.0),
+            ("hr", 125.0),
+            ("temp", 39.2),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), (0, v)))
+        .collect();
+        let result = news2_of(&values, false);
+        // RR 3, SpO2 3, oxygen 2, SBP 2, pulse 2, temp 2; consciousness missing.
+        assert_eq!(result.sheet.total, 14);
+        assert!(!result.sheet.complete);
+        assert_eq!(result.sheet.missing.len(), 1);
+    }
+}
