@@ -204,6 +204,28 @@ pub fn build_ack(original: &Message, ack: &Acknowledgment, options: &AckOptions)
     build_ack_for_header(&original.header(), ack, options)
 }
 
+/// [`build_ack_for_header`] followed by one ERR segment of severity W per warning: what
+/// was accepted with remarks (an observation left out of an otherwise stored message).
+pub fn build_ack_with_warnings(
+    original: &Header,
+    ack: &Acknowledgment,
+    warnings: &[AckError],
+    options: &AckOptions,
+) -> String {
+    let mut out = build_ack_for_header(original, ack, options);
+    let version = if original.version.is_empty() {
+        options.default_version.clone().unwrap_or_else(|| "2.5".to_owned())
+    } else {
+        original.version.clone()
+    };
+    let v = parse_version(&version);
+    for w in warnings {
+        out.push('\r');
+        out.push_str(&err_segment(w, &original.delimiters, v, true));
+    }
+    out
+}
+
 /// Builds an ACK from the header of the message being acknowledged.
 ///
 /// Segments are separated by CR, without a trailing CR after the last one
@@ -514,5 +536,24 @@ mod tests {
         assert_eq!(parse_version("2.5.1"), (2, 5, 1));
         assert_eq!(parse_version("2.3"), (2, 3, 0));
         assert_eq!(parse_version("x"), (0, 0, 0));
+    }
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+
+    #[test]
+    fn accepted_messages_can_carry_warnings() {
+        let msg = crate::Message::parse(
+            "MSH|^~\\&|MON|F00001|RENKEI|CENTRE|20260101120000||ORU^R01^ORU_R01|M1|P|2.6\rPID|||P1",
+        )
+        .unwrap();
+        let warning = AckError::new(ErrorCode::TableValueNotFound, "OBX 3: unknown code 999");
+        let text = build_ack_with_warnings(&msg.header(), &Acknowledgment::Accept, &[warning], &AckOptions::default());
+        let segments: Vec<&str> = text.split('\r').collect();
+        assert!(segments[1].starts_with("MSA|AA|M1"), "{text}");
+        assert!(segments[2].starts_with("ERR||") && segments[2].contains("|W|"), "{text}");
+        assert!(segments[2].ends_with("OBX 3: unknown code 999"));
     }
 }
