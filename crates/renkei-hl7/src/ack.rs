@@ -214,7 +214,10 @@ pub fn build_ack_with_warnings(
 ) -> String {
     let mut out = build_ack_for_header(original, ack, options);
     let version = if original.version.is_empty() {
-        options.default_version.clone().unwrap_or_else(|| "2.5".to_owned())
+        options
+            .default_version
+            .clone()
+            .unwrap_or_else(|| "2.5".to_owned())
     } else {
         original.version.clone()
     };
@@ -550,10 +553,18 @@ mod warning_tests {
         )
         .unwrap();
         let warning = AckError::new(ErrorCode::TableValueNotFound, "OBX 3: unknown code 999");
-        let text = build_ack_with_warnings(&msg.header(), &Acknowledgment::Accept, &[warning], &AckOptions::default());
+        let text = build_ack_with_warnings(
+            &msg.header(),
+            &Acknowledgment::Accept,
+            &[warning],
+            &AckOptions::default(),
+        );
         let segments: Vec<&str> = text.split('\r').collect();
         assert!(segments[1].starts_with("MSA|AA|M1"), "{text}");
-        assert!(segments[2].starts_with("ERR||") && segments[2].contains("|W|"), "{text}");
+        assert!(
+            segments[2].starts_with("ERR||") && segments[2].contains("|W|"),
+            "{text}"
+        );
         assert!(segments[2].ends_with("OBX 3: unknown code 999"));
     }
 }

@@ -6,11 +6,13 @@ use axum::response::{IntoResponse, Response};
 
 const CSS: &str = include_str!("../assets/renkei.css");
 const FAVICON: &str = include_str!("../assets/favicon.svg");
+const ICU_CENSUS_JS: &str = include_str!("../assets/icu_census.js");
 
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "renkei.css" => (CSS, "text/css; charset=utf-8"),
         "favicon.svg" => (FAVICON, "image/svg+xml"),
+        "icu_census.js" => (ICU_CENSUS_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

@@ -799,6 +799,67 @@ const ICU_MESSAGES: &[(&str, &str, &str)] = &[
     ("icu.component.neurologic", "中枢神経", "Neurologic"),
 ];
 
+const ICU_CENSUS_MESSAGES: &[(&str, &str, &str)] = &[
+    ("nav.icu_census", "ICU センター", "ICU centre"),
+    ("icu.census.title", "ICU センター一覧", "ICU centre census"),
+    ("icu.census.occupied", "床 使用中", "beds occupied"),
+    ("icu.census.live", "ライブ", "Live"),
+    ("icu.census.offline", "再接続中", "Reconnecting"),
+    ("icu.census.connecting", "接続中", "Connecting"),
+    ("icu.census.patient", "患者（施設・病棟・ベッド）", "Patient (facility, unit, bed)"),
+    ("icu.census.alerts", "アラート", "Alerts"),
+    ("icu.census.last", "最終データ", "Last data"),
+    ("icu.census.stale", "データ途絶", "Data stale"),
+    ("icu.census.empty", "空床", "Empty bed"),
+    ("icu.census.years", "歳", " y"),
+    ("icu.census.test", "テスト", "Test"),
+    ("icu.census.incomplete", "未測定項目あり（下限値）", "Some parameters missing (lower bound)"),
+    ("icu.census.note", "重症度（NEWS2 とアラート）の高い順に並びます。値は受信と同時に更新され、サンプリング間隔の2倍を超えて届かないベッドには「データ途絶」を表示します。", "Beds are ordered by acuity (NEWS2 and alerts). Values update as they arrive; a bed whose data is older than two sampling intervals is marked stale."),
+    ("icu.item.hr", "心拍数", "Heart rate"),
+    ("icu.item.spo2", "SpO2", "SpO2"),
+    ("icu.item.sbp", "収縮期血圧", "Systolic BP"),
+    ("icu.item.map", "平均血圧", "MAP"),
+    ("icu.item.rr", "呼吸数", "Resp. rate"),
+    ("icu.item.temp", "体温", "Temperature"),
+    ("icu.item.fio2", "FiO2", "FiO2"),
+    ("icu.item.urine", "尿量", "Urine output"),
+    ("icu.item.gcs", "GCS", "GCS"),
+    ("icu.admit.title", "ICU 入室登録", "ICU admission"),
+    ("icu.admit.intro", "患者インデックスに登録済みの自施設の患者を空床に入室させます。入室はセンターに即時に通知されます。", "Admits a patient registered at this facility to a free bed. The centre sees the admission at once."),
+    ("icu.admit.bed", "ベッド", "Bed"),
+    ("icu.admit.no_beds", "空床がありません。", "No free bed."),
+    ("icu.admit.local_id", "患者ID（自施設）", "Patient ID (this facility)"),
+    ("icu.admit.register_first", "未登録の患者は先に患者登録をしてください", "Register a new patient first"),
+    ("icu.admit.type", "入室区分", "Admission type"),
+    ("icu.admission.medical", "内科的", "Medical"),
+    ("icu.admission.scheduled_surgical", "予定手術後", "Scheduled surgical"),
+    ("icu.admission.unscheduled_surgical", "緊急手術後", "Unscheduled surgical"),
+    ("icu.admit.diagnosis", "診断名", "Diagnosis"),
+    ("icu.admit.diagnosis_group", "診断群", "Diagnosis group"),
+    ("icu.admit.attending", "主治医", "Attending doctor"),
+    ("icu.admit.allergies", "アレルギー", "Allergies"),
+    ("icu.admit.chronic", "慢性疾患", "Chronic disease"),
+    ("icu.chronic.cirrhosis", "肝硬変（門脈圧亢進）", "Cirrhosis with portal hypertension"),
+    ("icu.chronic.heart_failure_nyha4", "心不全 NYHA IV", "Heart failure NYHA IV"),
+    ("icu.chronic.respiratory", "重症慢性呼吸器疾患", "Severe chronic respiratory disease"),
+    ("icu.chronic.dialysis", "維持透析", "Chronic dialysis"),
+    ("icu.chronic.immunosuppression", "免疫不全", "Immunosuppression"),
+    ("icu.chronic.metastatic_cancer", "転移性がん", "Metastatic cancer"),
+    ("icu.chronic.haematologic_malignancy", "血液悪性腫瘍", "Haematologic malignancy"),
+    ("icu.chronic.aids", "AIDS", "AIDS"),
+    ("icu.admit.scale2", "NEWS2 SpO2 スケール2（目標 88–92%）", "NEWS2 SpO2 scale 2 (target 88–92 %)"),
+    ("icu.admit.is_test", "テストデータ（本番開始前に消去）", "Test data (erased before go-live)"),
+    ("icu.admit.submit", "入室登録", "Admit"),
+    ("icu.admit.bed_required", "空床を選んでください。", "Choose a free bed."),
+    ("icu.admit.type_required", "入室区分を選んでください。", "Choose the admission type."),
+    ("icu.admit.bad_chronic", "慢性疾患の選択が不正です。", "Unknown chronic disease."),
+    ("icu.admit.too_long", "長すぎるか、使えない文字を含みます。", "too long or contains characters that cannot be used."),
+    ("icu.admit.diagnosis_required", "診断名を入力してください。", "Enter the diagnosis."),
+    ("icu.admit.local_id_required", "患者IDを入力してください。", "Enter the patient ID."),
+    ("icu.admit.patient_unknown", "この患者IDは自施設に登録されていません。先に患者登録をしてください。", "No patient with this ID is registered at this facility; register the patient first."),
+    ("icu.admit.bed_taken", "このベッドには既に患者が入室しています。", "This bed already has an admitted patient."),
+];
+
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -808,6 +869,7 @@ fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
             .chain(CLIENT_MESSAGES)
             .chain(RECORD_MESSAGES)
             .chain(ICU_MESSAGES)
+            .chain(ICU_CENSUS_MESSAGES)
             .map(|(k, ja, en)| (*k, (*ja, *en)))
             .collect()
     })

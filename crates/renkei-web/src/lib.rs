@@ -280,6 +280,12 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/icu/calculator",
             get(pages::icu::page).post(pages::icu::submit),
         )
+        .route("/icu", get(icu_census::census))
+        .route("/icu/ws", get(icu_census::socket))
+        .route(
+            "/icu/admit",
+            get(icu_census::admit_form).post(icu_census::admit),
+        )
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/assets/{file}", get(assets::asset))

@@ -64,7 +64,7 @@ pub async fn guard(State(state): State<SharedState>, req: Request, next: Next) -
 
 /// True when the request names no other origin. Browsers send `Origin` on cross-site
 /// POSTs; when present it must match the `Host` the request was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin = headers
         .get(header::ORIGIN)

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod emergency;
 pub mod home;
 pub mod icu;
+pub mod icu_census;
 pub mod mpi;
 pub mod patients;
 pub mod record;
