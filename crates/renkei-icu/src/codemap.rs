@@ -859,7 +859,10 @@ mod tests {
         assert!(close(convert(&map, mdc(), "150344", "degC", 36.6), 36.6));
         assert!(close(convert(&map, mdc(), "150344", "℃", 36.6), 36.6));
         assert!(close(convert(&map, mdc(), "150344", "268192", 36.6), 36.6));
-        assert!(close(convert(&map, mdc(), "150033", "kPa", 16.0), 120.00992));
+        assert!(close(
+            convert(&map, mdc(), "150033", "kPa", 16.0),
+            120.00992
+        ));
         assert!(close(
             convert(&map, mdc(), "150033", "266016", 120.0),
             120.0

@@ -320,14 +320,10 @@ fn builtin_items() -> Vec<ItemDef> {
 /// ACVPU as stored in the `acvpu` item: 0 = Alert, 1 = new Confusion, 2 = Voice,
 /// 3 = Pain, 4 = Unresponsive.
 pub fn acvpu_letter(value: f64) -> Option<char> {
-    match value {
-        v if v == 0.0 => Some('A'),
-        v if v == 1.0 => Some('C'),
-        v if v == 2.0 => Some('V'),
-        v if v == 3.0 => Some('P'),
-        v if v == 4.0 => Some('U'),
-        _ => None,
+    if value.fract() != 0.0 || !(0.0..=4.0).contains(&value) {
+        return None;
     }
+    "ACVPU".chars().nth(value as usize)
 }
 
 #[cfg(test)]

@@ -44,7 +44,8 @@ impl Scenario {
 /// Which scenarios the beds get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScenarioChoice {
-    /// Beds rotate through stable, sepsis, stable, respiratory.
+    /// Beds rotate through stable, sepsis, stable, respiratory, shifted by one per
+    /// hospital so that both message forms see every scenario.
     Mix,
     /// Every bed follows the same scenario.
     All(Scenario),
@@ -304,7 +305,7 @@ impl Simulator {
                         Scenario::Sepsis,
                         Scenario::Stable,
                         Scenario::Respiratory,
-                    ][i % 4],
+                    ][(i + hospital) % 4],
                 };
                 let form = if hospital % 2 == 0 {
                     MessageForm::Pcd01
@@ -746,10 +747,17 @@ fn pv1_location(id: &BedIdentity) -> String {
     }
 }
 
-fn pid_segment(id: &BedIdentity, authority: &str) -> String {
+fn pid_segment(id: &BedIdentity) -> String {
     format!(
-        "PID|||{}^^^{authority}^PI||{}^{}^^^^^L^I~{}^{}^^^^^L^P||{}|{}",
-        id.patient_id, id.family, id.given, id.family_kana, id.given_kana, id.birth_date, id.sex
+        "PID|||{}^^^{}^PI||{}^{}^^^^^L^I~{}^{}^^^^^L^P||{}|{}",
+        id.patient_id,
+        id.facility,
+        id.family,
+        id.given,
+        id.family_kana,
+        id.given_kana,
+        id.birth_date,
+        id.sex
     )
 }
 
@@ -767,7 +775,7 @@ fn pcd01_text(
             "MSH|^~\\&|RENKEI-SIM^{eui}^EUI-64|{}|RENKEI|RENKEI|{ts}||ORU^R01^ORU_R01|{control_id}|{}|2.6|||NE|AL||UNICODE UTF-8|||PCD_DEC_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO",
             id.facility, config.processing_id
         ),
-        pid_segment(id, &id.facility),
+        pid_segment(id),
         format!("PV1||I|{}", pv1_location(id)),
         format!(
             "OBR|1|{control_id}^RENKEI-SIM^{eui}^EUI-64|{control_id}^RENKEI-SIM^{eui}^EUI-64|182777000^monitoring of patient^SCT|||{ts}"
@@ -834,7 +842,7 @@ fn nk_text(
             "MSH|^~\\&|CNS-6201|{}|RENKEI|RENKEI|{ts}||ORU^R01|{control_id}|{}|2.4|||NE|AL||UNICODE UTF-8",
             id.facility, config.processing_id
         ),
-        pid_segment(id, ""),
+        pid_segment(id),
         format!("PV1||I|{}", pv1_location(id)),
     ];
     let mut obr = 0;
@@ -858,17 +866,14 @@ fn nk_text(
 
 fn admit_message(id: &BedIdentity, control_id: &str, config: &SimConfig, now: i64) -> String {
     let ts = format_ts_jst(now);
-    let (app, version) = match id.form {
-        MessageForm::Pcd01 => ("RENKEI-SIM", "2.6"),
-        MessageForm::NihonKohden => ("CNS-6201", "2.4"),
-    };
+    // Bed assignment comes from the hospital information system, whatever the monitors.
     [
         format!(
-            "MSH|^~\\&|{app}|{}|RENKEI|RENKEI|{ts}||ADT^A01^ADT_A01|{control_id}|{}|{version}|||NE|AL||UNICODE UTF-8",
+            "MSH|^~\\&|HIS-SIM|{}|RENKEI|RENKEI|{ts}||ADT^A01^ADT_A01|{control_id}|{}|2.5|||NE|AL||UNICODE UTF-8",
             id.facility, config.processing_id
         ),
         format!("EVN|A01|{ts}"),
-        pid_segment(id, &id.facility),
+        pid_segment(id),
         format!("PV1||I|{}", pv1_location(id)),
     ]
     .join("\r")
