@@ -31,6 +31,8 @@ const SETTING_KEYS: &[&str] = &[
     "log_format",
     "mllp_addr",
     "mllp_senders",
+    "icu_code_map_file",
+    "icu_raw_retention_days",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +63,11 @@ pub struct Settings {
     /// Who may push over MLLP: `FACILITY=IP` entries, comma-separated. Empty: loopback
     /// peers only, for any facility (development and demo).
     pub mllp_senders: String,
+    /// A CSV code-mapping table for monitor messages that extends and overrides the
+    /// built-in one (`source,code,item,unit,factor,offset`); empty: built-in table only.
+    pub icu_code_map_file: Option<PathBuf>,
+    /// Days raw Tele-ICU values are kept before only hourly summaries remain.
+    pub icu_raw_retention_days: u64,
 }
 
 impl Default for Settings {
@@ -87,6 +94,8 @@ impl Default for Settings {
             log_format: "text".into(),
             mllp_addr: String::new(),
             mllp_senders: String::new(),
+            icu_code_map_file: None,
+            icu_raw_retention_days: 30,
         }
     }
 }

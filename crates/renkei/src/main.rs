@@ -5,6 +5,7 @@ mod audit;
 mod collect;
 mod config;
 mod mllp;
+mod mllp_icu;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -14,7 +14,7 @@ use renkei_core::clinical::Author;
 use renkei_core::ingest::{IngestError, Ingestor};
 use renkei_domain::patient::Requester;
 use renkei_domain::{now_millis, FacilityStatus, Profession};
-use renkei_hl7::ack::{build_ack_for_header, AckError, AckOptions, Acknowledgment, ErrorCode};
+use renkei_hl7::ack::{build_ack_with_warnings, AckError, AckOptions, Acknowledgment, ErrorCode};
 use renkei_hl7::encoding::{self, Charset};
 use renkei_hl7::mllp::MllpCodec;
 use renkei_hl7::Message;
@@ -82,6 +82,7 @@ pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     senders: Senders,
+    icu: Option<Arc<crate::mllp_icu::IcuRouter>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -110,8 +111,9 @@ pub async fn serve(
         }
         let store = store.clone();
         let senders = senders.clone();
+        let icu = icu.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(socket, peer, store, senders).await {
+            if let Err(e) = connection(socket, peer, store, senders, icu).await {
                 tracing::info!(%peer, error = %e, "MLLP connection ended");
             }
             drop(permit);
@@ -124,6 +126,7 @@ async fn connection(
     peer: SocketAddr,
     store: Arc<dyn Store>,
     senders: Arc<Senders>,
+    icu: Option<Arc<crate::mllp_icu::IcuRouter>>,
 ) -> anyhow::Result<()> {
     socket.set_nodelay(true)?;
     let mut framed = Framed::new(socket, MllpCodec::new(MAX_FRAME));
@@ -134,7 +137,7 @@ async fn connection(
             Ok(Some(f)) => f?,
         };
         let started = std::time::Instant::now();
-        let (reply, code) = handle(&frame, peer, store.as_ref(), &senders).await;
+        let (reply, code) = handle(&frame, peer, store.as_ref(), &senders, icu.as_deref()).await;
         metrics::histogram!("renkei_mllp_message_seconds", "ack" => code)
             .record(started.elapsed().as_secs_f64());
         framed.send(Bytes::from(reply)).await?;
@@ -147,6 +150,7 @@ async fn handle(
     peer: SocketAddr,
     store: &dyn Store,
     senders: &Senders,
+    icu: Option<&crate::mllp_icu::IcuRouter>,
 ) -> (Vec<u8>, &'static str) {
     let decoded = match encoding::decode(frame) {
         Ok(d) => d,
@@ -158,15 +162,15 @@ async fn handle(
         Err(e) => return (raw_nak(&format!("not an HL7 v2 message: {e}")), "AR"),
     };
     let header = message.header();
-    let ack = match process(&message, peer, store, senders).await {
-        Ok(()) => Acknowledgment::Accept,
-        Err(a) => a,
+    let (ack, warnings) = match process(&message, peer, store, senders, icu).await {
+        Ok(warnings) => (Acknowledgment::Accept, warnings),
+        Err(a) => (a, Vec::new()),
     };
     let code = ack.code();
     if code != "AA" {
         tracing::warn!(%peer, control_id = %header.control_id, ack = code, "HL7 message not accepted");
     }
-    let text = build_ack_for_header(&header, &ack, &AckOptions::default());
+    let text = build_ack_with_warnings(&header, &ack, &warnings, &AckOptions::default());
     // Answer in the sender's charset when we can encode it, else ASCII-safe UTF-8.
     let bytes = match charset {
         Charset::Ascii => text.into_bytes(),
@@ -212,7 +216,8 @@ async fn process(
     peer: SocketAddr,
     store: &dyn Store,
     senders: &Senders,
-) -> Result<(), Acknowledgment> {
+    icu: Option<&crate::mllp_icu::IcuRouter>,
+) -> Result<Vec<AckError>, Acknowledgment> {
     let header = message.header();
     if header.processing_id.starts_with('T') || header.processing_id.starts_with('D') {
         // Test/debug messages are acknowledged by the test connection procedure only.
@@ -244,6 +249,11 @@ async fn process(
             ErrorCode::UnknownKeyIdentifier,
             format!("{} may not send for {}", peer.ip(), facility.id),
         ));
+    }
+    if let Some(icu) = icu {
+        if icu.claims(message, &facility).await {
+            return icu.handle(message, &facility).await;
+        }
     }
     let author = Author {
         requester: Requester {
@@ -287,7 +297,7 @@ async fn process(
     }
     // AA only once the resources are committed.
     match ingestor.flush(now).await {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(Vec::new()),
         Err(e) => Err(reject(
             ErrorCode::ApplicationInternalError,
             format!("not stored: {e}"),

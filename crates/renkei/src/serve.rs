@@ -92,6 +92,11 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
     let app = renkei_web::app(store.clone(), web.clone());
 
     spawn_session_purger(store.clone(), web.session_idle);
+    renkei_core::icu::spawn_maintenance(
+        store.clone(),
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(settings.icu_raw_retention_days.max(1) * 86_400),
+    );
     if demo {
         print_demo_help(&format!("{scheme}://{local}"));
     }
@@ -102,10 +107,19 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
             .with_context(|| format!("binding the MLLP listener on {}", settings.mllp_addr))?;
         // Tests and scripts read the bound port from this line.
         println!("renkei mllp on {}", mllp.local_addr()?);
+        let site_table = match &settings.icu_code_map_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading icu_code_map_file {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let icu = crate::mllp_icu::IcuRouter::new(store.clone(), site_table.as_deref())?;
         tokio::spawn(crate::mllp::serve(
             mllp,
             store.clone(),
             senders,
+            Some(Arc::new(icu)),
             shutdown_signal(),
         ));
     }

@@ -1,0 +1,153 @@
+//! Monitor messages on the MLLP listener: ORU^R01 in the IHE PCD-01 form or the Nihon
+//! Kohden gateway form, for a bed of a configured Tele-ICU unit, go to the ICU ingest
+//! (`renkei_core::icu`) instead of the clinical record.
+//!
+//! ACK semantics (docs/icu-connection.md): AA once the values are committed, with an ERR
+//! warning (severity W) per observation left out (unknown code, impossible value, invalid
+//! status); AE when the message cannot be attached to a patient (no patient in the bed, a
+//! patient ID that disagrees, unknown bed) — it is quarantined and an alert raised; AE for
+//! a message that is not a usable ORU; AR when storage is unavailable (the sender retries).
+//! A resent message (same MSH-10) is answered AA and stored once.
+
+use renkei_core::icu::{IcuIngestor, MonitorInput, MonitorOutcome};
+use renkei_hl7::ack::{AckError, Acknowledgment, ErrorCode, ErrorLocation};
+use renkei_hl7::Message;
+use renkei_icu::{Catalogue, CodeMap, MessageForm, ProblemKind};
+use renkei_storage::{Facility, Store};
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// How long the list of monitored beds is trusted before it is read again.
+const BEDS_TTL: Duration = Duration::from_secs(5);
+
+pub struct IcuRouter {
+    store: Arc<dyn Store>,
+    ingestor: IcuIngestor,
+    catalogue: Catalogue,
+    codes: CodeMap,
+    /// (facility id, monitor key) of every configured bed, and when it was read.
+    beds: RwLock<(Option<Instant>, Arc<HashSet<(String, String)>>)>,
+}
+
+impl IcuRouter {
+    /// `site_table`: a CSV code table that extends and overrides the built-in one
+    /// (configuration `icu_code_map_file`).
+    pub fn new(store: Arc<dyn Store>, site_table: Option<&str>) -> anyhow::Result<IcuRouter> {
+        let catalogue = Catalogue::builtin();
+        let codes = match site_table {
+            None => CodeMap::defaults(),
+            Some(text) => CodeMap::defaults().with_csv(text, &catalogue).map_err(|problems| {
+                anyhow::anyhow!(
+                    "the ICU code table has errors: {}",
+                    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+                )
+            })?,
+        };
+        Ok(IcuRouter {
+            ingestor: IcuIngestor::start(store.clone()),
+            store,
+            catalogue,
+            codes,
+            beds: RwLock::new((None, Arc::new(HashSet::new()))),
+        })
+    }
+
+    async fn monitored_beds(&self) -> Result<Arc<HashSet<(String, String)>>, renkei_storage::StoreError> {
+        {
+            let cached = self.beds.read().expect("bed cache lock");
+            if cached.0.is_some_and(|t| t.elapsed() < BEDS_TTL) {
+                return Ok(cached.1.clone());
+            }
+        }
+        let beds: HashSet<(String, String)> = self
+            .store
+            .icu()
+            .icu_beds()
+            .await?
+            .into_iter()
+            .map(|b| (b.facility_id, b.monitor_key))
+            .collect();
+        let beds = Arc::new(beds);
+        *self.beds.write().expect("bed cache lock") = (Some(Instant::now()), beds.clone());
+        Ok(beds)
+    }
+
+    /// Whether this ORU belongs to the Tele-ICU: the PCD-01 form, or a bed (PV1-3) that is
+    /// a configured monitor key of the sending facility.
+    pub async fn claims(&self, message: &Message, facility: &Facility) -> bool {
+        let header = message.header();
+        if !header.message_type.eq_ignore_ascii_case("ORU") {
+            return false;
+        }
+        if renkei_icu::oru::detect_form(message) == MessageForm::Pcd01 {
+            return true;
+        }
+        let Some(location) = renkei_icu::BedLocation::from_field(message.segment("PV1"), 3) else {
+            return false;
+        };
+        match self.monitored_beds().await {
+            Ok(beds) => beds.contains(&(facility.id.clone(), location.bed.clone())),
+            // Storage trouble: the ICU path answers AR for it, so the sender retries.
+            Err(_) => true,
+        }
+    }
+
+    /// Stores the message and returns the warnings for an AA, or the negative ACK.
+    pub async fn handle(
+        &self,
+        message: &Message,
+        facility: &Facility,
+    ) -> Result<Vec<AckError>, Acknowledgment> {
+        let parsed = renkei_icu::parse_oru(message, &self.catalogue, &self.codes)
+            .map_err(|e| Acknowledgment::Error(AckError::new(ErrorCode::RequiredFieldMissing, e.to_string())))?;
+        let warnings: Vec<AckError> = parsed
+            .problems
+            .iter()
+            .map(|p| {
+                let code = match p.kind {
+                    ProblemKind::UnknownCode | ProblemKind::UnknownUnit => ErrorCode::TableValueNotFound,
+                    _ => ErrorCode::DataTypeError,
+                };
+                AckError {
+                    code,
+                    text: p.text.clone(),
+                    location: Some(ErrorLocation {
+                        segment: "OBX".into(),
+                        sequence: p.obx_index,
+                        field: Some(match p.kind {
+                            ProblemKind::UnknownCode => 3,
+                            ProblemKind::UnknownUnit => 6,
+                            ProblemKind::Invalid => 11,
+                            ProblemKind::NoTime => 14,
+                            _ => 5,
+                        }),
+                        repetition: None,
+                        component: None,
+                        subcomponent: None,
+                    }),
+                }
+            })
+            .collect();
+        let input = MonitorInput {
+            facility_id: facility.id.clone(),
+            control_id: parsed.control_id.clone(),
+            received_at: renkei_domain::now_millis(),
+            bed_key: parsed.location.as_ref().map(|l| l.bed.clone()).unwrap_or_default(),
+            patient_ids: parsed.patient_ids.iter().map(|p| p.id.clone()).filter(|p| !p.is_empty()).collect(),
+            readings: parsed.readings.iter().map(|r| (r.item.clone(), r.at, r.value)).collect(),
+            raw: message.text().to_string(),
+        };
+        match self.ingestor.submit(input).await {
+            Ok(MonitorOutcome::Stored) | Ok(MonitorOutcome::Duplicate) => Ok(warnings),
+            Ok(MonitorOutcome::Quarantined(reason)) => Err(Acknowledgment::Error(AckError::new(
+                ErrorCode::UnknownKeyIdentifier,
+                format!("quarantined for review, not attached to any patient: {reason}"),
+            ))),
+            Err(e) => Err(Acknowledgment::Reject(AckError::new(
+                ErrorCode::ApplicationInternalError,
+                format!("not stored: {e}"),
+            ))),
+        }
+    }
+}
