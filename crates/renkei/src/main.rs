@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod collect;
 mod config;
+mod demo_icu;
 mod mllp;
 mod mllp_icu;
 mod serve;

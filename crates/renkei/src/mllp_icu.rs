@@ -37,12 +37,18 @@ impl IcuRouter {
         let catalogue = Catalogue::builtin();
         let codes = match site_table {
             None => CodeMap::defaults(),
-            Some(text) => CodeMap::defaults().with_csv(text, &catalogue).map_err(|problems| {
-                anyhow::anyhow!(
-                    "the ICU code table has errors: {}",
-                    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
-                )
-            })?,
+            Some(text) => CodeMap::defaults()
+                .with_csv(text, &catalogue)
+                .map_err(|problems| {
+                    anyhow::anyhow!(
+                        "the ICU code table has errors: {}",
+                        problems
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                })?,
         };
         Ok(IcuRouter {
             ingestor: IcuIngestor::start(store.clone()),
@@ -53,7 +59,9 @@ impl IcuRouter {
         })
     }
 
-    async fn monitored_beds(&self) -> Result<Arc<HashSet<(String, String)>>, renkei_storage::StoreError> {
+    async fn monitored_beds(
+        &self,
+    ) -> Result<Arc<HashSet<(String, String)>>, renkei_storage::StoreError> {
         {
             let cached = self.beds.read().expect("bed cache lock");
             if cached.0.is_some_and(|t| t.elapsed() < BEDS_TTL) {
@@ -99,14 +107,20 @@ impl IcuRouter {
         message: &Message,
         facility: &Facility,
     ) -> Result<Vec<AckError>, Acknowledgment> {
-        let parsed = renkei_icu::parse_oru(message, &self.catalogue, &self.codes)
-            .map_err(|e| Acknowledgment::Error(AckError::new(ErrorCode::RequiredFieldMissing, e.to_string())))?;
+        let parsed = renkei_icu::parse_oru(message, &self.catalogue, &self.codes).map_err(|e| {
+            Acknowledgment::Error(AckError::new(
+                ErrorCode::RequiredFieldMissing,
+                e.to_string(),
+            ))
+        })?;
         let warnings: Vec<AckError> = parsed
             .problems
             .iter()
             .map(|p| {
                 let code = match p.kind {
-                    ProblemKind::UnknownCode | ProblemKind::UnknownUnit => ErrorCode::TableValueNotFound,
+                    ProblemKind::UnknownCode | ProblemKind::UnknownUnit => {
+                        ErrorCode::TableValueNotFound
+                    }
                     _ => ErrorCode::DataTypeError,
                 };
                 AckError {
@@ -133,9 +147,22 @@ impl IcuRouter {
             facility_id: facility.id.clone(),
             control_id: parsed.control_id.clone(),
             received_at: renkei_domain::now_millis(),
-            bed_key: parsed.location.as_ref().map(|l| l.bed.clone()).unwrap_or_default(),
-            patient_ids: parsed.patient_ids.iter().map(|p| p.id.clone()).filter(|p| !p.is_empty()).collect(),
-            readings: parsed.readings.iter().map(|r| (r.item.clone(), r.at, r.value)).collect(),
+            bed_key: parsed
+                .location
+                .as_ref()
+                .map(|l| l.bed.clone())
+                .unwrap_or_default(),
+            patient_ids: parsed
+                .patient_ids
+                .iter()
+                .map(|p| p.id.clone())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            readings: parsed
+                .readings
+                .iter()
+                .map(|r| (r.item.clone(), r.at, r.value))
+                .collect(),
             raw: message.text().to_string(),
         };
         match self.ingestor.submit(input).await {

@@ -100,11 +100,30 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
     if demo {
         print_demo_help(&format!("{scheme}://{local}"));
     }
-    if !settings.mllp_addr.is_empty() {
+    // Demo mode shows a live Tele-ICU centre: a monitor simulator feeds the MLLP listener
+    // (on a free loopback port unless one is configured).
+    let demo_icu = if demo {
+        Some(
+            crate::demo_icu::seed(store.as_ref())
+                .await
+                .context("seeding the demo Tele-ICU")?,
+        )
+    } else {
+        None
+    };
+    let mllp_addr = if settings.mllp_addr.is_empty() && demo {
+        "127.0.0.1:0".to_string()
+    } else {
+        settings.mllp_addr.clone()
+    };
+    if !mllp_addr.is_empty() {
         let senders = crate::mllp::Senders::parse(&settings.mllp_senders)?;
-        let mllp = tokio::net::TcpListener::bind(&settings.mllp_addr)
+        let mllp = tokio::net::TcpListener::bind(&mllp_addr)
             .await
-            .with_context(|| format!("binding the MLLP listener on {}", settings.mllp_addr))?;
+            .with_context(|| format!("binding the MLLP listener on {mllp_addr}"))?;
+        if let Some(config) = demo_icu {
+            crate::demo_icu::spawn_simulator(config, mllp.local_addr()?);
+        }
         // Tests and scripts read the bound port from this line.
         println!("renkei mllp on {}", mllp.local_addr()?);
         let site_table = match &settings.icu_code_map_file {
