@@ -197,10 +197,7 @@ pub async fn open_stay(
                 .await?
                 .into_iter()
                 .find(|b| b.id == stay.bed_id);
-            match bed.and_then(|b| view.unit(&b.unit_id).cloned().map(|u| (b, u))) {
-                Some((bed, unit)) => Some((stay, bed, unit)),
-                None => None,
-            }
+            bed.and_then(|b| view.unit(&b.unit_id).cloned().map(|u| (stay, b, u)))
         }
         None => None,
     };
@@ -724,7 +721,7 @@ async fn store_batch(
                     facility_id: m.facility_id.clone(),
                     control_id: m.control_id.clone(),
                     received_at: m.received_at,
-                    disposition: IcuDisposition::Quarantine(IcuQuarantined {
+                    disposition: IcuDisposition::Quarantine(Box::new(IcuQuarantined {
                         id: ids::new_id(),
                         received_at: m.received_at,
                         facility_id: m.facility_id.clone(),
@@ -737,7 +734,7 @@ async fn store_batch(
                         resolved_at: None,
                         resolved_by: None,
                         resolution: None,
-                    }),
+                    })),
                 });
                 reasons.push(Some(reason));
             }

@@ -21,13 +21,16 @@ use std::time::{Duration, Instant};
 /// How long the list of monitored beds is trusted before it is read again.
 const BEDS_TTL: Duration = Duration::from_secs(5);
 
+/// (facility id, monitor key) of every configured bed.
+type MonitoredBeds = Arc<HashSet<(String, String)>>;
+
 pub struct IcuRouter {
     store: Arc<dyn Store>,
     ingestor: IcuIngestor,
     catalogue: Catalogue,
     codes: CodeMap,
     /// (facility id, monitor key) of every configured bed, and when it was read.
-    beds: RwLock<(Option<Instant>, Arc<HashSet<(String, String)>>)>,
+    beds: RwLock<(Option<Instant>, MonitoredBeds)>,
 }
 
 impl IcuRouter {
