@@ -216,6 +216,229 @@ pub async fn open_stay(
     Ok(found)
 }
 
+// --- bed assignment by ADT -----------------------------------------------------------------
+
+/// What an ADT message asks of the ICU beds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BedAction {
+    /// A01: the patient is in this bed.
+    Admit,
+    /// A02: the patient moved from the prior bed to this one (either may be outside the
+    /// ICU).
+    Transfer,
+    /// A03: the patient left.
+    Discharge,
+    /// A11: the admission was entered in error.
+    CancelAdmit,
+    /// A08, A13: nothing for the bed board.
+    Other,
+}
+
+/// One ADT event, resolved to the sending facility and the patient's registration.
+#[derive(Debug, Clone)]
+pub struct BedEventInput {
+    pub facility_id: String,
+    pub action: BedAction,
+    /// PV1-3 bed, as the monitor key of a configured bed.
+    pub bed_key: Option<String>,
+    /// PV1-6 prior bed (A02).
+    pub prior_bed_key: Option<String>,
+    pub record_id: String,
+    pub person_id: String,
+    /// PID-3 of the message (the facility's patient ID).
+    pub local_id: String,
+    /// EVN-6 / EVN-2 / MSH-7.
+    pub at: Millis,
+    /// `ADT^A01 <control id>`, kept in the stay's details and the audit record.
+    pub source: String,
+    /// Account the change is recorded under (`mllp:<facility>`).
+    pub actor: String,
+}
+
+/// What an ADT event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BedEventOutcome {
+    /// A stay was opened (stay id).
+    Admitted(String),
+    /// The patient was already in that bed: nothing changed (a resent A01).
+    AlreadyAdmitted,
+    Discharged,
+    /// Moved between two ICU beds (new stay id).
+    Moved(String),
+    /// Nothing to do, with why (shown as an ACK warning).
+    Ignored(String),
+}
+
+/// Why an ADT event is refused (AE): never attach a patient to a bed held by another.
+#[derive(Debug)]
+pub enum BedEventRefusal {
+    UnknownBed(String),
+    Occupied { bed: String, local_id: String },
+    Store(StoreError),
+}
+
+impl std::fmt::Display for BedEventRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BedEventRefusal::UnknownBed(b) => {
+                write!(f, "bed {b:?} is not a configured ICU bed of this sender")
+            }
+            BedEventRefusal::Occupied { bed, local_id } => write!(
+                f,
+                "bed {bed:?} holds another patient ({local_id}); discharge them first (A03)"
+            ),
+            BedEventRefusal::Store(e) => write!(f, "not stored: {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for BedEventRefusal {
+    fn from(e: StoreError) -> Self {
+        BedEventRefusal::Store(e)
+    }
+}
+
+/// Applies an ADT event to the ICU stays: A01 opens a stay (refused when another patient
+/// holds the bed), A03 and A11 close the patient's stay, A02 closes the stay in the prior
+/// bed and opens one in the new bed. Each change is audited and announced on
+/// [`CONFIG_TOPIC`] so every node's ingest sees the bed's new patient at once.
+pub async fn apply_bed_event(
+    store: &dyn Store,
+    input: &BedEventInput,
+) -> Result<BedEventOutcome, BedEventRefusal> {
+    let icu = store.icu();
+    let beds = icu.icu_beds().await?;
+    let find_bed = |key: &Option<String>| {
+        key.as_ref().and_then(|k| {
+            beds.iter()
+                .find(|b| b.active && b.facility_id == input.facility_id && &b.monitor_key == k)
+        })
+    };
+    let open = icu.icu_open_stays().await?;
+    let stay_in = |bed: &IcuBed| open.iter().find(|s| s.bed_id == bed.id);
+    let audit = |action: &str, stay: &str| {
+        let mut entry = AuditEntry::new(action, Outcome::Success)
+            .actor(
+                Some(&input.actor),
+                Some(&input.actor),
+                Some(&input.facility_id),
+            )
+            .target("icu_stay", stay)
+            .detail(serde_json::json!({ "source": input.source }));
+        entry.patient_id = Some(input.person_id.clone());
+        entry
+    };
+    let outcome = match input.action {
+        BedAction::Other => {
+            return Ok(BedEventOutcome::Ignored(
+                "no change to the bed board for this event".into(),
+            ))
+        }
+        BedAction::Admit => {
+            let Some(bed) = find_bed(&input.bed_key) else {
+                return Err(BedEventRefusal::UnknownBed(
+                    input.bed_key.clone().unwrap_or_default(),
+                ));
+            };
+            if let Some(stay) = stay_in(bed) {
+                if stay.local_id == input.local_id {
+                    return Ok(BedEventOutcome::AlreadyAdmitted);
+                }
+                return Err(BedEventRefusal::Occupied {
+                    bed: bed.label.clone(),
+                    local_id: stay.local_id.clone(),
+                });
+            }
+            let id = admit_by_adt(store, input, bed, &audit).await?;
+            BedEventOutcome::Admitted(id)
+        }
+        BedAction::Discharge | BedAction::CancelAdmit => {
+            let mine = open
+                .iter()
+                .find(|s| s.facility_id == input.facility_id && s.local_id == input.local_id);
+            let Some(stay) = mine else {
+                return Ok(BedEventOutcome::Ignored(format!(
+                    "patient {} has no open ICU stay",
+                    input.local_id
+                )));
+            };
+            let summary = if input.action == BedAction::CancelAdmit {
+                format!("入室取消（{}）", input.source)
+            } else {
+                format!("退室（{}）", input.source)
+            };
+            icu.icu_discharge(
+                &stay.id,
+                input.at,
+                &input.actor,
+                &summary,
+                audit("icu.discharge", &stay.id),
+            )
+            .await?;
+            BedEventOutcome::Discharged
+        }
+        BedAction::Transfer => {
+            let new_bed = find_bed(&input.bed_key);
+            if let Some(bed) = new_bed {
+                if let Some(stay) = stay_in(bed) {
+                    if stay.local_id == input.local_id {
+                        return Ok(BedEventOutcome::AlreadyAdmitted);
+                    }
+                    return Err(BedEventRefusal::Occupied {
+                        bed: bed.label.clone(),
+                        local_id: stay.local_id.clone(),
+                    });
+                }
+            }
+            if let Some(stay) = open
+                .iter()
+                .find(|s| s.facility_id == input.facility_id && s.local_id == input.local_id)
+            {
+                icu.icu_discharge(
+                    &stay.id,
+                    input.at,
+                    &input.actor,
+                    &format!("転棟（{}）", input.source),
+                    audit("icu.discharge", &stay.id),
+                )
+                .await?;
+            }
+            match new_bed {
+                Some(bed) => BedEventOutcome::Moved(admit_by_adt(store, input, bed, &audit).await?),
+                None => BedEventOutcome::Discharged,
+            }
+        }
+    };
+    store.publish_event(CONFIG_TOPIC, &input.source).await?;
+    Ok(outcome)
+}
+
+async fn admit_by_adt(
+    store: &dyn Store,
+    input: &BedEventInput,
+    bed: &IcuBed,
+    audit: &impl Fn(&str, &str) -> AuditEntry,
+) -> Result<String, StoreError> {
+    let stay = IcuStay {
+        id: ids::new_id(),
+        bed_id: bed.id.clone(),
+        facility_id: input.facility_id.clone(),
+        person_id: input.person_id.clone(),
+        record_id: input.record_id.clone(),
+        local_id: input.local_id.clone(),
+        admitted_at: input.at,
+        admitted_by: input.actor.clone(),
+        details: serde_json::json!({ "source": input.source }).to_string(),
+        is_test: false,
+        discharged_at: None,
+        discharged_by: None,
+        discharge_summary: None,
+    };
+    let id = stay.id.clone();
+    store.icu().icu_admit(stay, audit("icu.admit", &id)).await?;
+    Ok(id)
+}
+
 // --- alert rules ----------------------------------------------------------------------------
 
 /// A threshold rule with hysteresis: raised when the value is beyond `raise_at` in two
