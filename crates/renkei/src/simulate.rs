@@ -201,7 +201,7 @@ async fn monitors(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
-    if !(args.interval > 0.0) {
+    if !args.interval.is_finite() || args.interval <= 0.0 {
         bail!("--interval must be positive");
     }
     if args.fast && args.ticks.is_none() {
