@@ -351,3 +351,134 @@ async fn adt_assigns_beds_and_the_simulator_feeds_them() {
     server.wait().unwrap();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The server is killed (SIGKILL, no shutdown) while four connections stream monitor
+/// messages; afterwards every observation that was acknowledged AA is in the database.
+#[tokio::test]
+async fn no_acknowledged_observation_is_lost_when_the_server_is_killed() {
+    let data = temp_dir();
+    let (mut server, lines) = start_demo(&data, &["--mllp-addr", "127.0.0.1:0"]);
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("renkei mllp on "))
+        .expect("the MLLP address is printed")
+        .to_string();
+    let bed = query_row(
+        &data,
+        "SELECT f.code, b.monitor_key, s.local_id, s.id FROM icu_stays s \
+         JOIN icu_beds b ON b.id = s.bed_id JOIN facilities f ON f.id = b.facility_id \
+         WHERE s.discharged_at IS NULL ORDER BY b.position LIMIT 1",
+    )
+    .await;
+    let (facility, key, patient, stay) = (
+        bed[0].clone(),
+        bed[1].clone(),
+        bed[2].clone(),
+        bed[3].clone(),
+    );
+    // 2031-01-01 00:00:00 +0900 in epoch seconds.
+    const BASE: i64 = 1_924_959_600;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for lane in 0..4i64 {
+        let (addr, facility, key, patient, stop) = (
+            addr.clone(),
+            facility.clone(),
+            key.clone(),
+            patient.clone(),
+            stop.clone(),
+        );
+        senders.push(std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
+                return acked;
+            };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            for i in 0..20_000i64 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let second = lane * 20_000 + i;
+                let at = format!(
+                    "20310101{:02}{:02}{:02}+0900",
+                    second / 3600,
+                    second / 60 % 60,
+                    second % 60
+                );
+                let message = pcd01(
+                    &facility,
+                    &format!("K{lane}-{i}"),
+                    &key,
+                    &patient,
+                    "70",
+                    "97",
+                )
+                .replace("20300101090000+0900", &at);
+                let mut frame = vec![0x0b];
+                frame.extend_from_slice(message.as_bytes());
+                frame.extend_from_slice(&[0x1c, 0x0d]);
+                if stream.write_all(&frame).is_err() {
+                    break;
+                }
+                let mut reply = Vec::new();
+                let mut byte = [0u8; 1];
+                let complete = loop {
+                    match stream.read(&mut byte) {
+                        Ok(1) => {
+                            reply.push(byte[0]);
+                            if reply.ends_with(&[0x1c, 0x0d]) {
+                                break true;
+                            }
+                        }
+                        _ => break false,
+                    }
+                };
+                if !complete {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&reply).to_string();
+                if text.contains("MSA|AA|") {
+                    acked.push((BASE + second) * 1000);
+                }
+            }
+            acked
+        }));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    server.kill().unwrap(); // SIGKILL: no graceful shutdown, no flush
+    server.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<i64> = senders
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() > 50,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
+
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite://{}", data.join("renkei.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let stored: std::collections::HashSet<i64> = sqlx::query(
+        "SELECT at FROM icu_observations WHERE stay_id = ? AND item = 'hr' AND at >= ?",
+    )
+    .bind(&stay)
+    .bind(BASE * 1000)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get::<i64, _>(0))
+    .collect();
+    let lost: Vec<&i64> = acked.iter().filter(|at| !stored.contains(at)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged observations lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
