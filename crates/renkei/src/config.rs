@@ -33,6 +33,7 @@ const SETTING_KEYS: &[&str] = &[
     "mllp_senders",
     "icu_code_map_file",
     "icu_raw_retention_days",
+    "icu_alert_rules_file",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +69,8 @@ pub struct Settings {
     pub icu_code_map_file: Option<PathBuf>,
     /// Days raw Tele-ICU values are kept before only hourly summaries remain.
     pub icu_raw_retention_days: u64,
+    /// A TOML file of `[[rule]]` changes to the Tele-ICU alert rules; empty: the defaults.
+    pub icu_alert_rules_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -96,6 +99,7 @@ impl Default for Settings {
             mllp_senders: String::new(),
             icu_code_map_file: None,
             icu_raw_retention_days: 30,
+            icu_alert_rules_file: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! a message that is not a usable ORU; AR when storage is unavailable (the sender retries).
 //! A resent message (same MSH-10) is answered AA and stored once.
 
+use anyhow::Context;
 use renkei_core::clinical::Author;
 use renkei_core::icu::{
     BedAction, BedEventInput, BedEventOutcome, BedEventRefusal, IcuIngestor, MonitorInput,
@@ -42,7 +43,11 @@ pub struct IcuRouter {
 impl IcuRouter {
     /// `site_table`: a CSV code table that extends and overrides the built-in one
     /// (configuration `icu_code_map_file`).
-    pub fn new(store: Arc<dyn Store>, site_table: Option<&str>) -> anyhow::Result<IcuRouter> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        site_table: Option<&str>,
+        rules: Vec<renkei_core::icu::ThresholdRule>,
+    ) -> anyhow::Result<IcuRouter> {
         let catalogue = Catalogue::builtin();
         let codes = match site_table {
             None => CodeMap::defaults(),
@@ -60,7 +65,7 @@ impl IcuRouter {
                 })?,
         };
         Ok(IcuRouter {
-            ingestor: IcuIngestor::start(store.clone()),
+            ingestor: IcuIngestor::start_with_rules(store.clone(), rules),
             store,
             catalogue,
             codes,
@@ -289,4 +294,30 @@ impl IcuRouter {
             ))),
         }
     }
+}
+
+/// Reads the setting `icu_alert_rules_file`: `[[rule]]` tables changing the default rules.
+pub fn load_alert_rules(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<renkei_core::icu::ThresholdRule>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RulesFile {
+        #[serde(default)]
+        rule: Vec<renkei_core::icu::RuleChange>,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading icu_alert_rules_file {}", path.display()))?;
+    let file: RulesFile = toml::from_str(&text)
+        .with_context(|| format!("icu_alert_rules_file {}", path.display()))?;
+    let catalogue = Catalogue::builtin();
+    renkei_core::icu::merge_rules(&file.rule, |item| catalogue.get(item).is_some()).map_err(
+        |problems| {
+            anyhow::anyhow!(
+                "icu_alert_rules_file {}:\n{}",
+                path.display(),
+                problems.join("\n")
+            )
+        },
+    )
 }
