@@ -120,12 +120,17 @@ async fn layout(store: &dyn Store, view: &IcuView) -> AppResult<Layout> {
         .filter(|s| bed_ids.contains(s.bed_id.as_str()))
         .map(|s| (s.bed_id.clone(), s))
         .collect();
-    let mut patients = HashMap::new();
-    for stay in stays.values() {
-        if let Some(r) = store.get_patient_record(&stay.record_id).await? {
-            patients.insert(stay.id.clone(), r);
-        }
-    }
+    let record_ids: Vec<String> = stays.values().map(|s| s.record_id.clone()).collect();
+    let records: HashMap<String, PatientRecord> = store
+        .get_patient_records(&record_ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let patients = stays
+        .values()
+        .filter_map(|s| Some((s.id.clone(), records.get(&s.record_id)?.clone())))
+        .collect();
     let mut facilities = HashMap::new();
     for u in units.values() {
         if !facilities.contains_key(&u.facility_id) {
