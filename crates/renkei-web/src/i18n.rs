@@ -869,7 +869,6 @@ const ICU_PAGES_MESSAGES: &[(&str, &str, &str)] = &[
     ("icu.stay.item", "項目", "Item"),
     ("icu.stay.value", "値", "Value"),
     ("icu.stay.time", "時刻", "Time"),
-    ("icu.stay.source", "取得元", "Source"),
     ("icu.stay.trends", "トレンド", "Trends"),
     ("icu.stay.range_1h", "1時間", "1 h"),
     ("icu.stay.range_24h", "24時間", "24 h"),

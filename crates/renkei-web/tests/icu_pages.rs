@@ -412,8 +412,17 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
             .icu_latest(std::slice::from_ref(&w.stay.id))
             .await
             .unwrap();
-        let gcs = latest.iter().find(|v| v.item == "gcs").unwrap();
-        assert_eq!((gcs.value, gcs.source.as_str()), (14.0, "manual"));
+        assert_eq!(latest.iter().find(|v| v.item == "gcs").unwrap().value, 14.0);
+        let entered = app
+            .store
+            .icu()
+            .icu_values(&w.stay.id, &["norepinephrine".into()], 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            (entered.len(), entered[0].value, entered[0].source.as_str()),
+            (1, 0.12, "manual")
+        );
 
         // Alerts: acknowledge with snooze; a reason is required.
         let alert_id = raise_alert(&app, &w.stay, "spo2.low").await;

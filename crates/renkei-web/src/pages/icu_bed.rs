@@ -200,7 +200,6 @@ pub struct LatestRow {
     pub value: String,
     pub unit: String,
     pub at: String,
-    pub source: String,
 }
 
 pub struct ComponentView {
@@ -770,7 +769,6 @@ async fn page(
             value: display_value(tr, &v.item, v.value),
             unit,
             at: jst(v.at),
-            source: v.source,
         });
     }
     // Values seen only in the role's view count for scores only where the role sees them.
