@@ -305,8 +305,9 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/icu/setup/beds/{id}", post(icu_ops::update_bed))
         .route(
             "/icu/setup/codes",
-            post(icu_ops::upload_codes)
-                .layer(DefaultBodyLimit::max(icu_ops::MAX_CODE_MAP_BYTES + 64 * 1024)),
+            post(icu_ops::upload_codes).layer(DefaultBodyLimit::max(
+                icu_ops::MAX_CODE_MAP_BYTES + 64 * 1024,
+            )),
         )
         .route("/icu/handover", get(icu_ops::handover))
         .route("/healthz", get(api::healthz))

@@ -220,11 +220,17 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
             "クレアチニン",
             "1.80",
         ] {
-            assert!(html.contains(needle), "{needle} missing from the detail page");
+            assert!(
+                html.contains(needle),
+                "{needle} missing from the detail page"
+            );
         }
         let (status, html) = get(&app, &doctor, &format!("{page}?range=1h")).await;
         assert_eq!(status, 200);
-        assert!(html.contains("data-range=\"1h\""), "a trend of the last hour");
+        assert!(
+            html.contains("data-range=\"1h\""),
+            "a trend of the last hour"
+        );
         let (status, _) = get(&app, &doctor, &format!("{page}?range=7d")).await;
         assert_eq!(status, 200);
         let views = app
@@ -281,7 +287,10 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
         .await;
         assert_eq!(status, 403);
         assert!(body.contains("フォームの有効期限"), "{body}");
-        assert_eq!(app.store.icu().icu_rounds(&w.stay.id).await.unwrap().len(), 1);
+        assert_eq!(
+            app.store.icu().icu_rounds(&w.stay.id).await.unwrap().len(),
+            1
+        );
         // A checklist item that does not exist.
         let (status, _, body) = post_form(
             &app,
@@ -292,7 +301,10 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
         .await;
         assert_eq!(status, 422);
         assert!(body.contains("id=\"form-errors\"") && !body.contains("<script>"));
-        assert_eq!(app.store.icu().icu_rounds(&w.stay.id).await.unwrap().len(), 1);
+        assert_eq!(
+            app.store.icu().icu_rounds(&w.stay.id).await.unwrap().len(),
+            1
+        );
 
         // A call from the centre, then advice and outcome.
         let (status, _, body) = post_form(
@@ -602,18 +614,15 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
         )
         .await;
         assert_eq!(status, 303, "{body}");
-        let stay = app
-            .store
-            .icu()
-            .icu_stay(&w.stay.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let stay = app.store.icu().icu_stay(&w.stay.id).await.unwrap().unwrap();
         assert!(stay.discharged_at.is_some());
         let (status, html) = get(&app, &doctor, &page).await;
         assert_eq!(status, 200);
         assert!(html.contains("昇圧薬離脱、一般病棟へ"));
-        assert!(!html.contains("action=\"/icu/stays/"), "no forms on a closed stay");
+        assert!(
+            !html.contains("action=\"/icu/stays/"),
+            "no forms on a closed stay"
+        );
     })
     .await;
 }

@@ -126,7 +126,11 @@ pub fn display_value(tr: Tr, item: &str, value: f64) -> String {
             .map(String::from)
             .unwrap_or_else(|| value.to_string()),
         "o2_therapy" | "ventilated" => tr
-            .t(if value >= 0.5 { "answer.yes" } else { "answer.no" })
+            .t(if value >= 0.5 {
+                "answer.yes"
+            } else {
+                "answer.no"
+            })
             .to_string(),
         _ => match catalogue().get(item) {
             Some(def) => def.format(value),
@@ -341,7 +345,10 @@ fn user_names(pairs: &HashMap<String, String>, id: &str) -> String {
     pairs.get(id).cloned().unwrap_or_else(|| id.to_string())
 }
 
-async fn load_names(store: &dyn Store, ids: impl Iterator<Item = String>) -> HashMap<String, String> {
+async fn load_names(
+    store: &dyn Store,
+    ids: impl Iterator<Item = String>,
+) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for id in ids.collect::<HashSet<_>>() {
         if let Ok(Some(u)) = store.get_user(&id).await {
@@ -687,8 +694,8 @@ async fn scores(
             _ => None,
         }
     };
-    let apache = renkei_icu_scores::apache_ii::score_worst(
-        &renkei_icu_scores::apache_ii::ApacheIiSeries {
+    let apache =
+        renkei_icu_scores::apache_ii::score_worst(&renkei_icu_scores::apache_ii::ApacheIiSeries {
             temperature_c: {
                 let mut t = s("temp");
                 t.extend(s("temp_rectal"));
@@ -711,8 +718,7 @@ async fn scores(
             chronic_health,
             acute_renal_failure: None,
             barometric_pressure_mmhg: None,
-        },
-    );
+        });
     out.push(sheet_view(
         tr,
         "APACHE II",
@@ -835,7 +841,10 @@ async fn page(
     let mut lab: BTreeMap<String, HashMap<String, (Millis, f64)>> = BTreeMap::new();
     if !lab_codes.is_empty() {
         let lab_from = end - 7 * DAY;
-        for v in icu.icu_values(&o.stay.id, &lab_codes, lab_from, end).await? {
+        for v in icu
+            .icu_values(&o.stay.id, &lab_codes, lab_from, end)
+            .await?
+        {
             let cell = lab.entry(icu_day(v.at)).or_default();
             if cell.get(&v.item).is_none_or(|&(t, _)| t <= v.at) {
                 cell.insert(v.item, (v.at, v.value));
@@ -994,10 +1003,14 @@ async fn page(
         is_open,
         role: role.code(),
         range,
-        ranges: [("1h", "icu.stay.range_1h"), ("24h", "icu.stay.range_24h"), ("7d", "icu.stay.range_7d")]
-            .into_iter()
-            .map(|(code, key)| (code, tr.t(key), code == range))
-            .collect(),
+        ranges: [
+            ("1h", "icu.stay.range_1h"),
+            ("24h", "icu.stay.range_24h"),
+            ("7d", "icu.stay.range_7d"),
+        ]
+        .into_iter()
+        .map(|(code, key)| (code, tr.t(key), code == range))
+        .collect(),
         latest: latest_rows,
         charts,
         lab_days,
@@ -1192,7 +1205,10 @@ pub async fn record_values(
         &o.stay,
         serde_json::json!({ "items": items }),
     );
-    store.icu().icu_record_values(values, changes, audit).await?;
+    store
+        .icu()
+        .icu_record_values(values, changes, audit)
+        .await?;
     icu_service::announce(store, std::iter::once(o.stay.id.as_str())).await;
     Ok(saved(&o.stay.id, "manual"))
 }

@@ -117,12 +117,19 @@ async fn stay_cached(
     Ok(found)
 }
 
-fn audit_shown(viewer: &Viewer, action: &str, view: &IcuView, stays: &[&IcuStay]) -> renkei_domain::audit::AuditEntry {
-    viewer.audit(action, Outcome::Success).detail(serde_json::json!({
-        "role": view.role.code(),
-        "stays": stays.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-        "persons": stays.iter().map(|s| s.person_id.as_str()).collect::<Vec<_>>(),
-    }))
+fn audit_shown(
+    viewer: &Viewer,
+    action: &str,
+    view: &IcuView,
+    stays: &[&IcuStay],
+) -> renkei_domain::audit::AuditEntry {
+    viewer
+        .audit(action, Outcome::Success)
+        .detail(serde_json::json!({
+            "role": view.role.code(),
+            "stays": stays.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            "persons": stays.iter().map(|s| s.person_id.as_str()).collect::<Vec<_>>(),
+        }))
 }
 
 // --- alerts ------------------------------------------------------------------------------
@@ -336,7 +343,14 @@ pub async fn ack(
     audit.patient_id = stay.as_ref().map(|s| s.person_id.clone());
     match store
         .icu()
-        .icu_ack_alert(&alert.id, &viewer.user.id, &reason, snoozed_until, now, audit)
+        .icu_ack_alert(
+            &alert.id,
+            &viewer.user.id,
+            &reason,
+            snoozed_until,
+            now,
+            audit,
+        )
         .await
     {
         Ok(()) => {}
@@ -400,8 +414,7 @@ async fn quarantine_page(
     let mut names: HashMap<String, String> = HashMap::new();
     let mut rows = Vec::new();
     for q in store.icu().icu_quarantine(false, 300).await? {
-        if q.facility_id != facility_id && q.centre_facility_id.as_deref() != Some(facility_id)
-        {
+        if q.facility_id != facility_id && q.centre_facility_id.as_deref() != Some(facility_id) {
             continue;
         }
         if !names.contains_key(&q.facility_id) {
@@ -452,7 +465,14 @@ pub async fn quarantine(
     Query(q): Query<NoticeQuery>,
 ) -> AppResult<Response> {
     let facility_id = quarantine_reviewer(&viewer)?;
-    let page = quarantine_page(&state, &viewer, &facility_id, q.notice.as_deref(), Vec::new()).await?;
+    let page = quarantine_page(
+        &state,
+        &viewer,
+        &facility_id,
+        q.notice.as_deref(),
+        Vec::new(),
+    )
+    .await?;
     Ok(render(&page)?.into_response())
 }
 
@@ -629,7 +649,14 @@ pub async fn setup(
     Query(q): Query<NoticeQuery>,
 ) -> AppResult<Response> {
     let facility_id = setup_admin(&viewer)?;
-    let page = setup_page(&state, &viewer, &facility_id, q.notice.as_deref(), Vec::new()).await?;
+    let page = setup_page(
+        &state,
+        &viewer,
+        &facility_id,
+        q.notice.as_deref(),
+        Vec::new(),
+    )
+    .await?;
     Ok(render(&page)?.into_response())
 }
 
@@ -654,8 +681,7 @@ fn setup_saved() -> Response {
 fn is_code(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
@@ -1058,10 +1084,11 @@ pub async fn handover(State(state): State<SharedState>, viewer: Viewer) -> AppRe
             } else {
                 "icu.call.consult"
             });
-            calls
-                .entry(c.stay_id.clone())
-                .or_default()
-                .push(format!("{dir}: {} ({})", c.reason, jst(c.opened_at)));
+            calls.entry(c.stay_id.clone()).or_default().push(format!(
+                "{dir}: {} ({})",
+                c.reason,
+                jst(c.opened_at)
+            ));
         }
     }
     let jst_today = chrono::Utc::now()
