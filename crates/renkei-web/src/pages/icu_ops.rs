@@ -1027,6 +1027,9 @@ pub struct HandoverPatient {
     pub calls: Vec<String>,
 }
 
+/// A patient with the bed's position and label, for ordering.
+type PlacedPatient = (i64, String, HandoverPatient);
+
 pub struct HandoverUnit {
     pub facility: String,
     pub colour: String,
@@ -1094,8 +1097,7 @@ pub async fn handover(State(state): State<SharedState>, viewer: Viewer) -> AppRe
     let jst_today = chrono::Utc::now()
         .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST"))
         .date_naive();
-    let mut by_unit: BTreeMap<(String, String), Vec<(i64, String, HandoverPatient)>> =
-        BTreeMap::new();
+    let mut by_unit: BTreeMap<(String, String), Vec<PlacedPatient>> = BTreeMap::new();
     for stay in &stays {
         let bed = &places.beds[&stay.bed_id];
         let Some(unit) = places.units.get(&bed.unit_id) else {
