@@ -9,7 +9,10 @@ mod testkit;
 
 use renkei_domain::audit::{AuditEntry, Outcome};
 use renkei_domain::ids;
-use renkei_storage::icu::{IcuAlert, IcuAlertChanges, IcuBed, IcuStay, IcuUnit, IcuValue};
+use renkei_storage::icu::{
+    IcuAlert, IcuAlertChanges, IcuBed, IcuDisposition, IcuIncoming, IcuQuarantined, IcuStay,
+    IcuUnit, IcuValue,
+};
 use testkit::{csrf, each_backend, TestApp};
 
 async fn get(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, String) {
@@ -510,17 +513,111 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
         assert_eq!(status, 200);
         assert!(html.contains("苫小牧 花子") && html.contains("集中治療室"));
 
-        // Quarantine review: physicians and admins only.
-        let (status, _) = get(&app, &doctor, "/icu/quarantine").await;
-        assert_eq!(status, 200);
+        // Views by role: nurses see NEWS2 but no laboratory values or SOFA/APACHE II;
+        // clerks temperature, urine and GCS only.
         let (nurse, _) = app.sign_in("nurse1").await;
+        let (status, html) = get(&app, &nurse, &page).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("NEWS2") && html.contains("115"));
+        assert!(!html.contains("クレアチニン") && !html.contains("APACHE II"));
+        let (admin, _) = app.sign_in("admin1").await;
+        let (status, html) = get(&app, &admin, &page).await;
+        assert_eq!(
+            status, 200,
+            "the administrator is a clerk of the unit's facility"
+        );
+        assert!(html.contains("38.4") && html.contains("苫小牧 花子"));
+        assert!(!html.contains("115") && !html.contains("NEWS2") && !html.contains("SpO2"));
+        assert!(!html.contains("/rounds\""), "clerks do not record rounds");
+
+        // Quarantine review: physicians and admins only; resolving needs a note.
+        let q = IcuQuarantined {
+            id: ids::new_id(),
+            received_at: renkei_domain::now_millis(),
+            facility_id: app.facility_id.clone(),
+            centre_facility_id: Some(app.facility_id.clone()),
+            control_id: "MSG-0042".into(),
+            bed_key: "BED-77".into(),
+            patient_key: "P-999".into(),
+            reason: "no admitted patient in bed BED-77".into(),
+            message: "MSH|^~\\&|NK|F00001|||20300101||ORU^R01|MSG-0042|P|2.5\rPID|||P-999".into(),
+            resolved_at: None,
+            resolved_by: None,
+            resolution: None,
+        };
+        app.store
+            .icu()
+            .icu_ingest(
+                vec![IcuIncoming {
+                    facility_id: app.facility_id.clone(),
+                    control_id: q.control_id.clone(),
+                    received_at: q.received_at,
+                    disposition: IcuDisposition::Quarantine(Box::new(q.clone())),
+                }],
+                IcuAlertChanges::default(),
+                audit("test.ingest"),
+            )
+            .await
+            .unwrap();
+        let (status, html) = get(&app, &doctor, "/icu/quarantine").await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains("no admitted patient in bed BED-77")
+                && html.contains("<pre class=\"hl7\">MSH|")
+        );
         let (status, _) = get(&app, &nurse, "/icu/quarantine").await;
         assert_eq!(status, 403);
+        let resolve = format!("/icu/quarantine/{}/resolve", q.id);
+        let (status, _, body) = post_form(
+            &app,
+            &doctor,
+            &resolve,
+            &[
+                ("csrf", token.clone()),
+                ("action", "discard".into()),
+                ("note", "".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert!(body.contains("id=\"form-errors\""));
+        assert_eq!(
+            app.store
+                .icu()
+                .icu_quarantine(true, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let (status, _, body) = post_form(
+            &app,
+            &doctor,
+            &resolve,
+            &[
+                ("csrf", token.clone()),
+                ("action", "discard".into()),
+                ("note", "モニター点検時の送信".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        assert!(app
+            .store
+            .icu()
+            .icu_quarantine(true, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let all = app.store.icu().icu_quarantine(false, 10).await.unwrap();
+        assert_eq!(
+            all[0].resolution.as_deref(),
+            Some("discard: モニター点検時の送信")
+        );
 
         // Setup: the facility administrator adds a bed; it shows on the census.
         let (status, _) = get(&app, &doctor, "/icu/setup").await;
         assert_eq!(status, 403, "doctors are not facility administrators");
-        let (admin, _) = app.sign_in("admin1").await;
         let (status, html) = get(&app, &admin, "/icu/setup").await;
         assert_eq!(status, 200);
         assert!(html.contains("ICU-1"));
@@ -557,6 +654,74 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
         assert_eq!(status, 422, "{body}");
         let beds = app.store.icu().icu_beds().await.unwrap();
         assert_eq!(beds.iter().filter(|b| b.unit_id == w.unit.id).count(), 2);
+        // A new unit of this hospital watched by the other one (the centre).
+        let other_id = app
+            .store
+            .get_user_by_login("otherdoc")
+            .await
+            .unwrap()
+            .unwrap();
+        let other_facility = app
+            .store
+            .memberships_of(&other_id.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap()
+            .facility
+            .id;
+        let unit_form = |code: &str, colour: &str| {
+            vec![
+                ("csrf", admin_token.clone()),
+                ("code", code.to_string()),
+                ("name", "高度治療室".to_string()),
+                ("kind", "hcu".to_string()),
+                ("facility_id", app.facility_id.clone()),
+                ("centre_facility_id", other_facility.clone()),
+                ("colour", colour.to_string()),
+                ("sampling_seconds", "60".to_string()),
+            ]
+        };
+        let (status, _, body) =
+            post_form(&app, &admin, "/icu/setup/units", &unit_form("HCU", "red")).await;
+        assert_eq!(status, 422, "{body}");
+        let (status, _, body) = post_form(
+            &app,
+            &admin,
+            "/icu/setup/units",
+            &unit_form("ICU", "#b45f1f"),
+        )
+        .await;
+        assert_eq!(status, 422, "the code is taken: {body}");
+        assert_eq!(app.store.icu().icu_units().await.unwrap().len(), 1);
+        let (status, _, body) = post_form(
+            &app,
+            &admin,
+            "/icu/setup/units",
+            &unit_form("HCU", "#b45f1f"),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let hcu = app
+            .store
+            .icu()
+            .icu_units()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|u| u.code == "HCU")
+            .unwrap();
+        assert_eq!(hcu.centre_facility_id, other_facility);
+        // The other hospital now watches it: its doctor sees the centre's views.
+        let (status, _) = get(&app, &other, "/icu/handover").await;
+        assert_eq!(status, 200);
+        let (status, _) = get(&app, &other, &page).await;
+        assert_eq!(
+            status, 404,
+            "the ICU of the first hospital is still not theirs"
+        );
+
         // Deactivating an occupied bed is refused.
         let (status, _, _) = post_form(
             &app,
