@@ -638,6 +638,7 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
         let (status, html) = get(&app, &admin, "/icu").await;
         assert_eq!(status, 200);
         assert!(html.contains("ICU-9"), "the new bed is on the census");
+        assert!(html.contains("href=\"/icu/setup\"") && html.contains("href=\"/icu/alerts\""));
         // The same monitor key again: a form message, nothing stored.
         let (status, _, body) = post_form(
             &app,

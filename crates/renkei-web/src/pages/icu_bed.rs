@@ -445,10 +445,11 @@ pub fn trend_chart(
     }
     let mut vmin = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let mut vmax = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    let span = if vmax > vmin {
-        vmax - vmin
-    } else {
+    let flat = vmax <= vmin;
+    let span = if flat {
         vmax.abs().max(1.0) * 0.2
+    } else {
+        vmax - vmin
     };
     vmin -= span * 0.1;
     vmax += span * 0.1;
@@ -456,14 +457,23 @@ pub fn trend_chart(
     let plot_h = PLOT_BOTTOM - PAD_TOP;
     let x = |t: Millis| PAD_LEFT + (t - from) as f64 / span_t as f64 * plot_w;
     let y = |v: f64| PAD_TOP + (vmax - v) / (vmax - vmin) * plot_h;
-    let grid = [vmax - span * 0.1, (vmin + vmax) / 2.0, vmin + span * 0.1]
+    let mid = (vmin + vmax) / 2.0;
+    let grid_values = if flat {
+        [vmax, mid, vmin]
+    } else {
+        [vmax - span * 0.1, mid, vmin + span * 0.1]
+    };
+    let grid = grid_values
         .into_iter()
         .map(|v| (fmt1(y(v)), format!("{v:.decimals$}")))
         .collect();
+    // 1 h: times; 24 h: date and time; 7 d: dates.
     let label = |t: Millis| {
         let s = jst(t);
         if to - from > 2 * DAY {
-            s.chars().skip(5).take(11).collect::<String>()
+            s.chars().skip(5).take(5).collect::<String>()
+        } else if to - from > 2 * HOUR {
+            s.chars().skip(5).collect::<String>()
         } else {
             s.chars().skip(11).collect::<String>()
         }
@@ -488,10 +498,10 @@ pub fn trend_chart(
         title: title.to_string(),
         unit: unit.to_string(),
         aria: format!(
-            "{title}: {} – {}, {} {:.decimals$}",
+            "{title}: {} – {} ({}: {:.decimals$} {unit})",
             jst(from),
             jst(to),
-            points.len(),
+            jst(last.0),
             last.1
         ),
         band: None,
@@ -1496,6 +1506,13 @@ mod tests {
             assert!((PAD_TOP..=PLOT_BOTTOM).contains(&y), "{y}");
         }
         assert!(trend_chart("HR", "/min", &data[..1], from, from + DAY, 0).is_none());
+        // A flat line still gets three distinct grid labels.
+        let flat = [(from + 60_000, 93.0), (from + 120_000, 93.0)];
+        let ch = trend_chart("SpO2", "%", &flat, from, from + HOUR, 0).unwrap();
+        let labels: std::collections::HashSet<&str> =
+            ch.grid.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels.len(), 3, "{:?}", ch.grid);
+        assert_eq!(ch.xticks[0].1.len(), 5, "an hour shows times");
     }
 
     #[test]
