@@ -614,6 +614,75 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
             all[0].resolution.as_deref(),
             Some("discard: モニター点検時の送信")
         );
+        // Attach after admitting: the message named the bed and the patient now admitted.
+        let quarantine_nk = |patient: &str, control: &str| {
+            let message = format!(
+                "MSH|^~\\&|CNS|F00001|RENKEI|C|20261201120000||ORU^R01|{control}|P|2.4\r\
+                 PID|||{patient}^^^F00001^PI\rPV1||I|^^BED-01\r\
+                 OBR|1|||VITAL|||20261201120000\r\
+                 OBX|1|NM|007000^VITAL SpO2||97|%|||||F"
+            );
+            IcuQuarantined {
+                id: ids::new_id(),
+                control_id: control.into(),
+                bed_key: "BED-01".into(),
+                patient_key: patient.into(),
+                reason: "no admitted patient in bed BED-01".into(),
+                message,
+                ..q.clone()
+            }
+        };
+        let early = quarantine_nk("ICU-001", "MSG-0050");
+        let stranger = quarantine_nk("ICU-999", "MSG-0051");
+        for m in [&early, &stranger] {
+            app.store
+                .icu()
+                .icu_ingest(
+                    vec![IcuIncoming {
+                        facility_id: app.facility_id.clone(),
+                        control_id: m.control_id.clone(),
+                        received_at: m.received_at,
+                        disposition: IcuDisposition::Quarantine(Box::new(m.clone())),
+                    }],
+                    IcuAlertChanges::default(),
+                    audit("test.ingest"),
+                )
+                .await
+                .unwrap();
+        }
+        let attach = |id: &str| {
+            (
+                format!("/icu/quarantine/{id}/resolve"),
+                vec![
+                    ("csrf", token.clone()),
+                    ("action", "attach".to_string()),
+                    ("note", "入室登録後に紐付け".to_string()),
+                ],
+            )
+        };
+        let (path, form) = attach(&stranger.id);
+        let (status, _, body) = post_form(&app, &doctor, &path, &form).await;
+        assert_eq!(status, 422, "another patient's message");
+        assert!(body.contains("一致しません"), "{body}");
+        let (path, form) = attach(&early.id);
+        let (status, _, body) = post_form(&app, &doctor, &path, &form).await;
+        assert_eq!(status, 303, "{body}");
+        let spo2 = app
+            .store
+            .icu()
+            .icu_values(&w.stay.id, &["spo2".into()], 0, i64::MAX)
+            .await
+            .unwrap();
+        assert!(spo2.iter().any(|v| v.value == 97.0), "{spo2:?}");
+        assert_eq!(
+            app.store
+                .icu()
+                .icu_quarantine(true, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
 
         // Setup: the facility administrator adds a bed; it shows on the census.
         let (status, _) = get(&app, &doctor, "/icu/setup").await;

@@ -519,11 +519,39 @@ pub async fn resolve(
     if q.resolved_at.is_some() {
         errors.push(tr.t("icu.quarantine.resolved_already").to_string());
     }
+    let attach = if action == "attach" && errors.is_empty() {
+        match attach_target(store, &facility_id, &q).await? {
+            Ok(found) => Some(found),
+            Err(key) => {
+                errors.push(tr.t(key).to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
     if !errors.is_empty() {
         let page = quarantine_page(&state, &viewer, &facility_id, None, errors).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    let resolution = format!("{action}: {note}");
+    let mut resolution = format!("{action}: {note}");
+    if let Some((stay, values)) = attach {
+        resolution = format!(
+            "{action} ({}, {} values): {note}",
+            stay.local_id,
+            values.len()
+        );
+        let mut audit = viewer
+            .audit("icu.quarantine.attach", Outcome::Success)
+            .target("icu_stay", &stay.id)
+            .detail(serde_json::json!({ "message": q.id, "control_id": q.control_id, "values": values.len() }));
+        audit.patient_id = Some(stay.person_id.clone());
+        store
+            .icu()
+            .icu_record_values(values, Default::default(), audit)
+            .await?;
+        icu_service::announce(store, std::iter::once(stay.id.as_str())).await;
+    }
     let audit = viewer
         .audit("icu.quarantine.resolve", Outcome::Success)
         .target("icu_quarantine", &q.id)
@@ -539,7 +567,24 @@ pub async fn resolve(
         )
         .await
     {
-        Ok(()) => Ok(Redirect::to("/icu/quarantine?notice=notice.icu_saved").into_response()),
+        Ok(()) => {
+            // The alert the quarantine raised is answered by the resolution.
+            let now = renkei_domain::now_millis();
+            let rule = format!("quarantine:{}", q.control_id);
+            for a in store.icu().icu_open_alerts().await? {
+                if a.rule == rule && a.facility_id == q.facility_id && a.acked_at.is_none() {
+                    let audit = viewer
+                        .audit("icu.alert.ack", Outcome::Success)
+                        .target("icu_alert", &a.id)
+                        .detail(serde_json::json!({ "rule": a.rule }));
+                    let _ = store
+                        .icu()
+                        .icu_ack_alert(&a.id, &viewer.user.id, &resolution, None, now, audit)
+                        .await;
+                }
+            }
+            Ok(Redirect::to("/icu/quarantine?notice=notice.icu_saved").into_response())
+        }
         Err(StoreError::InvalidState(_)) => {
             let errors = vec![tr.t("icu.quarantine.resolved_already").to_string()];
             let page = quarantine_page(&state, &viewer, &facility_id, None, errors).await?;
@@ -547,6 +592,74 @@ pub async fn resolve(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The open stay a quarantined message can be attached to now, with its readings: the
+/// patient admitted since to the bed the message named, if the viewer's facility runs or
+/// watches the unit and the message's patient IDs (if any) name that patient. Otherwise the
+/// key of the reason why not.
+async fn attach_target(
+    store: &dyn Store,
+    facility_id: &str,
+    q: &renkei_storage::icu::IcuQuarantined,
+) -> AppResult<Result<(IcuStay, Vec<renkei_storage::icu::IcuValue>), &'static str>> {
+    let icu = store.icu();
+    let Some(bed) = icu
+        .icu_beds()
+        .await?
+        .into_iter()
+        .find(|b| b.facility_id == q.facility_id && b.monitor_key == q.bed_key)
+    else {
+        return Ok(Err("icu.quarantine.no_bed"));
+    };
+    let watched = icu
+        .icu_units()
+        .await?
+        .into_iter()
+        .any(|u| u.id == bed.unit_id && icu_service::may_watch(facility_id, &u));
+    if !watched {
+        return Ok(Err("icu.quarantine.no_bed"));
+    }
+    let Some(stay) = icu
+        .icu_open_stays()
+        .await?
+        .into_iter()
+        .find(|s| s.bed_id == bed.id)
+    else {
+        return Ok(Err("icu.quarantine.no_stay"));
+    };
+    if !q.patient_key.is_empty() && !q.patient_key.split('/').any(|p| p == stay.local_id) {
+        return Ok(Err("icu.quarantine.patient_mismatch"));
+    }
+    let catalogue = super::icu_bed::catalogue();
+    let mut table = String::new();
+    for r in icu.icu_code_maps().await? {
+        table.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            r.source, r.code, r.item, r.unit, r.factor, r.offset
+        ));
+    }
+    let codes = renkei_icu::CodeMap::defaults()
+        .with_csv(&table, catalogue)
+        .unwrap_or_else(|_| renkei_icu::CodeMap::defaults());
+    let readings = match renkei_icu::parse_text(&q.message, catalogue, &codes) {
+        Ok(renkei_icu::Inbound::Observations(m)) => m.readings,
+        _ => return Ok(Err("icu.quarantine.unparsable")),
+    };
+    if readings.is_empty() {
+        return Ok(Err("icu.quarantine.no_readings"));
+    }
+    let values = readings
+        .into_iter()
+        .map(|r| renkei_storage::icu::IcuValue {
+            stay_id: stay.id.clone(),
+            item: r.item,
+            at: r.at,
+            value: r.value,
+            source: "monitor".into(),
+        })
+        .collect();
+    Ok(Ok((stay, values)))
 }
 
 // --- setup ------------------------------------------------------------------------------------
