@@ -1007,6 +1007,7 @@ const ICU_PAGES_MESSAGES: &[(&str, &str, &str)] = &[
     ("icu.setup.unit_required", "ユニットを選んでください。", "Choose a unit."),
     ("icu.setup.bad_monitor_key", "ベッドキーは64文字以内の英数字・-・_・. で入力してください。", "The monitor key must be up to 64 letters, digits, -, _ or ."),
     ("icu.setup.bed_occupied", "入室中の患者がいるベッドは休止できません。", "A bed with an admitted patient cannot be deactivated."),
+    ("icu.setup.unit_occupied", "入室中の患者がいるユニットは休止できません。先に退室させてください。", "A unit with admitted patients cannot be deactivated; discharge them first."),
     ("icu.setup.bed_taken", "このベッド名またはベッドキーは既に使われています。", "This bed name or monitor key is already used."),
     ("icu.setup.csv_required", "CSV を指定してください。", "Give a CSV table."),
     ("icu.setup.csv_not_utf8", "CSV は UTF-8 で保存してください。", "The CSV must be UTF-8."),

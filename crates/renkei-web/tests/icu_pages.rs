@@ -792,6 +792,22 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
             "the ICU of the first hospital is still not theirs"
         );
 
+        // Deactivating the unit with a patient in it is refused.
+        let mut edit = unit_form("ICU", "#1f6fb4");
+        edit[5] = ("centre_facility_id", app.facility_id.clone());
+        edit.push(("id", w.unit.id.clone()));
+        let (status, _, body) = post_form(&app, &admin, "/icu/setup/units", &edit).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains("入室中の患者がいるユニット"));
+        assert!(app
+            .store
+            .icu()
+            .icu_units()
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.active));
+
         // Deactivating an occupied bed is refused.
         let (status, _, _) = post_form(
             &app,

@@ -413,7 +413,18 @@ async fn quarantine_page(
     let store = state.store.as_ref();
     let mut names: HashMap<String, String> = HashMap::new();
     let mut rows = Vec::new();
-    for q in store.icu().icu_quarantine(false, 300).await? {
+    // Every open message (up to 500), then the most recent resolved ones.
+    let mut held = store.icu().icu_quarantine(true, 500).await?;
+    held.extend(
+        store
+            .icu()
+            .icu_quarantine(false, 200)
+            .await?
+            .into_iter()
+            .filter(|q| q.resolved_at.is_some())
+            .take(50),
+    );
+    for q in held {
         if q.facility_id != facility_id && q.centre_facility_id.as_deref() != Some(facility_id) {
             continue;
         }
@@ -874,6 +885,26 @@ pub async fn save_unit(
     };
     if sampling.is_none() {
         errors.push(tr.t("icu.setup.bad_sampling").to_string());
+    }
+    let deactivating = existing.is_some() && field(&form, "active") != "1";
+    if let (Some(u), true) = (&existing, deactivating) {
+        let beds: HashSet<String> = store
+            .icu()
+            .icu_beds()
+            .await?
+            .into_iter()
+            .filter(|b| b.unit_id == u.id)
+            .map(|b| b.id)
+            .collect();
+        let occupied = store
+            .icu()
+            .icu_open_stays()
+            .await?
+            .iter()
+            .any(|s| beds.contains(&s.bed_id));
+        if occupied {
+            errors.push(tr.t("icu.setup.unit_occupied").to_string());
+        }
     }
     if !errors.is_empty() {
         return setup_refused(&state, &viewer, &facility_id, errors).await;
