@@ -49,11 +49,15 @@ struct Ward {
 /// The test hospital runs its own ICU (it is also the unit's centre); doctor1 registers a
 /// patient and admits her through the admission form; the monitor has sent some values.
 async fn ward(app: &TestApp, doctor: &reqwest::Client) -> Ward {
+    ward_watched_by(app, doctor, &app.facility_id.clone()).await
+}
+
+async fn ward_watched_by(app: &TestApp, doctor: &reqwest::Client, centre: &str) -> Ward {
     let now = renkei_domain::now_millis();
     let unit = IcuUnit {
         id: ids::new_id(),
         facility_id: app.facility_id.clone(),
-        centre_facility_id: app.facility_id.clone(),
+        centre_facility_id: centre.to_string(),
         code: "ICU".into(),
         name: "集中治療室".into(),
         kind: "icu".into(),
@@ -874,6 +878,107 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
             !html.contains("action=\"/icu/stays/"),
             "no forms on a closed stay"
         );
+    })
+    .await;
+}
+
+async fn facility_of(app: &TestApp, login: &str) -> String {
+    let user = app.store.get_user_by_login(login).await.unwrap().unwrap();
+    app.store
+        .memberships_of(&user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap()
+        .facility
+        .id
+}
+
+/// A unit of the test hospital watched by the other hospital: the centre calls, the
+/// bedside consults, each only its own direction; nurses record the nurse round; the
+/// pages speak English when asked.
+#[tokio::test]
+async fn centre_calls_bedside_consults_and_nurse_rounds() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let centre = facility_of(&app, "otherdoc").await;
+        let w = ward_watched_by(&app, &doctor, &centre).await;
+        let page = format!("/icu/stays/{}", w.stay.id);
+        let calls = |app: &TestApp| {
+            let store = app.store.clone();
+            let id = w.stay.id.clone();
+            async move {
+                store
+                    .icu()
+                    .icu_calls(std::slice::from_ref(&id), 10)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        let (centre_doc, _) = app.sign_in("otherdoc").await;
+        let (status, html) = get(&app, &centre_doc, &page).await;
+        assert_eq!(status, 200, "the centre watches the unit");
+        assert!(html.contains("value=\"call\"") && !html.contains("value=\"consult\""));
+        let centre_token = csrf(&app, &centre_doc).await;
+        let token = csrf(&app, &doctor).await;
+        for (client, token, direction, expected) in [
+            (&doctor, &token, "call", 422),
+            (&centre_doc, &centre_token, "consult", 422),
+            (&centre_doc, &centre_token, "call", 303),
+            (&doctor, &token, "consult", 303),
+        ] {
+            let (status, _, body) = post_form(
+                &app,
+                client,
+                &format!("{page}/calls"),
+                &[
+                    ("csrf", token.clone()),
+                    ("direction", direction.into()),
+                    ("reason", format!("{direction} の理由")),
+                ],
+            )
+            .await;
+            assert_eq!(status, expected, "{direction}: {body}");
+        }
+        let mut directions: Vec<String> =
+            calls(&app).await.into_iter().map(|c| c.direction).collect();
+        directions.sort();
+        assert_eq!(directions, ["call", "consult"]);
+
+        // The nurse round.
+        let (nurse, _) = app.sign_in("nurse1").await;
+        let nurse_token = csrf(&app, &nurse).await;
+        let (status, _, body) = post_form(
+            &app,
+            &nurse,
+            &format!("{page}/rounds"),
+            &[
+                ("csrf", nurse_token),
+                ("check", "cuff_pressure".into()),
+                ("check", "subglottic_suction".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let rounds = app.store.icu().icu_rounds(&w.stay.id).await.unwrap();
+        assert_eq!(rounds[0].role, "nurse");
+
+        // The handover shows today's nurse round and both open calls, in English too.
+        let res = doctor
+            .get(app.url("/lang/en?back=/icu/handover"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let (status, html) = get(&app, &doctor, "/icu/handover").await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Handover") && html.contains("Critical-care nurse round ✓"));
+        assert!(html.contains("call の理由") && html.contains("consult の理由"));
+        let (status, html) = get(&app, &doctor, &page).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Intensivist round") && html.contains("Cuff pressure"));
     })
     .await;
 }
