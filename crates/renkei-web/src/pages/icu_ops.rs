@@ -141,6 +141,7 @@ pub struct AlertRow {
     pub place: String,
     pub patient: String,
     pub severity: String,
+    pub severity_label: &'static str,
     pub text: String,
     pub raised: String,
     pub acked: String,
@@ -160,6 +161,7 @@ struct AlertsPage {
 
 /// Whether an alert concerns the viewer's units, and its row.
 async fn alert_row(
+    tr: Tr,
     store: &dyn Store,
     view: &IcuView,
     places: &Places,
@@ -177,6 +179,11 @@ async fn alert_row(
         place: String::new(),
         patient: String::new(),
         severity: a.severity.clone(),
+        severity_label: tr.t(match a.severity.as_str() {
+            "critical" => "icu.severity.critical",
+            "warning" => "icu.severity.warning",
+            _ => "icu.severity.info",
+        }),
         text: a.text.clone(),
         raised: jst(a.raised_at),
         acked: match (&a.acked_at, &a.ack_reason) {
@@ -237,14 +244,18 @@ async fn alerts_page(
     let mut shown: Vec<IcuStay> = Vec::new();
     let mut open = Vec::new();
     for a in store.icu().icu_open_alerts().await? {
-        if let Some((row, stay)) = alert_row(store, view, &places, &mut cache, &a, now).await? {
+        if let Some((row, stay)) =
+            alert_row(viewer.tr(), store, view, &places, &mut cache, &a, now).await?
+        {
             open.push(row);
             shown.extend(stay);
         }
     }
     let mut log = Vec::new();
     for a in store.icu().icu_alert_log(now - 24 * 3_600_000, 500).await? {
-        if let Some((row, stay)) = alert_row(store, view, &places, &mut cache, &a, now).await? {
+        if let Some((row, stay)) =
+            alert_row(viewer.tr(), store, view, &places, &mut cache, &a, now).await?
+        {
             log.push(row);
             shown.extend(stay);
         }
@@ -296,7 +307,8 @@ pub async fn ack(
         return Err(AppError::NotFound);
     };
     let mut cache = HashMap::new();
-    let Some((_, stay)) = alert_row(store, &view, &places, &mut cache, &alert, now).await? else {
+    let Some((_, stay)) = alert_row(tr, store, &view, &places, &mut cache, &alert, now).await?
+    else {
         return Err(AppError::NotFound);
     };
     let mut errors = Vec::new();
@@ -718,6 +730,7 @@ async fn setup_page(
     let facilities: Vec<(String, String)> = store
         .search_facilities(&FacilityQuery {
             status: Some(renkei_domain::FacilityStatus::Active),
+            category: Some(renkei_domain::FacilityCategory::Medical),
             limit: 1_000,
             ..Default::default()
         })
@@ -861,7 +874,10 @@ pub async fn save_unit(
     let centre = field(&form, "centre_facility_id").trim().to_string();
     for f in [&unit_facility, &centre] {
         let ok = match store.get_facility(f).await? {
-            Some(fac) => fac.status == renkei_domain::FacilityStatus::Active,
+            Some(fac) => {
+                fac.status == renkei_domain::FacilityStatus::Active
+                    && fac.facility_type.category() == renkei_domain::FacilityCategory::Medical
+            }
             None => false,
         };
         if !ok {
