@@ -879,6 +879,7 @@ const ICU_PAGES_MESSAGES: &[(&str, &str, &str)] = &[
     ("icu.stay.lower_bound", "未測定あり（下限値）", "Incomplete (lower bound)"),
     ("icu.stay.missing", "未測定", "missing"),
     ("icu.stay.basis_latest", "最新値から算出", "From the latest values"),
+    ("icu.stay.basis_day", "過去24時間の最悪値から算出（その間に測定のない検査は最新値）", "From the worst values of the last 24 h (laboratory values not measured in that time: the newest)"),
     ("icu.stay.basis_first24", "入室後24時間の最悪値から算出", "From the worst values of the first 24 h"),
     ("icu.stay.risk_incomplete", "リスク区分は未測定項目のため未確定", "Risk band undetermined (parameters missing)"),
     ("icu.stay.manual", "手入力", "Manual entry"),

@@ -562,7 +562,56 @@ fn sheet_view(
     }
 }
 
-/// NEWS2 from the newest values; SOFA from the newest values (daily); APACHE II from the
+type ItemSeries = HashMap<String, Vec<renkei_icu_scores::Measured>>;
+
+/// Every value of a stay in `[from, to]` per item, raw values and, for hours summarised
+/// already, their minimum and maximum (what "worst" needs).
+async fn series_between(
+    store: &dyn Store,
+    stay_id: &str,
+    from: Millis,
+    to: Millis,
+) -> AppResult<ItemSeries> {
+    let mut series: ItemSeries = HashMap::new();
+    for v in store.icu().icu_values(stay_id, &[], from, to).await? {
+        series
+            .entry(v.item)
+            .or_default()
+            .push(measured(v.at, v.value));
+    }
+    for h in store.icu().icu_hourly(stay_id, from, to).await? {
+        let e = series.entry(h.item).or_default();
+        e.push(measured(h.hour, h.min));
+        e.push(measured(h.hour, h.max));
+    }
+    Ok(series)
+}
+
+/// Blood gases: each PaO2 with the FiO2 (and PaCO2) nearest to it in time.
+fn blood_gases(series: &ItemSeries) -> Vec<renkei_icu_scores::BloodGas> {
+    let nearest = |item: &str, at: Option<Millis>| {
+        series.get(item).and_then(|xs| {
+            xs.iter()
+                .min_by_key(|x| (x.at.unwrap_or(0) - at.unwrap_or(0)).abs())
+                .map(|x| x.value)
+        })
+    };
+    let mut gases = Vec::new();
+    for pao2 in series.get("pao2").map(Vec::as_slice).unwrap_or_default() {
+        if let Some(fio2) = nearest("fio2", pao2.at) {
+            gases.push(renkei_icu_scores::BloodGas {
+                fio2,
+                pao2_mmhg: pao2.value,
+                paco2_mmhg: nearest("paco2", pao2.at),
+                at: pao2.at,
+                basis: None,
+            });
+        }
+    }
+    gases
+}
+
+/// NEWS2 from the newest values; SOFA from the worst of the last 24 h; APACHE II from the
 /// worst values of the first 24 h of the stay.
 async fn scores(
     store: &dyn Store,
@@ -597,76 +646,54 @@ async fn scores(
     if role != IcuRole::Physician {
         return Ok(out);
     }
-    let m = |item: &str| latest.get(item).map(|&(at, v)| measured(at, v));
+    // SOFA: the worst of the last 24 hours; an item not measured in that window (a lab
+    // drawn yesterday morning) counts with its newest value, shown with its time.
+    let end = o
+        .stay
+        .discharged_at
+        .unwrap_or_else(renkei_domain::now_millis);
+    let mut day = series_between(store, &o.stay.id, end - DAY, end).await?;
+    for (item, &(at, v)) in latest {
+        day.entry(item.clone())
+            .or_insert_with(|| vec![measured(at, v)]);
+    }
+    let d = |item: &str| day.get(item).cloned().unwrap_or_default();
     let vaso_items = ["dopamine", "dobutamine", "epinephrine", "norepinephrine"];
-    let vasopressors = if vaso_items.iter().any(|i| latest.contains_key(*i)) {
-        Some(renkei_icu_scores::sofa::Vasopressors {
-            dopamine: m("dopamine"),
-            dobutamine: m("dobutamine"),
-            epinephrine: m("epinephrine"),
-            norepinephrine: m("norepinephrine"),
+    let vasopressors = if vaso_items.iter().any(|i| day.contains_key(*i)) {
+        Some(renkei_icu_scores::sofa::VasopressorSeries {
+            dopamine: d("dopamine"),
+            dobutamine: d("dobutamine"),
+            epinephrine: d("epinephrine"),
+            norepinephrine: d("norepinephrine"),
         })
     } else {
         None
     };
-    let sofa = renkei_icu_scores::sofa::score(&renkei_icu_scores::sofa::SofaInput {
-        pao2_mmhg: m("pao2"),
-        fio2: m("fio2"),
-        respiratory_support: latest.get("ventilated").map(|&(_, v)| v >= 0.5),
-        platelets: m("plt"),
-        bilirubin_mg_dl: m("bilirubin"),
-        mean_arterial_pressure: m("map"),
+    let sofa = renkei_icu_scores::sofa::score_worst(&renkei_icu_scores::sofa::SofaSeries {
+        blood_gases: blood_gases(&day),
+        respiratory_support: day
+            .get("ventilated")
+            .map(|vs| vs.iter().any(|v| v.value >= 0.5)),
+        platelets: d("plt"),
+        bilirubin_mg_dl: d("bilirubin"),
+        mean_arterial_pressure: d("map"),
         vasopressors,
-        gcs: m("gcs"),
-        creatinine_mg_dl: m("creatinine"),
-        urine_output_ml_day: m("urine"),
+        gcs: d("gcs"),
+        creatinine_mg_dl: d("creatinine"),
+        urine_output_ml_day: d("urine"),
     });
     out.push(sheet_view(
         tr,
         "SOFA",
-        tr.t("icu.stay.basis_latest"),
+        tr.t("icu.stay.basis_day"),
         &sofa,
         String::new(),
     ));
     // APACHE II: the worst of the first 24 hours.
     let from = o.stay.admitted_at;
-    let to = from + DAY;
-    let mut series: HashMap<String, Vec<renkei_icu_scores::Measured>> = HashMap::new();
-    for v in store.icu().icu_values(&o.stay.id, &[], from, to).await? {
-        series
-            .entry(v.item)
-            .or_default()
-            .push(measured(v.at, v.value));
-    }
-    for h in store.icu().icu_hourly(&o.stay.id, from, to).await? {
-        let e = series.entry(h.item).or_default();
-        e.push(measured(h.hour, h.min));
-        e.push(measured(h.hour, h.max));
-    }
+    let series = series_between(store, &o.stay.id, from, from + DAY).await?;
     let s = |item: &str| series.get(item).cloned().unwrap_or_default();
-    let mut gases = Vec::new();
-    if let (Some(f), Some(p)) = (series.get("fio2"), series.get("pao2")) {
-        for pao2 in p {
-            // The FiO2 nearest in time to the gas.
-            if let Some(fio2) = f
-                .iter()
-                .min_by_key(|x| (x.at.unwrap_or(0) - pao2.at.unwrap_or(0)).abs())
-            {
-                let paco2 = series.get("paco2").and_then(|c| {
-                    c.iter()
-                        .min_by_key(|x| (x.at.unwrap_or(0) - pao2.at.unwrap_or(0)).abs())
-                        .map(|x| x.value)
-                });
-                gases.push(renkei_icu_scores::BloodGas {
-                    fio2: fio2.value,
-                    pao2_mmhg: pao2.value,
-                    paco2_mmhg: paco2,
-                    at: pao2.at,
-                    basis: None,
-                });
-            }
-        }
-    }
+    let gases = blood_gases(&series);
     let age_years = birth_date.and_then(|b| {
         let admitted = chrono::DateTime::from_timestamp_millis(o.stay.admitted_at)?
             .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600)?)
