@@ -442,6 +442,14 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
             (entered.len(), entered[0].value, entered[0].source.as_str()),
             (1, 0.12, "manual")
         );
+        // The scores use them: noradrenaline > 0.1 µg/kg/min is SOFA cardiovascular 4;
+        // NEWS2 now knows consciousness (A: 0) and oxygen (2).
+        let (_, html) = get(&app, &doctor, &page).await;
+        assert!(
+            html.contains("<th scope=\"row\">循環</th><td class=\"pts\">4</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<th scope=\"row\">空気 / 酸素投与</th><td class=\"pts\">2</td>"));
 
         // Alerts: acknowledge with snooze; a reason is required.
         let alert_id = raise_alert(&app, &w.stay, "spo2.low").await;
