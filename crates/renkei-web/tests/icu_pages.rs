@@ -238,8 +238,40 @@ async fn bed_detail_rounds_calls_alerts_and_setup() {
             html.contains("data-range=\"1h\""),
             "a trend of the last hour"
         );
-        let (status, _) = get(&app, &doctor, &format!("{page}?range=7d")).await;
+        // 7 days: days-old raw values (kept raw for the retention period) count per hour.
+        let now = renkei_domain::now_millis();
+        let old: Vec<IcuValue> = [4 * 24, 3 * 24, 3 * 24 - 1]
+            .into_iter()
+            .map(|hours_ago: i64| IcuValue {
+                stay_id: w.stay.id.clone(),
+                item: "rr".into(),
+                at: now - hours_ago * 3_600_000,
+                value: 18.0,
+                source: "monitor".into(),
+            })
+            .collect();
+        app.store
+            .icu()
+            .icu_record_values(old, IcuAlertChanges::default(), audit("test.values"))
+            .await
+            .unwrap();
+        let (status, html) = get(&app, &doctor, &format!("{page}?range=7d")).await;
         assert_eq!(status, 200);
+        let rr = html
+            .split("<figure class=\"chart\">")
+            .find(|f| f.contains("<strong>呼吸数</strong>"))
+            .expect("a respiratory-rate trend over 7 days");
+        let points = rr
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .split(' ')
+            .count();
+        // Three old hours, and the last hour's values in one or two clock hours.
+        assert!((4..=5).contains(&points), "{points}: {rr}");
         let views = app
             .store
             .search_audit(&renkei_storage::AuditQuery {

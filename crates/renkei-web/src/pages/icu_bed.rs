@@ -825,21 +825,30 @@ async fn page(
         .collect();
     let mut data: HashMap<String, Vec<(Millis, f64)>> = HashMap::new();
     if range == "7d" {
-        let mut covered: HashSet<(String, Millis)> = HashSet::new();
+        // Hourly summaries exist for hours older than the raw retention; the hours after
+        // the newest summary are still raw and are averaged per hour here, so the chart
+        // has one point per hour either way.
+        let mut summarised_until = from;
         for h in icu.icu_hourly(&o.stay.id, from, end).await? {
-            covered.insert((h.item.clone(), h.hour));
+            summarised_until = summarised_until.max(h.hour + HOUR);
             data.entry(h.item).or_default().push((h.hour, h.mean));
         }
-        // Hours not summarised yet come from the raw values.
         let items: Vec<String> = trend_items.iter().map(|s| s.to_string()).collect();
+        let mut hours: BTreeMap<(String, Millis), (f64, u32)> = BTreeMap::new();
         for v in icu
-            .icu_values(&o.stay.id, &items, (end - 2 * DAY).max(from), end)
+            .icu_values(&o.stay.id, &items, summarised_until, end)
             .await?
         {
-            let hour = v.at - v.at.rem_euclid(HOUR);
-            if !covered.contains(&(v.item.clone(), hour)) {
-                data.entry(v.item).or_default().push((v.at, v.value));
-            }
+            let e = hours
+                .entry((v.item, v.at - v.at.rem_euclid(HOUR)))
+                .or_insert((0.0, 0));
+            e.0 += v.value;
+            e.1 += 1;
+        }
+        for ((item, hour), (sum, n)) in hours {
+            data.entry(item)
+                .or_default()
+                .push((hour, sum / f64::from(n)));
         }
         for d in data.values_mut() {
             d.sort_by_key(|p| p.0);
