@@ -691,6 +691,7 @@ pub const UNIT_KINDS: &[&str] = &["icu", "hcu", "gicu", "ghcu", "picu", "nicu", 
 
 pub struct UnitRow {
     pub unit: IcuUnit,
+    pub kind: &'static str,
     pub facility: String,
     pub centre: String,
     pub beds: Vec<IcuBed>,
@@ -754,6 +755,11 @@ async fn setup_page(
         .into_iter()
         .filter(|u| manages(facility_id, u))
         .map(|u| UnitRow {
+            kind: if UNIT_KINDS.contains(&u.kind.as_str()) {
+                tr.t(&format!("icu.kind.{}", u.kind))
+            } else {
+                tr.t("icu.kind.other")
+            },
             facility: name_of(&u.facility_id),
             centre: name_of(&u.centre_facility_id),
             beds: beds.iter().filter(|b| b.unit_id == u.id).cloned().collect(),
