@@ -1260,6 +1260,13 @@ pub async fn handover(State(state): State<SharedState>, viewer: Viewer) -> AppRe
             ));
         }
     }
+    let record_ids: Vec<String> = stays.iter().map(|s| s.record_id.clone()).collect();
+    let records: HashMap<String, PatientRecord> = store
+        .get_patient_records(&record_ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
     let jst_today = chrono::Utc::now()
         .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST"))
         .date_naive();
@@ -1269,7 +1276,7 @@ pub async fn handover(State(state): State<SharedState>, viewer: Viewer) -> AppRe
         let Some(unit) = places.units.get(&bed.unit_id) else {
             continue;
         };
-        let record = store.get_patient_record(&stay.record_id).await?;
+        let record = records.get(&stay.record_id);
         let rounds = store.icu().icu_rounds(&stay.id).await?;
         let details: serde_json::Value =
             serde_json::from_str(&stay.details).unwrap_or(serde_json::Value::Null);
@@ -1294,14 +1301,12 @@ pub async fn handover(State(state): State<SharedState>, viewer: Viewer) -> AppRe
         let patient = HandoverPatient {
             stay_id: stay.id.clone(),
             bed: bed.label.clone(),
-            name: record.as_ref().map(|r| r.full_name()).unwrap_or_default(),
-            kana: record.as_ref().map(|r| r.full_kana()).unwrap_or_default(),
+            name: record.map(|r| r.full_name()).unwrap_or_default(),
+            kana: record.map(|r| r.full_kana()).unwrap_or_default(),
             age: record
-                .as_ref()
                 .map(|r| super::patients::age_on(&r.birth_date, jst_today).to_string())
                 .unwrap_or_default(),
             sex: record
-                .as_ref()
                 .map(|r| r.sex.label(tr.0).to_string())
                 .unwrap_or_default(),
             local_id: stay.local_id.clone(),
