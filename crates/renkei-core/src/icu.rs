@@ -439,6 +439,21 @@ async fn admit_by_adt(
     Ok(id)
 }
 
+// --- code tables ---------------------------------------------------------------------------
+
+/// The code-mapping rows stored from the setup page, as a CSV table for
+/// `renkei_icu::CodeMap::with_csv` (they extend and override the built-in and file tables).
+pub async fn stored_code_table(store: &dyn Store) -> ServiceResult<String> {
+    let mut table = String::new();
+    for r in store.icu().icu_code_maps().await? {
+        table.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            r.source, r.code, r.item, r.unit, r.factor, r.offset
+        ));
+    }
+    Ok(table)
+}
+
 // --- observations written as FHIR -------------------------------------------------------------
 
 /// The built-in catalogue and code table, parsed once.

@@ -655,13 +655,7 @@ async fn attach_target(
         return Ok(Err("icu.quarantine.patient_mismatch"));
     }
     let catalogue = super::icu_bed::catalogue();
-    let mut table = String::new();
-    for r in icu.icu_code_maps().await? {
-        table.push_str(&format!(
-            "{},{},{},{},{},{}\n",
-            r.source, r.code, r.item, r.unit, r.factor, r.offset
-        ));
-    }
+    let table = renkei_core::icu::stored_code_table(store).await?;
     let codes = renkei_icu::CodeMap::defaults()
         .with_csv(&table, catalogue)
         .unwrap_or_else(|_| renkei_icu::CodeMap::defaults());
