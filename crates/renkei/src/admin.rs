@@ -50,6 +50,9 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Erase every Tele-ICU stay marked as test data (values, alerts, rounds, calls) before
+    /// go-live; real stays are untouched.
+    IcuEraseTestData,
     /// Create or update Tele-ICU units and beds from a TOML file (see docs/icu-connection.md).
     IcuImport {
         /// The TOML file with `[[unit]]` tables.
@@ -97,6 +100,17 @@ pub async fn run(db: DbArgs, command: AdminCommand) -> anyhow::Result<ExitCode> 
     let web = settings.web_config();
     let ttl = web.setup_link_ttl.as_millis() as i64;
     match command {
+        AdminCommand::IcuEraseTestData => {
+            let erased = store
+                .icu()
+                .icu_erase_test_stays(cli_audit("icu.test_data.erase"))
+                .await
+                .context("erasing ICU test data")?;
+            store
+                .publish_event(renkei_core::icu::CONFIG_TOPIC, "erase-test-data")
+                .await?;
+            println!("{erased} test stays erased with their values, alerts, rounds and calls.");
+        }
         AdminCommand::IcuImport { file, dry_run } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

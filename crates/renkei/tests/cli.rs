@@ -495,3 +495,19 @@ fn serve_refuses_a_wrong_icu_alert_rules_file_naming_each_problem() {
         "{err}"
     );
 }
+
+#[test]
+fn icu_test_data_erasure_runs_and_is_audited() {
+    let dir = temp_dir();
+    seed(&dir);
+    let o = renkei(&[
+        "admin",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "icu-erase-test-data",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("0 test stays erased"), "{}", stdout(&o));
+    let export = renkei(&["audit", "--data-dir", dir.to_str().unwrap(), "export"]);
+    assert!(stdout(&export).contains("icu.test_data.erase"));
+}
