@@ -13,6 +13,7 @@ pub mod home;
 pub mod icu;
 pub mod icu_census;
 pub mod mpi;
+pub mod notifications;
 pub mod patients;
 pub mod record;
 pub mod staff;
@@ -43,6 +44,8 @@ pub struct Chrome {
     pub path: String,
     pub notice: Option<String>,
     pub narrow: bool,
+    /// Unread notifications of the signed-in user (the nav badge).
+    pub unread: i64,
 }
 
 impl Chrome {
@@ -63,6 +66,7 @@ impl Chrome {
             path: viewer.client.path.clone(),
             notice: None,
             narrow: false,
+            unread: viewer.unread_notifications,
         }
     }
 
@@ -83,6 +87,7 @@ impl Chrome {
             path: client.path.clone(),
             notice: None,
             narrow: true,
+            unread: 0,
         }
     }
 
