@@ -44,7 +44,7 @@ async fn insert_notifications(conn: &mut Conn, notifications: &[Notification]) -
     Ok(())
 }
 
-fn push_in_list(qb: &mut QueryBuilder<'_, Db>, values: &[String]) {
+fn push_notify_list(qb: &mut QueryBuilder<'_, Db>, values: &[String]) {
     let mut sep = qb.separated(", ");
     for v in values {
         sep.push_bind(v.clone());
@@ -111,7 +111,7 @@ impl NotificationStore for SqlStore {
             let mut qb = QueryBuilder::<Db>::new(
                 "SELECT user_id, COUNT(*) AS n FROM notifications WHERE read_at IS NULL AND user_id IN (",
             );
-            push_in_list(&mut qb, chunk);
+            push_notify_list(&mut qb, chunk);
             qb.push(") GROUP BY user_id");
             let rows = qb.build().fetch_all(self.read_pool()).await.map_err(err("counting notifications"))?;
             let g = |e: sqlx::Error| backend_error("reading notification count", e);
@@ -134,7 +134,7 @@ impl NotificationStore for SqlStore {
         }
         let mut tx = self.begin_write().await?;
         let mut changed = 0;
-        let chunks: Vec<&[String]> = if column.is_some() { values.chunks(500).collect() } else { vec![&[]] };
+        let chunks: Vec<&[String]> = if column.is_some() { values.chunks(500).collect() } else { vec![values] };
         for chunk in chunks {
             let mut qb = QueryBuilder::<Db>::new("UPDATE notifications SET read_at = ");
             qb.push_bind(at)
@@ -143,7 +143,7 @@ impl NotificationStore for SqlStore {
                 .push(" AND read_at IS NULL");
             if let Some(column) = column {
                 qb.push(format!(" AND {column} IN ("));
-                push_in_list(&mut qb, chunk);
+                push_notify_list(&mut qb, chunk);
                 qb.push(")");
             }
             changed += qb.build().execute(&mut *tx).await.map_err(err("marking notifications read"))?.rows_affected();
@@ -182,7 +182,7 @@ impl NotificationStore for SqlStore {
         let mut out = Vec::new();
         for chunk in user_ids.chunks(500) {
             let mut qb = QueryBuilder::<Db>::new("SELECT user_id FROM notification_prefs WHERE email = TRUE AND user_id IN (");
-            push_in_list(&mut qb, chunk);
+            push_notify_list(&mut qb, chunk);
             qb.push(")");
             let rows = qb.build().fetch_all(self.read_pool()).await.map_err(err("reading notification preferences"))?;
             for r in rows {

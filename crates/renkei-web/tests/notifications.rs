@@ -192,6 +192,19 @@ async fn mentions_replies_urgent_inbox_and_live_badge() {
         let (nurse, _) = app.sign_in("nurse1").await;
         let person = register(&app, &doctor, "N-1").await;
         consent_and_join_other(&app, &doctor, &other, &person).await;
+        // The invitation reached every member of the invited facility.
+        assert_eq!(badge(&app, &other).await, 1);
+        let (_, html) = get(&app, &other, "/notifications").await;
+        assert!(html.contains("ケアチームへの招待"), "{html}");
+        assert_eq!(stored_count(&app, "doctor1").await, 0, "not the inviter's facility");
+        let (status, _) = post_form(
+            &app,
+            &other,
+            "/notifications/read-all",
+            &[("csrf", csrf(&app, &other).await)],
+        )
+        .await;
+        assert_eq!(status, 303);
         assert_eq!(badge(&app, &other).await, 0);
         let mut live = Stream::open(&app, &other).await;
         assert_eq!(live.next().await, 0, "the count on connect");
@@ -345,6 +358,28 @@ async fn mentions_replies_urgent_inbox_and_live_badge() {
         .await;
         assert_eq!(status, 303);
         assert_eq!(badge(&app, &doctor).await, 0);
+
+        // Break-glass access by a paramedic: every member of the team hears of it.
+        let (crew, _) = app.sign_in("paramedic1").await;
+        let (status, _) = post_form(
+            &app,
+            &crew,
+            "/emergency",
+            &[
+                ("csrf", csrf(&app, &crew).await),
+                ("kana", "とまこまい はなこ".into()),
+                ("birth_date", "1938-04-12".into()),
+                ("reason", "救急搬送中、意識レベル低下".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303);
+        assert_eq!(live.next().await, 1, "break-glass notice");
+        assert_eq!(stored_count(&app, "nurse1").await, 1);
+        assert_eq!(stored_count(&app, "paramedic1").await, 0);
+        assert_eq!(stored_count(&app, "cm1").await, 0);
+        let (_, html) = get(&app, &other, "/notifications").await;
+        assert!(html.contains("緊急アクセスの通知"));
 
         // The stream: signed-in, same origin.
         let res = app

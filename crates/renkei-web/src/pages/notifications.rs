@@ -68,6 +68,26 @@ pub async fn announce(state: &SharedState, user_ids: &[String], new_notification
     }
 }
 
+/// [`announce`] for every active member of these facilities (team invitations and
+/// break-glass notices, whose notifications storage writes per facility).
+pub async fn announce_facilities(state: &SharedState, facility_ids: &[String]) {
+    let mut users = Vec::new();
+    for f in facility_ids {
+        match state.store.facility_members(f).await {
+            Ok(members) => users.extend(
+                members
+                    .into_iter()
+                    .filter(|(u, m)| u.active && m.active)
+                    .map(|(u, _)| u.id),
+            ),
+            Err(e) => tracing::warn!(error = %e, "reading members to announce"),
+        }
+    }
+    users.sort();
+    users.dedup();
+    announce(state, &users, true).await;
+}
+
 /// One message per recipient who opted in and has an address; sent in the background so
 /// a slow mail server never delays a post.
 async fn send_mails(
