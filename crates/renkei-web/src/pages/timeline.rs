@@ -609,7 +609,7 @@ pub async fn create(
                 person_id: &ra.person,
                 post_id: &post_id,
                 author_user_id: &viewer.user.id,
-                author_facility_id: &ra.facility,
+                author_facility_id: &ra.facility.id,
                 text: &text,
                 urgent: form.urgent,
                 reply_to_sender: parent_sender.as_deref(),
