@@ -196,7 +196,11 @@ async fn mentions_replies_urgent_inbox_and_live_badge() {
         assert_eq!(badge(&app, &other).await, 1);
         let (_, html) = get(&app, &other, "/notifications").await;
         assert!(html.contains("ケアチームへの招待"), "{html}");
-        assert_eq!(stored_count(&app, "doctor1").await, 0, "not the inviter's facility");
+        assert_eq!(
+            stored_count(&app, "doctor1").await,
+            0,
+            "not the inviter's facility"
+        );
         let (status, _) = post_form(
             &app,
             &other,
