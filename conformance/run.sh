@@ -81,7 +81,7 @@ status=0
   cd "$here"
   RENKEI_BASE="$base" RENKEI_FHIR_TOKEN="$token" RENKEI_CLIENT_ID="$client_id" \
     RENKEI_CLIENT_SECRET="$client_secret" RENKEI_SESSION_FILE="$work/session.json" \
-    RENKEI_MLLP="$mllp" RENKEI_FACILITY="$facility" \
+    RENKEI_MLLP="$mllp" RENKEI_FACILITY="$facility" RENKEI_DATA_DIR="$work/data" \
     RENKEI_FHIR_DUMP="$work/dump" "$python" -m pytest -q "$@"
 ) || status=$?
 

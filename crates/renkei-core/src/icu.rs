@@ -197,10 +197,7 @@ pub async fn open_stay(
                 .await?
                 .into_iter()
                 .find(|b| b.id == stay.bed_id);
-            match bed.and_then(|b| view.unit(&b.unit_id).cloned().map(|u| (b, u))) {
-                Some((bed, unit)) => Some((stay, bed, unit)),
-                None => None,
-            }
+            bed.and_then(|b| view.unit(&b.unit_id).cloned().map(|u| (stay, b, u)))
         }
         None => None,
     };
@@ -217,6 +214,229 @@ pub async fn open_stay(
     }
     store.append_audit(entry).await?;
     Ok(found)
+}
+
+// --- bed assignment by ADT -----------------------------------------------------------------
+
+/// What an ADT message asks of the ICU beds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BedAction {
+    /// A01: the patient is in this bed.
+    Admit,
+    /// A02: the patient moved from the prior bed to this one (either may be outside the
+    /// ICU).
+    Transfer,
+    /// A03: the patient left.
+    Discharge,
+    /// A11: the admission was entered in error.
+    CancelAdmit,
+    /// A08, A13: nothing for the bed board.
+    Other,
+}
+
+/// One ADT event, resolved to the sending facility and the patient's registration.
+#[derive(Debug, Clone)]
+pub struct BedEventInput {
+    pub facility_id: String,
+    pub action: BedAction,
+    /// PV1-3 bed, as the monitor key of a configured bed.
+    pub bed_key: Option<String>,
+    /// PV1-6 prior bed (A02).
+    pub prior_bed_key: Option<String>,
+    pub record_id: String,
+    pub person_id: String,
+    /// PID-3 of the message (the facility's patient ID).
+    pub local_id: String,
+    /// EVN-6 / EVN-2 / MSH-7.
+    pub at: Millis,
+    /// `ADT^A01 <control id>`, kept in the stay's details and the audit record.
+    pub source: String,
+    /// Account the change is recorded under (`mllp:<facility>`).
+    pub actor: String,
+}
+
+/// What an ADT event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BedEventOutcome {
+    /// A stay was opened (stay id).
+    Admitted(String),
+    /// The patient was already in that bed: nothing changed (a resent A01).
+    AlreadyAdmitted,
+    Discharged,
+    /// Moved between two ICU beds (new stay id).
+    Moved(String),
+    /// Nothing to do, with why (shown as an ACK warning).
+    Ignored(String),
+}
+
+/// Why an ADT event is refused (AE): never attach a patient to a bed held by another.
+#[derive(Debug)]
+pub enum BedEventRefusal {
+    UnknownBed(String),
+    Occupied { bed: String, local_id: String },
+    Store(StoreError),
+}
+
+impl std::fmt::Display for BedEventRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BedEventRefusal::UnknownBed(b) => {
+                write!(f, "bed {b:?} is not a configured ICU bed of this sender")
+            }
+            BedEventRefusal::Occupied { bed, local_id } => write!(
+                f,
+                "bed {bed:?} holds another patient ({local_id}); discharge them first (A03)"
+            ),
+            BedEventRefusal::Store(e) => write!(f, "not stored: {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for BedEventRefusal {
+    fn from(e: StoreError) -> Self {
+        BedEventRefusal::Store(e)
+    }
+}
+
+/// Applies an ADT event to the ICU stays: A01 opens a stay (refused when another patient
+/// holds the bed), A03 and A11 close the patient's stay, A02 closes the stay in the prior
+/// bed and opens one in the new bed. Each change is audited and announced on
+/// [`CONFIG_TOPIC`] so every node's ingest sees the bed's new patient at once.
+pub async fn apply_bed_event(
+    store: &dyn Store,
+    input: &BedEventInput,
+) -> Result<BedEventOutcome, BedEventRefusal> {
+    let icu = store.icu();
+    let beds = icu.icu_beds().await?;
+    let find_bed = |key: &Option<String>| {
+        key.as_ref().and_then(|k| {
+            beds.iter()
+                .find(|b| b.active && b.facility_id == input.facility_id && &b.monitor_key == k)
+        })
+    };
+    let open = icu.icu_open_stays().await?;
+    let stay_in = |bed: &IcuBed| open.iter().find(|s| s.bed_id == bed.id);
+    let audit = |action: &str, stay: &str| {
+        let mut entry = AuditEntry::new(action, Outcome::Success)
+            .actor(
+                Some(&input.actor),
+                Some(&input.actor),
+                Some(&input.facility_id),
+            )
+            .target("icu_stay", stay)
+            .detail(serde_json::json!({ "source": input.source }));
+        entry.patient_id = Some(input.person_id.clone());
+        entry
+    };
+    let outcome = match input.action {
+        BedAction::Other => {
+            return Ok(BedEventOutcome::Ignored(
+                "no change to the bed board for this event".into(),
+            ))
+        }
+        BedAction::Admit => {
+            let Some(bed) = find_bed(&input.bed_key) else {
+                return Err(BedEventRefusal::UnknownBed(
+                    input.bed_key.clone().unwrap_or_default(),
+                ));
+            };
+            if let Some(stay) = stay_in(bed) {
+                if stay.local_id == input.local_id {
+                    return Ok(BedEventOutcome::AlreadyAdmitted);
+                }
+                return Err(BedEventRefusal::Occupied {
+                    bed: bed.label.clone(),
+                    local_id: stay.local_id.clone(),
+                });
+            }
+            let id = admit_by_adt(store, input, bed, &audit).await?;
+            BedEventOutcome::Admitted(id)
+        }
+        BedAction::Discharge | BedAction::CancelAdmit => {
+            let mine = open
+                .iter()
+                .find(|s| s.facility_id == input.facility_id && s.local_id == input.local_id);
+            let Some(stay) = mine else {
+                return Ok(BedEventOutcome::Ignored(format!(
+                    "patient {} has no open ICU stay",
+                    input.local_id
+                )));
+            };
+            let summary = if input.action == BedAction::CancelAdmit {
+                format!("入室取消（{}）", input.source)
+            } else {
+                format!("退室（{}）", input.source)
+            };
+            icu.icu_discharge(
+                &stay.id,
+                input.at,
+                &input.actor,
+                &summary,
+                audit("icu.discharge", &stay.id),
+            )
+            .await?;
+            BedEventOutcome::Discharged
+        }
+        BedAction::Transfer => {
+            let new_bed = find_bed(&input.bed_key);
+            if let Some(bed) = new_bed {
+                if let Some(stay) = stay_in(bed) {
+                    if stay.local_id == input.local_id {
+                        return Ok(BedEventOutcome::AlreadyAdmitted);
+                    }
+                    return Err(BedEventRefusal::Occupied {
+                        bed: bed.label.clone(),
+                        local_id: stay.local_id.clone(),
+                    });
+                }
+            }
+            if let Some(stay) = open
+                .iter()
+                .find(|s| s.facility_id == input.facility_id && s.local_id == input.local_id)
+            {
+                icu.icu_discharge(
+                    &stay.id,
+                    input.at,
+                    &input.actor,
+                    &format!("転棟（{}）", input.source),
+                    audit("icu.discharge", &stay.id),
+                )
+                .await?;
+            }
+            match new_bed {
+                Some(bed) => BedEventOutcome::Moved(admit_by_adt(store, input, bed, &audit).await?),
+                None => BedEventOutcome::Discharged,
+            }
+        }
+    };
+    store.publish_event(CONFIG_TOPIC, &input.source).await?;
+    Ok(outcome)
+}
+
+async fn admit_by_adt(
+    store: &dyn Store,
+    input: &BedEventInput,
+    bed: &IcuBed,
+    audit: &impl Fn(&str, &str) -> AuditEntry,
+) -> Result<String, StoreError> {
+    let stay = IcuStay {
+        id: ids::new_id(),
+        bed_id: bed.id.clone(),
+        facility_id: input.facility_id.clone(),
+        person_id: input.person_id.clone(),
+        record_id: input.record_id.clone(),
+        local_id: input.local_id.clone(),
+        admitted_at: input.at,
+        admitted_by: input.actor.clone(),
+        details: serde_json::json!({ "source": input.source }).to_string(),
+        is_test: false,
+        discharged_at: None,
+        discharged_by: None,
+        discharge_summary: None,
+    };
+    let id = stay.id.clone();
+    store.icu().icu_admit(stay, audit("icu.admit", &id)).await?;
+    Ok(id)
 }
 
 // --- alert rules ----------------------------------------------------------------------------
@@ -260,8 +480,152 @@ impl ThresholdRule {
     }
 }
 
-/// The default rule set (the centre may replace it: setting `icu.alert_rules`, JSON).
+/// The default rule set (a site changes it with the setting `icu_alert_rules_file`: see
+/// [`merge_rules`]).
 /// Deliberately more sensitive than bedside alarms, as a dedicated team watches.
+/// A site's change to the rule set: a rule whose `id` is a default one replaces the fields
+/// it gives (or, with `enabled = false`, removes the rule); a new `id` adds a rule and must
+/// give every field.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleChange {
+    pub id: String,
+    pub item: Option<String>,
+    pub direction: Option<String>,
+    pub raise_at: Option<f64>,
+    pub clear_at: Option<f64>,
+    pub severity: Option<String>,
+    pub audience: Option<String>,
+    pub text: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// The defaults with the site's changes applied; every problem is reported, naming the rule.
+/// `known_item` says whether an item code exists (the catalogue lives in `renkei-icu`).
+pub fn merge_rules(
+    changes: &[RuleChange],
+    known_item: impl Fn(&str) -> bool,
+) -> Result<Vec<ThresholdRule>, Vec<String>> {
+    let mut rules = default_rules();
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    for change in changes {
+        let id = change.id.trim();
+        if id.is_empty() || id.len() > 40 {
+            problems.push("a rule needs an id of 1–40 characters".to_string());
+            continue;
+        }
+        if !seen.insert(id.to_string()) {
+            problems.push(format!("rule {id}: appears twice"));
+            continue;
+        }
+        let position = rules.iter().position(|r| r.id == id);
+        if change.enabled == Some(false) {
+            match position {
+                Some(i) => {
+                    rules.remove(i);
+                }
+                None => problems.push(format!("rule {id}: disabled but there is no such rule")),
+            }
+            continue;
+        }
+        let base = match position {
+            Some(i) => rules[i].clone(),
+            None => {
+                let missing: Vec<&str> = [
+                    ("item", change.item.is_none()),
+                    ("direction", change.direction.is_none()),
+                    ("raise_at", change.raise_at.is_none()),
+                    ("clear_at", change.clear_at.is_none()),
+                    ("severity", change.severity.is_none()),
+                    ("text", change.text.is_none()),
+                ]
+                .into_iter()
+                .filter(|(_, m)| *m)
+                .map(|(f, _)| f)
+                .collect();
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "rule {id}: a new rule needs {}",
+                        missing.join(", ")
+                    ));
+                    continue;
+                }
+                ThresholdRule {
+                    id: id.to_string(),
+                    item: String::new(),
+                    direction: String::new(),
+                    raise_at: 0.0,
+                    clear_at: 0.0,
+                    severity: String::new(),
+                    audience: "nurse,physician".into(),
+                    text: String::new(),
+                }
+            }
+        };
+        let rule = ThresholdRule {
+            id: id.to_string(),
+            item: change.item.clone().unwrap_or(base.item),
+            direction: change.direction.clone().unwrap_or(base.direction),
+            raise_at: change.raise_at.unwrap_or(base.raise_at),
+            clear_at: change.clear_at.unwrap_or(base.clear_at),
+            severity: change.severity.clone().unwrap_or(base.severity),
+            audience: change.audience.clone().unwrap_or(base.audience),
+            text: change.text.clone().unwrap_or(base.text),
+        };
+        let mut wrong = check_rule(&rule);
+        if !known_item(&rule.item) {
+            wrong.push(format!("unknown item {:?}", rule.item));
+        }
+        if wrong.is_empty() {
+            match position {
+                Some(i) => rules[i] = rule,
+                None => rules.push(rule),
+            }
+        } else {
+            problems.extend(wrong.into_iter().map(|w| format!("rule {id}: {w}")));
+        }
+    }
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(problems)
+    }
+}
+
+/// What is wrong with a rule (empty: nothing).
+pub fn check_rule(rule: &ThresholdRule) -> Vec<String> {
+    let mut wrong = Vec::new();
+    if !rule.raise_at.is_finite() || !rule.clear_at.is_finite() {
+        wrong.push("raise_at and clear_at must be numbers".into());
+    }
+    match rule.direction.as_str() {
+        "below" if rule.clear_at < rule.raise_at => {
+            wrong.push("a `below` rule clears at or above where it is raised".into())
+        }
+        "above" if rule.clear_at > rule.raise_at => {
+            wrong.push("an `above` rule clears at or below where it is raised".into())
+        }
+        "below" | "above" => {}
+        other => wrong.push(format!("direction must be below or above, not {other:?}")),
+    }
+    if !["info", "warning", "critical"].contains(&rule.severity.as_str()) {
+        wrong.push("severity must be info, warning or critical".into());
+    }
+    let roles: Vec<&str> = rule.audience.split(',').map(str::trim).collect();
+    if roles.is_empty()
+        || roles
+            .iter()
+            .any(|r| !["clerk", "nurse", "physician"].contains(r))
+    {
+        wrong.push("audience is a comma list of clerk, nurse, physician".into());
+    }
+    if rule.text.trim().is_empty() || rule.text.chars().count() > 100 {
+        wrong.push("text must be 1–100 characters".into());
+    }
+    wrong
+}
+
 pub fn default_rules() -> Vec<ThresholdRule> {
     let r = |id: &str,
              item: &str,
@@ -527,8 +891,13 @@ const MAX_BATCH: usize = 4096;
 impl IcuIngestor {
     /// Starts the writer task.
     pub fn start(store: Arc<dyn Store>) -> IcuIngestor {
+        IcuIngestor::start_with_rules(store, default_rules())
+    }
+
+    /// Starts the writer task with a site's alert rules (see [`merge_rules`]).
+    pub fn start_with_rules(store: Arc<dyn Store>, rules: Vec<ThresholdRule>) -> IcuIngestor {
         let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(16_384);
-        tokio::spawn(writer(store, queue));
+        tokio::spawn(writer(store, queue, Arc::new(rules)));
         IcuIngestor { jobs }
     }
 
@@ -613,7 +982,11 @@ impl Topology {
 
 const TOPOLOGY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn writer(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Receiver<Job>) {
+async fn writer(
+    store: Arc<dyn Store>,
+    mut queue: tokio::sync::mpsc::Receiver<Job>,
+    rules: Arc<Vec<ThresholdRule>>,
+) {
     let mut events = store.subscribe_events();
     let mut topology: Option<Topology> = None;
     // Previous newest values per stay and item, for the two-in-a-row alert rule.
@@ -636,7 +1009,15 @@ async fn writer(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Receiver<Jo
                 Err(_) => break,
             }
         }
-        let result = store_batch(store.as_ref(), &mut topology, stale, &mut previous, &batch).await;
+        let result = store_batch(
+            store.as_ref(),
+            &mut topology,
+            stale,
+            &mut previous,
+            &rules,
+            &batch,
+        )
+        .await;
         match result {
             Ok(outcomes) => {
                 for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
@@ -664,6 +1045,7 @@ async fn store_batch(
     topology: &mut Option<Topology>,
     stale: bool,
     previous: &mut HashMap<String, HashMap<String, f64>>,
+    rules: &[ThresholdRule],
     batch: &[Job],
 ) -> Result<Vec<MonitorOutcome>, StoreError> {
     if stale
@@ -724,7 +1106,7 @@ async fn store_batch(
                     facility_id: m.facility_id.clone(),
                     control_id: m.control_id.clone(),
                     received_at: m.received_at,
-                    disposition: IcuDisposition::Quarantine(IcuQuarantined {
+                    disposition: IcuDisposition::Quarantine(Box::new(IcuQuarantined {
                         id: ids::new_id(),
                         received_at: m.received_at,
                         facility_id: m.facility_id.clone(),
@@ -737,7 +1119,7 @@ async fn store_batch(
                         resolved_at: None,
                         resolved_by: None,
                         resolution: None,
-                    }),
+                    })),
                 });
                 reasons.push(Some(reason));
             }
@@ -783,7 +1165,6 @@ async fn store_batch(
                 open.entry(s).or_default().insert(a.rule);
             }
         }
-        let rules = default_rules();
         let empty = HashSet::new();
         for stay in dedup_stays(&touched) {
             let Some(values) = newest.get(stay.id.as_str()) else {
@@ -791,7 +1172,7 @@ async fn store_batch(
             };
             let prev = previous.get(&stay.id).cloned().unwrap_or_default();
             let stay_open = open.get(&stay.id).unwrap_or(&empty);
-            evaluate_thresholds(&rules, stay, &prev, values, stay_open, &mut changes);
+            evaluate_thresholds(rules, stay, &prev, values, stay_open, &mut changes);
         }
     }
     for (facility_id, control_id) in &quarantined_units {
@@ -990,6 +1371,76 @@ pub fn spawn_maintenance(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_rule_changes_merge_or_are_refused_with_reasons() {
+        let known = |item: &str| ["spo2", "hr", "etco2"].contains(&item);
+        let changes = vec![
+            RuleChange {
+                id: "spo2.low".into(),
+                raise_at: Some(88.0),
+                ..Default::default()
+            },
+            RuleChange {
+                id: "hr.high".into(),
+                enabled: Some(false),
+                ..Default::default()
+            },
+            RuleChange {
+                id: "etco2.high".into(),
+                item: Some("etco2".into()),
+                direction: Some("above".into()),
+                raise_at: Some(50.0),
+                clear_at: Some(45.0),
+                severity: Some("warning".into()),
+                text: Some("EtCO2 上昇 {v} mmHg".into()),
+                ..Default::default()
+            },
+        ];
+        let rules = merge_rules(&changes, known).unwrap();
+        let spo2 = rules.iter().find(|r| r.id == "spo2.low").unwrap();
+        assert_eq!((spo2.raise_at, spo2.clear_at), (88.0, 92.0));
+        assert!(!rules.iter().any(|r| r.id == "hr.high"));
+        assert!(rules.iter().any(|r| r.id == "etco2.high"));
+        let bad = vec![
+            RuleChange {
+                id: "spo2.low".into(),
+                clear_at: Some(80.0),
+                ..Default::default()
+            },
+            RuleChange {
+                id: "x.new".into(),
+                item: Some("nope".into()),
+                ..Default::default()
+            },
+            RuleChange {
+                id: "y.new".into(),
+                item: Some("nope".into()),
+                direction: Some("sideways".into()),
+                raise_at: Some(1.0),
+                clear_at: Some(1.0),
+                severity: Some("loud".into()),
+                text: Some("t".into()),
+                ..Default::default()
+            },
+        ];
+        let problems = merge_rules(&bad, known).unwrap_err().join("\n");
+        assert!(
+            problems.contains("rule spo2.low: a `below` rule clears"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("rule x.new: a new rule needs direction"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("rule y.new: direction must be"),
+            "{problems}"
+        );
+        assert!(problems.contains("severity must be"), "{problems}");
+        assert!(problems.contains("unknown item \"nope\""), "{problems}");
+        assert!(default_rules().iter().all(|r| check_rule(r).is_empty()));
+    }
 
     fn stay() -> IcuStay {
         IcuStay {

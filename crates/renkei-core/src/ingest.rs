@@ -140,6 +140,20 @@ impl<'a> Ingestor<'a> {
         self.pending.iter().flatten().count()
     }
 
+    /// The registration, person and local patient ID of the message's patient (PID),
+    /// registering them through the patient index first if the facility has not yet.
+    pub async fn resolve_patient(
+        &mut self,
+        msg: &Message,
+        now: Millis,
+    ) -> Result<(String, String, String, Vec<String>), IngestError> {
+        let local_id = demographics(msg)
+            .map_err(|e| IngestError::Patient(e.to_string()))?
+            .local_id;
+        let (record, person, _, warnings) = self.patient(msg, now).await?;
+        Ok((record, person, local_id, warnings))
+    }
+
     /// The registration and person for the message's patient, registering them if the
     /// facility has not yet.
     async fn patient(

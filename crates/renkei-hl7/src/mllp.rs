@@ -321,6 +321,54 @@ pub async fn send_and_receive_with(
         .map_err(|_| MllpError::Timeout(options.timeout))?
 }
 
+/// A client connection that stays open for many messages, each answered by one
+/// frame (the ACK) before the next is sent — how monitor gateways and interface engines
+/// talk MLLP. The connection is closed on any error; make a new one to retry.
+pub struct MllpConnection {
+    stream: TcpStream,
+    codec: MllpCodec,
+    buf: BytesMut,
+    timeout: Duration,
+}
+
+impl MllpConnection {
+    /// Connects to `addr`.
+    pub async fn connect(
+        addr: impl ToSocketAddrs,
+        options: &ClientOptions,
+    ) -> Result<MllpConnection, MllpError> {
+        let stream = tokio::time::timeout(options.timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| MllpError::Timeout(options.timeout))??;
+        stream.set_nodelay(true)?;
+        Ok(MllpConnection {
+            stream,
+            codec: MllpCodec::new(options.max_frame_len),
+            buf: BytesMut::with_capacity(4096),
+            timeout: options.timeout,
+        })
+    }
+
+    /// Sends one message and waits for the answering frame.
+    pub async fn exchange(&mut self, message: &[u8]) -> Result<Bytes, MllpError> {
+        let out = frame(message)?;
+        let work = async {
+            self.stream.write_all(&out).await?;
+            loop {
+                if let Some(frame) = self.codec.decode(&mut self.buf)? {
+                    return Ok(frame);
+                }
+                if self.stream.read_buf(&mut self.buf).await? == 0 {
+                    return Err(MllpError::ConnectionClosed);
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| MllpError::Timeout(self.timeout))?
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,7 +127,7 @@ pub enum IcuDisposition {
         stay_id: String,
         values: Vec<IcuValue>,
     },
-    Quarantine(IcuQuarantined),
+    Quarantine(Box<IcuQuarantined>),
 }
 
 /// What became of one incoming message.

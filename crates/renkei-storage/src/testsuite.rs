@@ -4106,7 +4106,7 @@ pub async fn icu_storage(store: &dyn Store) {
                     facility_id: fa.id.clone(),
                     control_id: quarantined.control_id.clone(),
                     received_at: t0,
-                    disposition: IcuDisposition::Quarantine(quarantined.clone()),
+                    disposition: IcuDisposition::Quarantine(Box::new(quarantined.clone())),
                 },
             ],
             IcuAlertChanges {
@@ -4358,7 +4358,10 @@ pub async fn icu_storage(store: &dyn Store) {
             .await,
         Err(StoreError::InvalidState(_))
     ));
-    let calls = icu.icu_calls(&[s1.id.clone()], 10).await.unwrap();
+    let calls = icu
+        .icu_calls(std::slice::from_ref(&s1.id), 10)
+        .await
+        .unwrap();
     assert_eq!(
         (calls[0].outcome.as_str(), calls[0].closed_at),
         ("改善", Some(t0 + 300))
@@ -4414,7 +4417,11 @@ pub async fn icu_storage(store: &dyn Store) {
     assert!(icu.icu_erase_test_stays(audit("icu.reset")).await.unwrap() >= 1);
     assert!(icu.icu_stay(&s2.id).await.unwrap().is_none());
     assert!(icu.icu_stay(&s1.id).await.unwrap().is_some());
-    assert!(icu.icu_latest(&[s2.id.clone()]).await.unwrap().is_empty());
+    assert!(icu
+        .icu_latest(std::slice::from_ref(&s2.id))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// The inbox: notifications stored with the FHIR writes that cause them (and not at all

@@ -50,10 +50,19 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create or update Tele-ICU units and beds from a TOML file (see docs/icu-connection.md).
+    IcuImport {
+        /// The TOML file with `[[unit]]` tables.
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Only report what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// A facility by code (`F00042`, any case) or by ID.
-async fn find_facility(store: &dyn Store, wanted: &str) -> anyhow::Result<Facility> {
+pub(crate) async fn find_facility(store: &dyn Store, wanted: &str) -> anyhow::Result<Facility> {
     let wanted = wanted.trim();
     if let Some(f) = store.get_facility(wanted).await? {
         return Ok(f);
@@ -88,6 +97,22 @@ pub async fn run(db: DbArgs, command: AdminCommand) -> anyhow::Result<ExitCode> 
     let web = settings.web_config();
     let ttl = web.setup_link_ttl.as_millis() as i64;
     match command {
+        AdminCommand::IcuImport { file, dry_run } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let parsed = crate::icu_config::parse(&text)
+                .with_context(|| format!("in {}", file.display()))?;
+            let s = crate::icu_config::import(store.as_ref(), &parsed, dry_run, cli_audit).await?;
+            println!(
+                "{}units: {} created, {} updated; beds: {} created, {} updated, {} taken out of service",
+                if dry_run { "(dry run) " } else { "" },
+                s.units_created,
+                s.units_updated,
+                s.beds_created,
+                s.beds_updated,
+                s.beds_retired
+            );
+        }
         AdminCommand::CreateSecretariat {
             login_id,
             name,

@@ -33,6 +33,7 @@ const SETTING_KEYS: &[&str] = &[
     "mllp_senders",
     "icu_code_map_file",
     "icu_raw_retention_days",
+    "icu_alert_rules_file",
     "smtp_url",
     "smtp_from",
 ];
@@ -70,6 +71,8 @@ pub struct Settings {
     pub icu_code_map_file: Option<PathBuf>,
     /// Days raw Tele-ICU values are kept before only hourly summaries remain.
     pub icu_raw_retention_days: u64,
+    /// A TOML file of `[[rule]]` changes to the Tele-ICU alert rules; empty: the defaults.
+    pub icu_alert_rules_file: Option<PathBuf>,
     /// SMTP server for notification e-mail (a link to the inbox only):
     /// `smtps://user:pass@host:465`, `smtp://host:587?tls=required`; empty: no e-mail.
     pub smtp_url: String,
@@ -103,6 +106,7 @@ impl Default for Settings {
             mllp_senders: String::new(),
             icu_code_map_file: None,
             icu_raw_retention_days: 30,
+            icu_alert_rules_file: None,
             smtp_url: String::new(),
             smtp_from: String::new(),
         }

@@ -5,9 +5,11 @@ mod audit;
 mod collect;
 mod config;
 mod demo_icu;
+mod icu_config;
 mod mllp;
 mod mllp_icu;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Simulators for connection tests, the demo and benchmarks.
+    Simulate {
+        #[command(subcommand)]
+        command: simulate::SimulateCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +75,7 @@ fn main() -> std::process::ExitCode {
             Command::Admin { db, command } => admin::run(db, command).await,
             Command::Audit { db, command } => audit::run(db, command).await,
             Command::Collect { command } => collect::run(command).await,
+            Command::Simulate { command } => simulate::run(command).await,
         }
     });
     match result {

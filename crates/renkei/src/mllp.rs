@@ -250,11 +250,6 @@ async fn process(
             format!("{} may not send for {}", peer.ip(), facility.id),
         ));
     }
-    if let Some(icu) = icu {
-        if icu.claims(message, &facility).await {
-            return icu.handle(message, &facility).await;
-        }
-    }
     let author = Author {
         requester: Requester {
             user_id: format!("mllp:{}", facility.id),
@@ -276,6 +271,11 @@ async fn process(
         ip: Some(peer.ip().to_string()),
         user_agent: None,
     };
+    if let Some(icu) = icu {
+        if icu.claims(message, &facility).await {
+            return icu.handle(message, &facility, &author).await;
+        }
+    }
     let source = format!("mllp:{}:{}", facility.id, header.control_id);
     let mut ingestor = Ingestor::new(store, facility, author, "ingest.mllp");
     let now = now_millis();

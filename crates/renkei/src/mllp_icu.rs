@@ -9,9 +9,16 @@
 //! a message that is not a usable ORU; AR when storage is unavailable (the sender retries).
 //! A resent message (same MSH-10) is answered AA and stored once.
 
-use renkei_core::icu::{IcuIngestor, MonitorInput, MonitorOutcome};
+use anyhow::Context;
+use renkei_core::clinical::Author;
+use renkei_core::icu::{
+    BedAction, BedEventInput, BedEventOutcome, BedEventRefusal, IcuIngestor, MonitorInput,
+    MonitorOutcome,
+};
+use renkei_core::ingest::{IngestError, Ingestor};
 use renkei_hl7::ack::{AckError, Acknowledgment, ErrorCode, ErrorLocation};
 use renkei_hl7::Message;
+use renkei_icu::BedEventKind;
 use renkei_icu::{Catalogue, CodeMap, MessageForm, ProblemKind};
 use renkei_storage::{Facility, Store};
 use std::collections::HashSet;
@@ -21,19 +28,26 @@ use std::time::{Duration, Instant};
 /// How long the list of monitored beds is trusted before it is read again.
 const BEDS_TTL: Duration = Duration::from_secs(5);
 
+/// (facility id, monitor key) of every configured bed.
+type MonitoredBeds = Arc<HashSet<(String, String)>>;
+
 pub struct IcuRouter {
     store: Arc<dyn Store>,
     ingestor: IcuIngestor,
     catalogue: Catalogue,
     codes: CodeMap,
     /// (facility id, monitor key) of every configured bed, and when it was read.
-    beds: RwLock<(Option<Instant>, Arc<HashSet<(String, String)>>)>,
+    beds: RwLock<(Option<Instant>, MonitoredBeds)>,
 }
 
 impl IcuRouter {
     /// `site_table`: a CSV code table that extends and overrides the built-in one
     /// (configuration `icu_code_map_file`).
-    pub fn new(store: Arc<dyn Store>, site_table: Option<&str>) -> anyhow::Result<IcuRouter> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        site_table: Option<&str>,
+        rules: Vec<renkei_core::icu::ThresholdRule>,
+    ) -> anyhow::Result<IcuRouter> {
         let catalogue = Catalogue::builtin();
         let codes = match site_table {
             None => CodeMap::defaults(),
@@ -51,7 +65,7 @@ impl IcuRouter {
                 })?,
         };
         Ok(IcuRouter {
-            ingestor: IcuIngestor::start(store.clone()),
+            ingestor: IcuIngestor::start_with_rules(store.clone(), rules),
             store,
             catalogue,
             codes,
@@ -85,6 +99,25 @@ impl IcuRouter {
     /// a configured monitor key of the sending facility.
     pub async fn claims(&self, message: &Message, facility: &Facility) -> bool {
         let header = message.header();
+        if header.message_type.eq_ignore_ascii_case("ADT") {
+            // Bed assignment: the current (PV1-3) or prior (PV1-6) bed is a monitored bed.
+            let pv1 = message.segment("PV1");
+            let keys: Vec<String> = [3, 6]
+                .into_iter()
+                .filter_map(|n| renkei_icu::BedLocation::from_field(pv1, n))
+                .map(|l| l.bed)
+                .filter(|b| !b.is_empty())
+                .collect();
+            if keys.is_empty() {
+                return false;
+            }
+            return match self.monitored_beds().await {
+                Ok(beds) => keys
+                    .into_iter()
+                    .any(|k| beds.contains(&(facility.id.clone(), k))),
+                Err(_) => false,
+            };
+        }
         if !header.message_type.eq_ignore_ascii_case("ORU") {
             return false;
         }
@@ -106,7 +139,11 @@ impl IcuRouter {
         &self,
         message: &Message,
         facility: &Facility,
+        author: &Author,
     ) -> Result<Vec<AckError>, Acknowledgment> {
+        if message.header().message_type.eq_ignore_ascii_case("ADT") {
+            return self.handle_adt(message, facility, author).await;
+        }
         let parsed = renkei_icu::parse_oru(message, &self.catalogue, &self.codes).map_err(|e| {
             Acknowledgment::Error(AckError::new(
                 ErrorCode::RequiredFieldMissing,
@@ -177,4 +214,110 @@ impl IcuRouter {
             ))),
         }
     }
+}
+
+impl IcuRouter {
+    /// ADT for a monitored bed: the patient is found (or registered) through the patient
+    /// index, then the bed's stay is opened, moved or closed.
+    async fn handle_adt(
+        &self,
+        message: &Message,
+        facility: &Facility,
+        author: &Author,
+    ) -> Result<Vec<AckError>, Acknowledgment> {
+        let event = renkei_icu::parse_adt(message).map_err(|e| {
+            Acknowledgment::Error(AckError::new(
+                ErrorCode::RequiredFieldMissing,
+                e.to_string(),
+            ))
+        })?;
+        let action = match event.kind {
+            BedEventKind::Admit => BedAction::Admit,
+            BedEventKind::Transfer => BedAction::Transfer,
+            BedEventKind::Discharge => BedAction::Discharge,
+            BedEventKind::CancelAdmit => BedAction::CancelAdmit,
+            BedEventKind::Update | BedEventKind::CancelDischarge => BedAction::Other,
+        };
+        let now = renkei_domain::now_millis();
+        let mut ingestor = Ingestor::new(
+            self.store.as_ref(),
+            facility.clone(),
+            author.clone(),
+            "ingest.mllp",
+        );
+        let (record_id, person_id, local_id, notes) = ingestor
+            .resolve_patient(message, now)
+            .await
+            .map_err(|e| match e {
+                IngestError::Store(e) => Acknowledgment::Reject(AckError::new(
+                    ErrorCode::ApplicationInternalError,
+                    format!("storage unavailable: {e}"),
+                )),
+                other => Acknowledgment::Error(AckError::new(
+                    ErrorCode::RequiredFieldMissing,
+                    other.to_string(),
+                )),
+            })?;
+        let input = BedEventInput {
+            facility_id: facility.id.clone(),
+            action,
+            bed_key: event.location.as_ref().map(|l| l.bed.clone()),
+            prior_bed_key: event.prior_location.as_ref().map(|l| l.bed.clone()),
+            record_id,
+            person_id,
+            local_id,
+            at: event.at.unwrap_or(now),
+            source: format!("{} {}", message.header().message_type, event.control_id),
+            actor: author.requester.user_id.clone(),
+        };
+        let mut warnings: Vec<AckError> = notes
+            .into_iter()
+            .map(|n| AckError::new(ErrorCode::DataTypeError, n))
+            .collect();
+        match renkei_core::icu::apply_bed_event(self.store.as_ref(), &input).await {
+            Ok(BedEventOutcome::Ignored(why)) => {
+                warnings.push(AckError::new(ErrorCode::MessageAccepted, why));
+                Ok(warnings)
+            }
+            Ok(_) => {
+                // The ingest's bed cache must see the new patient before the first ORU.
+                *self.beds.write().expect("bed cache lock") = (None, Arc::new(HashSet::new()));
+                Ok(warnings)
+            }
+            Err(BedEventRefusal::Store(e)) => Err(Acknowledgment::Reject(AckError::new(
+                ErrorCode::ApplicationInternalError,
+                format!("not stored: {e}"),
+            ))),
+            Err(refusal) => Err(Acknowledgment::Error(AckError::new(
+                ErrorCode::UnknownKeyIdentifier,
+                refusal.to_string(),
+            ))),
+        }
+    }
+}
+
+/// Reads the setting `icu_alert_rules_file`: `[[rule]]` tables changing the default rules.
+pub fn load_alert_rules(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<renkei_core::icu::ThresholdRule>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RulesFile {
+        #[serde(default)]
+        rule: Vec<renkei_core::icu::RuleChange>,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading icu_alert_rules_file {}", path.display()))?;
+    let file: RulesFile = toml::from_str(&text)
+        .with_context(|| format!("icu_alert_rules_file {}", path.display()))?;
+    let catalogue = Catalogue::builtin();
+    renkei_core::icu::merge_rules(&file.rule, |item| catalogue.get(item).is_some()).map_err(
+        |problems| {
+            anyhow::anyhow!(
+                "icu_alert_rules_file {}:\n{}",
+                path.display(),
+                problems.join("\n")
+            )
+        },
+    )
 }

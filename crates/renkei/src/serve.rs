@@ -134,7 +134,11 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
             ),
             None => None,
         };
-        let icu = crate::mllp_icu::IcuRouter::new(store.clone(), site_table.as_deref())?;
+        let rules = match &settings.icu_alert_rules_file {
+            Some(path) => crate::mllp_icu::load_alert_rules(path)?,
+            None => renkei_core::icu::default_rules(),
+        };
+        let icu = crate::mllp_icu::IcuRouter::new(store.clone(), site_table.as_deref(), rules)?;
         tokio::spawn(crate::mllp::serve(
             mllp,
             store.clone(),

@@ -455,3 +455,43 @@ async fn admin_creates_api_clients_for_active_facilities() {
         .unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn serve_refuses_a_wrong_icu_alert_rules_file_naming_each_problem() {
+    let dir = temp_dir();
+    seed(&dir);
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"spo2.low\"\nclear_at = 80\n\n[[rule]]\nid = \"x.new\"\nitem = \"nope\"\n",
+    )
+    .unwrap();
+    let config = dir.join("renkei.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "mllp_addr = \"127.0.0.1:0\"\nicu_alert_rules_file = {:?}\n",
+            rules.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = renkei(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--http-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("rule spo2.low: a `below` rule clears"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rule x.new: a new rule needs direction"),
+        "{err}"
+    );
+}

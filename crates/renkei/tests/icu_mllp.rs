@@ -175,3 +175,310 @@ async fn monitor_messages_are_stored_once_or_quarantined() {
     server.wait().unwrap();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+fn adt(
+    facility: &str,
+    control: &str,
+    trigger: &str,
+    bed: &str,
+    prior: &str,
+    patient: &str,
+) -> String {
+    format!(
+        "MSH|^~\\&|ADT|{facility}|RENKEI|CENTRE|20300101080000+0900||ADT^{trigger}^ADT_A01|{control}|P|2.5|||||||UNICODE UTF-8\r\
+EVN|{trigger}|20300101080000+0900\r\
+PID|||{patient}^^^HOSP^PI||試験^花子^^^^^L^I~シケン^ハナコ^^^^^L^P||19500101|F\r\
+PV1||I|GICU^^{bed}|||GICU^^{prior}"
+    )
+}
+
+/// Units and beds from a TOML file, then bed assignment by ADT: A01 admits (the patient
+/// registered through the patient index), a second patient for the same bed is refused,
+/// A03 discharges and later monitor data for the bed is quarantined. Then the simulator
+/// command feeds the imported beds end to end.
+#[tokio::test]
+async fn adt_assigns_beds_and_the_simulator_feeds_them() {
+    let data = temp_dir();
+    let (mut server, lines) = start_demo(&data, &["--mllp-addr", "127.0.0.1:0"]);
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("renkei mllp on "))
+        .expect("the MLLP address is printed")
+        .to_string();
+    let facility = query_row(
+        &data,
+        "SELECT f.code FROM icu_units u JOIN facilities f ON f.id = u.facility_id \
+         WHERE u.code = 'ICU'",
+    )
+    .await[0]
+        .clone();
+    let config = data.join("icu.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[unit]]\nfacility = \"{facility}\"\ncode = \"GICU\"\nname = \"一般ICU\"\n\
+             kind = \"gicu\"\nsampling_seconds = 10\nbeds = [\"ADT-001\", \"ADT-002\"]\n\
+             [[unit.bed]]\nlabel = \"個室\"\nmonitor_key = \"SIMX-001\"\n"
+        ),
+    )
+    .unwrap();
+    let dir = data.to_str().unwrap();
+    let file = config.to_str().unwrap();
+    let out = common::renkei(&["admin", "--data-dir", dir, "icu-import", "--file", file]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        common::stdout(&out).contains("units: 1 created, 0 updated; beds: 3 created"),
+        "{}",
+        common::stdout(&out)
+    );
+    let again = common::renkei(&["admin", "--data-dir", dir, "icu-import", "--file", file]);
+    assert!(
+        common::stdout(&again).contains("units: 0 created, 0 updated; beds: 0 created, 0 updated"),
+        "{}",
+        common::stdout(&again)
+    );
+    // The router caches the bed list for up to 5 s.
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let reply = exchange(
+        &mut stream,
+        &adt(&facility, "A-1", "A01", "ADT-001", "", "ADTP1"),
+    );
+    assert_eq!(ack_code(&reply), "AA", "{reply}");
+    let stay = query_row(
+        &data,
+        "SELECT COUNT(*), MAX(s.local_id), MAX(s.id) FROM icu_stays s JOIN icu_beds b ON b.id = s.bed_id \
+         WHERE b.monitor_key = 'ADT-001' AND s.discharged_at IS NULL",
+    )
+    .await;
+    assert_eq!((stay[0].as_str(), stay[1].as_str()), ("1", "ADTP1"));
+    // Resent: nothing changes. Another patient for the same bed: refused.
+    let reply = exchange(
+        &mut stream,
+        &adt(&facility, "A-1b", "A01", "ADT-001", "", "ADTP1"),
+    );
+    assert_eq!(ack_code(&reply), "AA", "{reply}");
+    let reply = exchange(
+        &mut stream,
+        &adt(&facility, "A-2", "A01", "ADT-001", "", "ADTP2"),
+    );
+    assert_eq!(ack_code(&reply), "AE", "{reply}");
+    assert!(reply.contains("another patient"), "{reply}");
+    // Monitor data for the admitted patient is stored at once.
+    let reply = exchange(
+        &mut stream,
+        &pcd01(&facility, "A-3", "ADT-001", "ADTP1", "77", "98"),
+    );
+    assert_eq!(ack_code(&reply), "AA", "{reply}");
+    // A02 to the second bed, then A03: the bed is empty and data for it is quarantined.
+    let reply = exchange(
+        &mut stream,
+        &adt(&facility, "A-4", "A02", "ADT-002", "ADT-001", "ADTP1"),
+    );
+    assert_eq!(ack_code(&reply), "AA", "{reply}");
+    let moved = query_row(
+        &data,
+        "SELECT b.monitor_key FROM icu_stays s JOIN icu_beds b ON b.id = s.bed_id \
+         WHERE s.local_id = 'ADTP1' AND s.discharged_at IS NULL",
+    )
+    .await;
+    assert_eq!(moved[0], "ADT-002");
+    let reply = exchange(
+        &mut stream,
+        &adt(&facility, "A-5", "A03", "ADT-002", "", "ADTP1"),
+    );
+    assert_eq!(ack_code(&reply), "AA", "{reply}");
+    let reply = exchange(
+        &mut stream,
+        &pcd01(&facility, "A-6", "ADT-002", "ADTP1", "77", "98"),
+    );
+    assert_eq!(ack_code(&reply), "AE", "{reply}");
+    assert!(reply.contains("no patient is admitted"), "{reply}");
+    let history = query_row(
+        &data,
+        "SELECT COUNT(*) FROM icu_stays WHERE local_id = 'ADTP1' AND discharged_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(history[0], "2", "both stays kept as history");
+    drop(stream);
+
+    // The simulator: admits its patient by ADT into the imported bed and sends data.
+    let out = common::renkei(&[
+        "simulate",
+        "monitors",
+        "--to",
+        &addr,
+        "--beds",
+        "1",
+        "--facility",
+        &facility,
+        "--bed-prefix",
+        "SIMX-",
+        "--ticks",
+        "5",
+        "--fast",
+        "--interval",
+        "60",
+        "--no-dropouts",
+        "--no-artefacts",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(common::stdout(&out).trim()).unwrap();
+    assert_eq!(summary["messages"], 6, "{summary}");
+    assert_eq!(summary["accepted"], 6, "{summary}");
+    assert!(
+        summary["observations"].as_u64().unwrap() >= 5 * 5,
+        "{summary}"
+    );
+    let stored = query_row(
+        &data,
+        "SELECT COUNT(*) FROM icu_observations o JOIN icu_stays s ON s.id = o.stay_id \
+         JOIN icu_beds b ON b.id = s.bed_id WHERE b.monitor_key = 'SIMX-001'",
+    )
+    .await;
+    assert_eq!(
+        stored[0],
+        summary["observations"].to_string(),
+        "every acknowledged observation is stored"
+    );
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The server is killed (SIGKILL, no shutdown) while four connections stream monitor
+/// messages; afterwards every observation that was acknowledged AA is in the database.
+#[tokio::test]
+async fn no_acknowledged_observation_is_lost_when_the_server_is_killed() {
+    let data = temp_dir();
+    let (mut server, lines) = start_demo(&data, &["--mllp-addr", "127.0.0.1:0"]);
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("renkei mllp on "))
+        .expect("the MLLP address is printed")
+        .to_string();
+    let bed = query_row(
+        &data,
+        "SELECT f.code, b.monitor_key, s.local_id, s.id FROM icu_stays s \
+         JOIN icu_beds b ON b.id = s.bed_id JOIN facilities f ON f.id = b.facility_id \
+         WHERE s.discharged_at IS NULL ORDER BY b.position LIMIT 1",
+    )
+    .await;
+    let (facility, key, patient, stay) = (
+        bed[0].clone(),
+        bed[1].clone(),
+        bed[2].clone(),
+        bed[3].clone(),
+    );
+    // 2031-01-01 00:00:00 +0900 in epoch seconds.
+    const BASE: i64 = 1_924_959_600;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for lane in 0..4i64 {
+        let (addr, facility, key, patient, stop) = (
+            addr.clone(),
+            facility.clone(),
+            key.clone(),
+            patient.clone(),
+            stop.clone(),
+        );
+        senders.push(std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
+                return acked;
+            };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            for i in 0..20_000i64 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let second = lane * 20_000 + i;
+                let at = format!(
+                    "20310101{:02}{:02}{:02}+0900",
+                    second / 3600,
+                    second / 60 % 60,
+                    second % 60
+                );
+                let message = pcd01(
+                    &facility,
+                    &format!("K{lane}-{i}"),
+                    &key,
+                    &patient,
+                    "70",
+                    "97",
+                )
+                .replace("20300101090000+0900", &at);
+                let mut frame = vec![0x0b];
+                frame.extend_from_slice(message.as_bytes());
+                frame.extend_from_slice(&[0x1c, 0x0d]);
+                if stream.write_all(&frame).is_err() {
+                    break;
+                }
+                let mut reply = Vec::new();
+                let mut byte = [0u8; 1];
+                let complete = loop {
+                    match stream.read(&mut byte) {
+                        Ok(1) => {
+                            reply.push(byte[0]);
+                            if reply.ends_with(&[0x1c, 0x0d]) {
+                                break true;
+                            }
+                        }
+                        _ => break false,
+                    }
+                };
+                if !complete {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&reply).to_string();
+                if text.contains("MSA|AA|") {
+                    acked.push((BASE + second) * 1000);
+                }
+            }
+            acked
+        }));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    server.kill().unwrap(); // SIGKILL: no graceful shutdown, no flush
+    server.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<i64> = senders
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() > 50,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
+
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite://{}", data.join("renkei.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let stored: std::collections::HashSet<i64> = sqlx::query(
+        "SELECT at FROM icu_observations WHERE stay_id = ? AND item = 'hr' AND at >= ?",
+    )
+    .bind(&stay)
+    .bind(BASE * 1000)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get::<i64, _>(0))
+    .collect();
+    let lost: Vec<&i64> = acked.iter().filter(|at| !stored.contains(at)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged observations lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
