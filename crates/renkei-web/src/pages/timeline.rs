@@ -395,8 +395,12 @@ async fn page(
             .await?;
     }
     // Notifications about what the view showed are read too.
-    let cleared =
-        super::notifications::mark(state, viewer, ReadSelector::Sources(ids.clone())).await?;
+    // (No write at all when the viewer has nothing unread.)
+    let cleared = if viewer.unread_notifications > 0 {
+        super::notifications::mark(state, viewer, ReadSelector::Sources(ids.clone())).await?
+    } else {
+        0
+    };
     let header = record::header(state, viewer, &ra.person).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
