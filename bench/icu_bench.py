@@ -327,6 +327,7 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--probe-interval", type=float, default=0.25)
     args = ap.parse_args()
+    args.binary = os.path.abspath(args.binary)
     backend = "postgres" if args.database_url else "sqlite"
     try:
         run(args.binary, backend, args.database_url, args.beds, args.rounds, args.live_seconds,

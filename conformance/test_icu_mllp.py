@@ -125,3 +125,46 @@ def test_admitting_into_an_occupied_bed_is_refused(facility):
 def test_garbage_is_rejected(facility):
     code, errs, text = exchange("this is not HL7")
     assert code == "AR", text
+
+
+def test_vital_signs_written_as_fhir_reach_the_icu_bed(http, db, base, person):
+    """A heart rate and a blood-pressure panel posted as FHIR Observations by the hospital's
+    system about the patient in BED-001 become that bed's data (source `fhir`)."""
+    # Patient search (PDQm) is for signed-in people; the doctor finds the FHIR id.
+    found = person.get(f"{base}/fhir/Patient", params={"identifier": PATIENT}).json()
+    assert found.get("entry"), found
+    patient = found["entry"][0]["resource"]["id"]
+    vital = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}
+    heart = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [vital],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": "2030-01-01T11:00:00+09:00",
+        "valueQuantity": {"value": 66, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    }
+    r = http.post("Observation", heart)
+    assert r.status_code == 201, r.text
+    pressure = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [vital],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9", "display": "Blood pressure panel"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": "2030-01-01T11:00:00+09:00",
+        "component": [
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+             "valueQuantity": {"value": 16, "unit": "kPa", "system": "http://unitsofmeasure.org", "code": "kPa"}},
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+             "valueQuantity": {"value": 70, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+        ],
+    }
+    r = http.post("Observation", pressure)
+    assert r.status_code == 201, r.text
+    rows = db.execute(
+        "SELECT o.item, ROUND(o.value, 1), o.source FROM icu_observations o JOIN icu_stays s ON s.id = o.stay_id "
+        "WHERE s.local_id = ? AND s.discharged_at IS NULL AND o.at = ? ORDER BY o.item",
+        (PATIENT, AT_0900 + 2 * 3_600_000),
+    ).fetchall()
+    assert rows == [("dbp", 70.0, "fhir"), ("hr", 66.0, "fhir"), ("sbp", 120.0, "fhir")], rows

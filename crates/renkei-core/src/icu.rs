@@ -439,6 +439,176 @@ async fn admit_by_adt(
     Ok(id)
 }
 
+// --- code tables ---------------------------------------------------------------------------
+
+/// The code-mapping rows stored from the setup page, as a CSV table for
+/// `renkei_icu::CodeMap::with_csv` (they extend and override the built-in and file tables).
+pub async fn stored_code_table(store: &dyn Store) -> ServiceResult<String> {
+    let mut table = String::new();
+    for r in store.icu().icu_code_maps().await? {
+        table.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            r.source, r.code, r.item, r.unit, r.factor, r.offset
+        ));
+    }
+    Ok(table)
+}
+
+// --- observations written as FHIR -------------------------------------------------------------
+
+/// The built-in catalogue and code table, parsed once.
+fn fhir_tables() -> &'static (renkei_icu::Catalogue, renkei_icu::CodeMap) {
+    static TABLES: std::sync::OnceLock<(renkei_icu::Catalogue, renkei_icu::CodeMap)> =
+        std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        (
+            renkei_icu::Catalogue::builtin(),
+            renkei_icu::CodeMap::defaults(),
+        )
+    })
+}
+
+/// The code-table source of a FHIR coding system.
+fn source_of_system(system: &str) -> Option<renkei_icu::SourceKind> {
+    match system {
+        "http://loinc.org" => Some(renkei_icu::SourceKind::Other("LN".into())),
+        "urn:iso:std:iso:11073:10101" => Some(renkei_icu::SourceKind::Mdc),
+        _ => None,
+    }
+}
+
+/// Values of one FHIR Observation (its own value and its components) as (item, value in
+/// the item's canonical unit); codes the table does not know, units that do not convert and
+/// impossible values are left out.
+pub fn icu_values_of_observation(resource: &serde_json::Value) -> Vec<(String, f64)> {
+    let (catalogue, codes) = fhir_tables();
+    let mut out = Vec::new();
+    let mut take = |code: &serde_json::Value, quantity: Option<&serde_json::Value>| {
+        let Some(q) = quantity else { return };
+        let Some(value) = q.get("value").and_then(|v| v.as_f64()) else {
+            return;
+        };
+        let unit = q
+            .get("code")
+            .or_else(|| q.get("unit"))
+            .and_then(|u| u.as_str())
+            .unwrap_or("");
+        let codings = code.get("coding").and_then(|c| c.as_array());
+        for coding in codings.into_iter().flatten() {
+            let (Some(system), Some(c)) = (
+                coding.get("system").and_then(|s| s.as_str()),
+                coding.get("code").and_then(|s| s.as_str()),
+            ) else {
+                continue;
+            };
+            let Some(source) = source_of_system(system) else {
+                continue;
+            };
+            let Some(entry) = codes.lookup(&source, c) else {
+                continue;
+            };
+            let Some(item) = catalogue.get(&entry.item) else {
+                continue;
+            };
+            if let Some(conversion) = codes.conversion(entry, item, unit) {
+                let v = conversion.apply(value);
+                if item.is_plausible(v) {
+                    out.push((entry.item.clone(), v));
+                }
+            }
+            return;
+        }
+    };
+    if let Some(code) = resource.get("code") {
+        take(code, resource.get("valueQuantity"));
+    }
+    for component in resource
+        .get("component")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(code) = component.get("code") {
+            take(code, component.get("valueQuantity"));
+        }
+    }
+    out
+}
+
+/// Observations written through the FHIR API about a patient who lies in an ICU bed of the
+/// writing facility also become that bed's data (source `fhir`), so a vendor that sends FHIR
+/// instead of HL7 v2 reaches the census. The FHIR resource is the durable record (it is
+/// committed first); this copy follows it. Returns how many values were copied.
+pub async fn copy_fhir_observations(
+    store: &dyn Store,
+    rows: &[renkei_storage::fhir::FhirRow],
+) -> ServiceResult<usize> {
+    let candidates: Vec<&renkei_storage::fhir::FhirRow> = rows
+        .iter()
+        .filter(|r| r.resource_type == "Observation" && !r.deleted && r.patient_record_id.is_some())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let stays = store.icu().icu_open_stays().await?;
+    let mut values = Vec::new();
+    let mut touched: Vec<&IcuStay> = Vec::new();
+    for row in candidates {
+        let Some(stay) = stays.iter().find(|s| {
+            Some(&s.record_id) == row.patient_record_id.as_ref()
+                && Some(&s.facility_id) == row.source_facility_id.as_ref()
+        }) else {
+            continue;
+        };
+        let Ok(resource) = serde_json::from_str::<serde_json::Value>(&row.content) else {
+            continue;
+        };
+        let status = resource
+            .get("status")
+            .and_then(|s| s.as_str())
+            .unwrap_or("");
+        if matches!(status, "entered-in-error" | "cancelled" | "registered") {
+            continue;
+        }
+        let effective = resource
+            .get("effectiveDateTime")
+            .or_else(|| resource.get("effectiveInstant"))
+            .or_else(|| resource.pointer("/effectivePeriod/start"))
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis());
+        let Some(at) = effective else {
+            continue;
+        };
+        let found = icu_values_of_observation(&resource);
+        if found.is_empty() {
+            continue;
+        }
+        touched.push(stay);
+        values.extend(found.into_iter().map(|(item, value)| IcuValue {
+            stay_id: stay.id.clone(),
+            item,
+            at,
+            value,
+            source: "fhir".into(),
+        }));
+    }
+    if values.is_empty() {
+        return Ok(0);
+    }
+    let n = values.len();
+    let audit = AuditEntry::new("icu.values.fhir", Outcome::Success).detail(serde_json::json!({
+        "values": n,
+        "stays": touched.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+    }));
+    store
+        .icu()
+        .icu_record_values(values, IcuAlertChanges::default(), audit)
+        .await?;
+    announce(store, dedup_stays(&touched).iter().map(|s| s.id.as_str())).await;
+    Ok(n)
+}
+
 // --- alert rules ----------------------------------------------------------------------------
 
 /// A threshold rule with hysteresis: raised when the value is beyond `raise_at` in two

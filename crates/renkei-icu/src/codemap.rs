@@ -165,6 +165,30 @@ mdc,188420,temp_rectal,,,,MDC_TEMP_RECT
 mdc,152196,fio2,,,,MDC_CONC_AWAY_O2_INSP
 mdc,151920,fio2,,,,MDC_VENT_CONC_AWAY_O2_INSP
 mdc,153144,fio2,,,,MDC_CONC_GASDLV_O2_INSP
+# LOINC (OBX-3.3 `LN`; FHIR `http://loinc.org`): vital signs of the FHIR vital-signs profile
+# and the daily labs.
+LN,8867-4,hr,,,,Heart rate
+LN,8889-8,pr,,,,Heart rate by Pulse oximetry
+LN,59408-5,spo2,,,,Oxygen saturation in Arterial blood by Pulse oximetry
+LN,8480-6,sbp,,,,Systolic blood pressure
+LN,8462-4,dbp,,,,Diastolic blood pressure
+LN,8478-0,map,,,,Mean blood pressure
+LN,9279-1,rr,,,,Respiratory rate
+LN,8310-5,temp,,,,Body temperature
+LN,3150-0,fio2,,,,Inhaled oxygen concentration
+LN,9269-2,gcs,,,,Glasgow coma score total
+LN,2703-7,pao2,,,,Oxygen [Partial pressure] in Arterial blood
+LN,2019-8,paco2,,,,Carbon dioxide [Partial pressure] in Arterial blood
+LN,2744-1,ph,,,,pH of Arterial blood
+LN,2160-0,creatinine,,,,Creatinine [Mass/volume] in Serum or Plasma
+LN,4544-3,hct,,,,Hematocrit of Blood by Automated count
+LN,6690-2,wbc,,,,Leukocytes [#/volume] in Blood by Automated count
+LN,777-3,plt,,,,Platelets [#/volume] in Blood by Automated count
+LN,1975-2,bilirubin,,,,Bilirubin.total [Mass/volume] in Serum or Plasma
+LN,3094-0,bun,,,,Urea nitrogen [Mass/volume] in Serum or Plasma
+LN,2951-2,na,,,,Sodium [Moles/volume] in Serum or Plasma
+LN,2823-3,k,,,,Potassium [Moles/volume] in Serum or Plasma
+LN,1960-4,hco3,,,,Bicarbonate [Moles/volume] in Arterial blood
 # Nihon Kohden gateway (CNS-6201 class). 007000 and 009000-009002 are from the reference;
 # the others are placeholders in the same numbering: confirm them per site.
 nk,001000,hr,,,,ECG HR
@@ -786,7 +810,7 @@ mod tests {
         let cat = Catalogue::builtin();
         let map = CodeMap::defaults();
         let entries = map.entries();
-        assert_eq!(entries.len(), 33);
+        assert_eq!(entries.len(), 55);
         for (source, code, e) in entries {
             let item = cat
                 .get(&e.item)

@@ -1234,6 +1234,22 @@ impl Store for SqlStore {
             .map_err(err("reading patient"))?;
         row.as_ref().map(patient_from_row).transpose()
     }
+    async fn get_patient_records(&self, ids: &[String]) -> StoreResult<Vec<PatientRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new(format!("SELECT {PATIENT_COLUMNS} FROM patient_records WHERE id IN ("));
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(")");
+            let rows = qb.build().fetch_all(self.read_pool()).await.map_err(err("reading patients"))?;
+            for row in &rows {
+                out.push(patient_from_row(row)?);
+            }
+        }
+        Ok(out)
+    }
     async fn patient_records_after(&self, after_id: &str, limit: i64) -> StoreResult<Vec<PatientRecord>> {
         let rows = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patient_records WHERE id > $1 ORDER BY id LIMIT $2"))
             .bind(after_id)

@@ -227,6 +227,9 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<PatientRecord>>;
     async fn get_patient_record(&self, id: &str) -> StoreResult<Option<PatientRecord>>;
+    /// Several registrations at once (missing ids are left out), for lists such as the
+    /// ICU census.
+    async fn get_patient_records(&self, ids: &[String]) -> StoreResult<Vec<PatientRecord>>;
     /// Registrations in id order after `after_id` (exclusive; "" for the first page), for
     /// maintenance that walks every record (recomputing match keys).
     async fn patient_records_after(

@@ -988,6 +988,13 @@ pub async fn patients(store: &dyn Store) {
     );
     assert_eq!(
         store
+            .get_patient_records(&[r1.id.clone(), "no-such-record".into()])
+            .await
+            .unwrap(),
+        vec![r1.clone()]
+    );
+    assert_eq!(
+        store
             .find_patient_record(&fa.id, &r1.id_system, "A-1")
             .await
             .unwrap(),

@@ -1003,7 +1003,12 @@ pub(crate) async fn commit(
     writes: Vec<FhirWrite>,
     action: &str,
 ) -> Result<Vec<FhirRow>, WriteFailure> {
-    Ok(clinical::commit(state.store.as_ref(), author, writes, action, now_millis()).await?)
+    let rows = clinical::commit(state.store.as_ref(), author, writes, action, now_millis()).await?;
+    // Vital signs about a patient in one of the writer's ICU beds reach the census too.
+    if let Err(e) = renkei_core::icu::copy_fhir_observations(state.store.as_ref(), &rows).await {
+        tracing::warn!(error = %e, "FHIR observations committed but not copied to the ICU bed");
+    }
+    Ok(rows)
 }
 
 fn write_response(

@@ -299,6 +299,30 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/icu/admit",
             get(icu_census::admit_form).post(icu_census::admit),
         )
+        .route("/icu/stays/{id}", get(icu_bed::show))
+        .route("/icu/stays/{id}/values", post(icu_bed::record_values))
+        .route("/icu/stays/{id}/rounds", post(icu_bed::add_round))
+        .route("/icu/stays/{id}/calls", post(icu_bed::open_call))
+        .route(
+            "/icu/stays/{id}/calls/{call}/close",
+            post(icu_bed::close_call),
+        )
+        .route("/icu/stays/{id}/discharge", post(icu_bed::discharge))
+        .route("/icu/alerts", get(icu_ops::alerts))
+        .route("/icu/alerts/{id}/ack", post(icu_ops::ack))
+        .route("/icu/quarantine", get(icu_ops::quarantine))
+        .route("/icu/quarantine/{id}/resolve", post(icu_ops::resolve))
+        .route("/icu/setup", get(icu_ops::setup))
+        .route("/icu/setup/units", post(icu_ops::save_unit))
+        .route("/icu/setup/beds", post(icu_ops::add_bed))
+        .route("/icu/setup/beds/{id}", post(icu_ops::update_bed))
+        .route(
+            "/icu/setup/codes",
+            post(icu_ops::upload_codes).layer(DefaultBodyLimit::max(
+                icu_ops::MAX_CODE_MAP_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/icu/handover", get(icu_ops::handover))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/assets/{file}", get(assets::asset))

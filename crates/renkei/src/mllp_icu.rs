@@ -35,7 +35,10 @@ pub struct IcuRouter {
     store: Arc<dyn Store>,
     ingestor: IcuIngestor,
     catalogue: Catalogue,
-    codes: CodeMap,
+    /// Built-in table with the `icu_code_map_file` rows.
+    file_codes: CodeMap,
+    /// `file_codes` with the rows stored from the setup page, and when they were read.
+    codes: RwLock<(Option<Instant>, Arc<CodeMap>)>,
     /// (facility id, monitor key) of every configured bed, and when it was read.
     beds: RwLock<(Option<Instant>, MonitoredBeds)>,
 }
@@ -68,9 +71,38 @@ impl IcuRouter {
             ingestor: IcuIngestor::start_with_rules(store.clone(), rules),
             store,
             catalogue,
-            codes,
+            codes: RwLock::new((None, Arc::new(codes.clone()))),
+            file_codes: codes,
             beds: RwLock::new((None, Arc::new(HashSet::new()))),
         })
+    }
+
+    /// The code table in force: built-in, then the configuration file, then the tables
+    /// uploaded on the setup page (re-read every few seconds, so an upload needs no restart).
+    async fn code_map(&self) -> Arc<CodeMap> {
+        {
+            let cached = self.codes.read().expect("code map lock");
+            if cached.0.is_some_and(|t| t.elapsed() < BEDS_TTL) {
+                return cached.1.clone();
+            }
+        }
+        let merged = match renkei_core::icu::stored_code_table(self.store.as_ref()).await {
+            Ok(table) if table.is_empty() => self.file_codes.clone(),
+            Ok(table) => match self.file_codes.clone().with_csv(&table, &self.catalogue) {
+                Ok(map) => map,
+                Err(problems) => {
+                    tracing::warn!(problems = problems.len(), "stored ICU code table ignored");
+                    self.file_codes.clone()
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "stored ICU code table not read");
+                return self.codes.read().expect("code map lock").1.clone();
+            }
+        };
+        let merged = Arc::new(merged);
+        *self.codes.write().expect("code map lock") = (Some(Instant::now()), merged.clone());
+        merged
     }
 
     async fn monitored_beds(
@@ -144,7 +176,8 @@ impl IcuRouter {
         if message.header().message_type.eq_ignore_ascii_case("ADT") {
             return self.handle_adt(message, facility, author).await;
         }
-        let parsed = renkei_icu::parse_oru(message, &self.catalogue, &self.codes).map_err(|e| {
+        let codes = self.code_map().await;
+        let parsed = renkei_icu::parse_oru(message, &self.catalogue, &codes).map_err(|e| {
             Acknowledgment::Error(AckError::new(
                 ErrorCode::RequiredFieldMissing,
                 e.to_string(),

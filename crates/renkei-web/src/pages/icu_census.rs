@@ -120,12 +120,17 @@ async fn layout(store: &dyn Store, view: &IcuView) -> AppResult<Layout> {
         .filter(|s| bed_ids.contains(s.bed_id.as_str()))
         .map(|s| (s.bed_id.clone(), s))
         .collect();
-    let mut patients = HashMap::new();
-    for stay in stays.values() {
-        if let Some(r) = store.get_patient_record(&stay.record_id).await? {
-            patients.insert(stay.id.clone(), r);
-        }
-    }
+    let record_ids: Vec<String> = stays.values().map(|s| s.record_id.clone()).collect();
+    let records: HashMap<String, PatientRecord> = store
+        .get_patient_records(&record_ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let patients = stays
+        .values()
+        .filter_map(|s| Some((s.id.clone(), records.get(&s.record_id)?.clone())))
+        .collect();
     let mut facilities = HashMap::new();
     for u in units.values() {
         if !facilities.contains_key(&u.facility_id) {
@@ -150,7 +155,7 @@ fn format_number(v: f64, decimals: usize) -> String {
     format!("{v:.decimals$}")
 }
 
-fn risk_code(r: renkei_icu_scores::news2::News2Risk) -> &'static str {
+pub(crate) fn risk_code(r: renkei_icu_scores::news2::News2Risk) -> &'static str {
     use renkei_icu_scores::news2::News2Risk::*;
     match r {
         Low => "low",
@@ -289,7 +294,7 @@ async fn rows(
     Ok(out)
 }
 
-fn origin_of(viewer: &Viewer) -> IcuOrigin {
+pub(crate) fn origin_of(viewer: &Viewer) -> IcuOrigin {
     IcuOrigin {
         login_id: viewer.user.login_id.clone(),
         ip: viewer.client.ip_string(),
@@ -297,7 +302,7 @@ fn origin_of(viewer: &Viewer) -> IcuOrigin {
     }
 }
 
-async fn require_view(state: &SharedState, viewer: &Viewer) -> AppResult<IcuView> {
+pub(crate) async fn require_view(state: &SharedState, viewer: &Viewer) -> AppResult<IcuView> {
     icu_service::view_for(state.store.as_ref(), &viewer.requester())
         .await?
         .ok_or(AppError::Forbidden)
@@ -313,6 +318,8 @@ struct CensusPage {
     occupied: usize,
     server_now: i64,
     may_admit: bool,
+    may_review: bool,
+    may_setup: bool,
 }
 
 /// `GET /icu` — the census.
@@ -344,6 +351,8 @@ pub async fn census(State(state): State<SharedState>, viewer: Viewer) -> AppResu
         rows,
         server_now: renkei_domain::now_millis(),
         may_admit: view.units.iter().any(|u| u.facility_id == view.facility_id),
+        may_review: view.role == IcuRole::Physician || viewer.admin_facility().is_some(),
+        may_setup: viewer.admin_facility().is_some(),
     };
     Ok(render(&page)?.into_response())
 }
