@@ -449,9 +449,22 @@ pub fn write_audit(
 pub async fn commit(
     store: &dyn Store,
     author: &Author,
+    writes: Vec<FhirWrite>,
+    action: &str,
+    now: Millis,
+) -> Result<Vec<FhirRow>, StoreError> {
+    commit_notifying(store, author, writes, action, now, Vec::new()).await
+}
+
+/// [`commit`] with the notifications the writes cause (a timeline post's mentions, reply
+/// and urgency — see [`crate::notify`]), stored in the same transaction.
+pub async fn commit_notifying(
+    store: &dyn Store,
+    author: &Author,
     mut writes: Vec<FhirWrite>,
     action: &str,
     now: Millis,
+    notifications: Vec<renkei_storage::notifications::Notification>,
 ) -> Result<Vec<FhirRow>, StoreError> {
     // R4's Provenance has no `patient` element: the patient is the row's patient record.
     let mut by_patient: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
@@ -480,7 +493,14 @@ pub async fn commit(
     let audit = write_audit(author, action, &writes, &persons);
     let count = writes.len();
     writes.extend(provenances);
-    let mut rows = store.fhir_write(writes, vec![audit]).await?;
+    let mut rows = if notifications.is_empty() {
+        store.fhir_write(writes, vec![audit]).await?
+    } else {
+        store
+            .notifications()
+            .fhir_write_notifying(writes, vec![audit], notifications)
+            .await?
+    };
     rows.truncate(count);
     Ok(rows)
 }

@@ -8,6 +8,7 @@ pub mod clinical;
 pub mod facilities;
 pub mod icu;
 pub mod ingest;
+pub mod notify;
 pub mod patients;
 
 #[derive(Debug, thiserror::Error)]

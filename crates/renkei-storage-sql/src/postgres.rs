@@ -136,3 +136,4 @@ include!("shared_fhir.rs");
 include!("shared_clients.rs");
 include!("shared_timeline.rs");
 include!("shared_icu.rs");
+include!("shared_notifications.rs");

@@ -919,6 +919,22 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(err("inviting facility"))?;
+        // Every active member of the invited facility hears of it (the inbox).
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, kind, person_id, actor_user_id, actor_facility_id, source_id, link, created_at, read_at) \
+             SELECT $1 || m.user_id, m.user_id, 'team_invitation', $2, $3, $4, NULL, '/invitations', $5, NULL \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.facility_id = $6 AND m.active = TRUE AND u.active = TRUE AND u.id <> $3",
+        )
+        .bind(format!("{}-", renkei_domain::ids::new_id()))
+        .bind(person_id)
+        .bind(by_user)
+        .bind(by_facility)
+        .bind(at)
+        .bind(facility_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("notifying invited facility"))?;
         let mut audit = audit;
         audit.patient_id = Some(person_id.to_string());
         append_audit_in(&mut tx, audit, at).await?;
@@ -1010,6 +1026,24 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(err("notifying team"))?;
+            // And every active member of it, in the inbox.
+            sqlx::query(
+                "INSERT INTO notifications (id, user_id, kind, person_id, actor_user_id, actor_facility_id, source_id, link, created_at, read_at) \
+                 SELECT $1 || m.user_id, m.user_id, 'break_glass', $2, $3, $4, $5, $6, $7, NULL \
+                 FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.facility_id = $8 AND m.active = TRUE AND u.active = TRUE AND u.id <> $3",
+            )
+            .bind(format!("{}-", renkei_domain::ids::new_id()))
+            .bind(&e.person_id)
+            .bind(&e.user_id)
+            .bind(&e.facility_id)
+            .bind(&e.id)
+            .bind(format!("/patients/{}", e.person_id))
+            .bind(e.started_at)
+            .bind(&facility)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("notifying team members"))?;
         }
         let mut audit = audit;
         audit.patient_id = Some(e.person_id.clone());

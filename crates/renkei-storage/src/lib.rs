@@ -7,6 +7,7 @@
 
 pub mod fhir;
 pub mod icu;
+pub mod notifications;
 pub mod records;
 pub mod testsuite;
 
@@ -57,6 +58,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The Tele-ICU part of the store.
     fn icu(&self) -> &dyn icu::IcuStore;
+
+    /// The in-app inbox and e-mail preferences.
+    fn notifications(&self) -> &dyn notifications::NotificationStore;
 
     // --- live events ------------------------------------------------------------------
     /// Sends an event to every subscriber on every node: PostgreSQL `NOTIFY` (so nodes

@@ -77,6 +77,7 @@ pub async fn run_all(store: &dyn Store) {
     timeline_reads(store).await;
     live_events(store).await;
     icu_storage(store).await;
+    notifications(store).await;
 }
 
 /// Published events reach a subscriber; topics and sizes the channel cannot carry are
@@ -4428,4 +4429,196 @@ pub async fn icu_storage(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The inbox: notifications stored with the FHIR writes that cause them (and not at all
+/// when the writes fail), newest first, unread counts per user, marking read by id, by
+/// source and all at once (never another user's), and the e-mail preference (audited).
+pub async fn notifications(store: &dyn Store) {
+    use crate::notifications::{kind, Notification, ReadSelector};
+    use fhir::*;
+    use fhir_checks::*;
+    let n = store.notifications();
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let t0 = ms(2031, 1, 1, 0, 0);
+    let u1 = format!("user-{tag}-1");
+    let u2 = format!("user-{tag}-2");
+    let note = |id: &str, user: &str, k: &str, source: &str, at: i64| Notification {
+        id: format!("{tag}-{id}"),
+        user_id: user.to_string(),
+        kind: k.to_string(),
+        person_id: Some(format!("person-{tag}")),
+        actor_user_id: Some("actor".into()),
+        actor_facility_id: None,
+        source_id: Some(format!("{tag}-{source}")),
+        link: format!("/patients/person-{tag}/timeline#post-{tag}-{source}"),
+        created_at: at,
+        read_at: None,
+    };
+    let post = |id: &str, at: i64| {
+        write(
+            FhirWriteKind::Create,
+            "Communication",
+            &format!("{tag}-{id}"),
+            1,
+            at,
+            None,
+            None,
+            "care",
+            tag,
+            vec![],
+        )
+    };
+    let before = store.audit_head().await.unwrap().map(|h| h.0).unwrap_or(0);
+    n.fhir_write_notifying(
+        vec![post("p1", t0)],
+        vec![audit("test.notify")],
+        vec![
+            note("n1", &u1, kind::MENTION, "p1", t0),
+            note("n2", &u2, kind::MENTION, "p1", t0),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.audit_head().await.unwrap().unwrap().0,
+        before + 1,
+        "the post's audit record, none for its notifications"
+    );
+    // A failing batch (the same id again) leaves no notification behind.
+    let failed = n
+        .fhir_write_notifying(
+            vec![post("p1", t0 + 1)],
+            vec![audit("test.notify")],
+            vec![note("n3", &u1, kind::REPLY, "p1", t0 + 1)],
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+    n.fhir_write_notifying(
+        vec![post("p2", t0 + 2)],
+        vec![audit("test.notify")],
+        vec![
+            note("n4", &u1, kind::URGENT, "p2", t0 + 2),
+            note("n5", &u1, kind::REPLY, "p2", t0 + 3),
+        ],
+    )
+    .await
+    .unwrap();
+    n.add_notifications(vec![note("n6", &u2, kind::BREAK_GLASS, "x", t0 + 4)])
+        .await
+        .unwrap();
+    let inbox = n.notifications_of(&u1, false, 10, 0).await.unwrap();
+    let ids: Vec<&str> = inbox.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![
+            format!("{tag}-n5"),
+            format!("{tag}-n4"),
+            format!("{tag}-n1")
+        ]
+    );
+    assert_eq!(inbox[2], note("n1", &u1, kind::MENTION, "p1", t0));
+    assert_eq!(
+        n.notification(&u1, &format!("{tag}-n1")).await.unwrap(),
+        Some(note("n1", &u1, kind::MENTION, "p1", t0))
+    );
+    assert_eq!(
+        n.notification(&u2, &format!("{tag}-n1")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        n.notifications_of(&u1, false, 1, 1).await.unwrap()[0].id,
+        format!("{tag}-n4")
+    );
+    let counts = n
+        .unread_notification_counts(&[u1.clone(), u2.clone(), "nobody".into()])
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![(u1.clone(), 3), (u2.clone(), 2)]);
+    // By id: another user's id is not touched.
+    assert_eq!(
+        n.mark_notifications_read(
+            &u1,
+            ReadSelector::Ids(vec![format!("{tag}-n1"), format!("{tag}-n2")]),
+            t0 + 10
+        )
+        .await
+        .unwrap(),
+        1
+    );
+    assert_eq!(
+        n.unread_notification_counts(&[u1.clone(), u2.clone()])
+            .await
+            .unwrap(),
+        vec![(u1.clone(), 2), (u2.clone(), 2)]
+    );
+    // By source, then all; a read one keeps its first read time.
+    assert_eq!(
+        n.mark_notifications_read(
+            &u1,
+            ReadSelector::Sources(vec![format!("{tag}-p2")]),
+            t0 + 11
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    assert_eq!(
+        n.mark_notifications_read(&u1, ReadSelector::All, t0 + 12)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        n.mark_notifications_read(&u2, ReadSelector::All, t0 + 13)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(n
+        .unread_notification_counts(&[u1.clone(), u2.clone()])
+        .await
+        .unwrap()
+        .is_empty());
+    let read = n.notifications_of(&u1, false, 10, 0).await.unwrap();
+    assert_eq!(
+        read.iter()
+            .find(|x| x.id == format!("{tag}-n1"))
+            .unwrap()
+            .read_at,
+        Some(t0 + 10)
+    );
+    assert!(n
+        .notifications_of(&u1, true, 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        n.mark_notifications_read(&u1, ReadSelector::Ids(vec![]), t0)
+            .await
+            .unwrap(),
+        0
+    );
+    // E-mail preference: off by default, audited when changed.
+    assert!(!n.notification_email(&u1).await.unwrap());
+    let head = store.audit_head().await.unwrap().unwrap().0;
+    n.set_notification_email(&u1, true, t0, audit("account.notifications"))
+        .await
+        .unwrap();
+    n.set_notification_email(&u2, true, t0, audit("account.notifications"))
+        .await
+        .unwrap();
+    n.set_notification_email(&u2, false, t0 + 1, audit("account.notifications"))
+        .await
+        .unwrap();
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 3);
+    assert!(n.notification_email(&u1).await.unwrap());
+    assert!(!n.notification_email(&u2).await.unwrap());
+    assert_eq!(
+        n.notification_email_users(&[u1.clone(), u2.clone()])
+            .await
+            .unwrap(),
+        vec![u1.clone()]
+    );
 }

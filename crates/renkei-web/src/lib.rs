@@ -14,6 +14,7 @@ pub mod fhir_pixm;
 pub mod fhir_rest;
 pub mod i18n;
 pub mod icu;
+pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
@@ -54,6 +55,8 @@ pub struct WebConfig {
     pub trust_forwarded_for: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Sends notification e-mails (a link to the inbox only); `None`: no e-mail.
+    pub mailer: Option<Arc<dyn mail::Mailer>>,
 }
 
 /// In demo mode the second factor is computed from a published secret so a visitor can
@@ -79,6 +82,7 @@ impl Default for WebConfig {
             public_url: "http://127.0.0.1:8080".into(),
             trust_forwarded_for: false,
             max_body_bytes: 1024 * 1024,
+            mailer: None,
         }
     }
 }
@@ -130,6 +134,15 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             post(account::sign_out_everywhere),
         )
         .route("/account/facility", post(account::switch_facility))
+        .route("/account/notifications", post(account::notification_email))
+        .route("/notifications", get(notifications::inbox))
+        .route("/notifications/stream", get(notifications::stream))
+        .route(
+            "/notifications/read-all",
+            post(notifications::mark_all_read),
+        )
+        .route("/notifications/{id}/read", post(notifications::mark_read))
+        .route("/notifications/{id}/open", post(notifications::open))
         .route("/facilities", get(directory::directory))
         .route("/facilities/{id}", get(directory::facility_detail))
         .route("/apply", get(apply::apply_page).post(apply::apply_submit))

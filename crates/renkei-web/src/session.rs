@@ -162,6 +162,8 @@ pub struct Viewer {
     pub session: Session,
     pub memberships: Vec<MembershipView>,
     pub client: Client,
+    /// Unread notifications (the badge every page shows).
+    pub unread_notifications: i64,
 }
 
 impl Viewer {
@@ -280,11 +282,20 @@ impl FromRequestParts<SharedState> for Viewer {
             return Err(back);
         }
         let memberships = state.store.memberships_of(&user.id).await?;
+        let unread_notifications = state
+            .store
+            .notifications()
+            .unread_notification_counts(std::slice::from_ref(&user.id))
+            .await?
+            .first()
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
         let viewer = Viewer {
             user,
             session,
             memberships,
             client,
+            unread_notifications,
         };
         // A member whose every facility was suspended or withdrawn is signed out.
         if !viewer.is_secretariat() && viewer.active_memberships().next().is_none() {

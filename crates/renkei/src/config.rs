@@ -34,6 +34,8 @@ const SETTING_KEYS: &[&str] = &[
     "icu_code_map_file",
     "icu_raw_retention_days",
     "icu_alert_rules_file",
+    "smtp_url",
+    "smtp_from",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +73,11 @@ pub struct Settings {
     pub icu_raw_retention_days: u64,
     /// A TOML file of `[[rule]]` changes to the Tele-ICU alert rules; empty: the defaults.
     pub icu_alert_rules_file: Option<PathBuf>,
+    /// SMTP server for notification e-mail (a link to the inbox only):
+    /// `smtps://user:pass@host:465`, `smtp://host:587?tls=required`; empty: no e-mail.
+    pub smtp_url: String,
+    /// Sender address of notification e-mail (`Renkei <noreply@example.jp>`).
+    pub smtp_from: String,
 }
 
 impl Default for Settings {
@@ -100,6 +107,8 @@ impl Default for Settings {
             icu_code_map_file: None,
             icu_raw_retention_days: 30,
             icu_alert_rules_file: None,
+            smtp_url: String::new(),
+            smtp_from: String::new(),
         }
     }
 }
@@ -211,7 +220,27 @@ impl Settings {
             },
             trust_forwarded_for: self.trust_forwarded_for,
             max_body_bytes: self.max_body_bytes,
+            mailer: None,
         }
+    }
+
+    /// The notification mailer when `smtp_url` is set. E-mail links must reach users from
+    /// outside the server, so `public_url` and `smtp_from` are then required.
+    pub fn mailer(&self) -> anyhow::Result<Option<std::sync::Arc<dyn renkei_web::mail::Mailer>>> {
+        if self.smtp_url.is_empty() {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            !self.public_url.is_empty(),
+            "smtp_url is set: public_url must be set too (e-mails link to it)"
+        );
+        anyhow::ensure!(
+            !self.smtp_from.is_empty(),
+            "smtp_url is set: smtp_from must be set too"
+        );
+        let mailer = renkei_web::mail::SmtpMailer::new(&self.smtp_url, &self.smtp_from)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", redact(&self.smtp_url)))?;
+        Ok(Some(std::sync::Arc::new(mailer)))
     }
 }
 

@@ -79,6 +79,7 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
         "http"
     };
     let mut web = settings.web_config();
+    web.mailer = settings.mailer()?;
     if settings.public_url.is_empty() {
         // Links must name the port actually bound (e.g. with --http-addr 127.0.0.1:0).
         web.public_url = format!("{scheme}://{local}");

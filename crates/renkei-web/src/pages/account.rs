@@ -23,6 +23,9 @@ struct AccountPage {
     last_login: String,
     recovery_codes_left: i64,
     errors: Vec<String>,
+    /// E-mail is configured on this network.
+    mail_available: bool,
+    notification_email: bool,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +47,12 @@ async fn account(
         last_login: jst_opt(&viewer.user.last_login_at),
         recovery_codes_left: state.store.unused_recovery_codes(&viewer.user.id).await?,
         errors,
+        mail_available: state.config.mailer.is_some(),
+        notification_email: state
+            .store
+            .notifications()
+            .notification_email(&viewer.user.id)
+            .await?,
     })
 }
 
@@ -187,4 +196,46 @@ pub async fn switch_facility(
         session::session_cookie(&state.config, &token),
     );
     Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct NotificationEmailForm {
+    #[serde(default)]
+    csrf: String,
+    /// Checked: "on".
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /account/notifications` (form: `csrf`, `email`): opts in to or out of
+/// notification e-mail (a link only). Turning it on needs a configured mailer and an
+/// address on the account.
+pub async fn notification_email(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Form(form): Form<NotificationEmailForm>,
+) -> AppResult<Response> {
+    viewer.check_csrf(&form.csrf)?;
+    let enabled = !form.email.is_empty();
+    if enabled && (state.config.mailer.is_none() || !viewer.user.email.contains('@')) {
+        return Err(AppError::BadRequest(
+            viewer
+                .tr()
+                .t("account.notification_email_no_address")
+                .to_string(),
+        ));
+    }
+    state
+        .store
+        .notifications()
+        .set_notification_email(
+            &viewer.user.id,
+            enabled,
+            now_millis(),
+            viewer
+                .audit("account.notification_email", Outcome::Success)
+                .detail(serde_json::json!({ "email": enabled })),
+        )
+        .await?;
+    Ok(Redirect::to("/account?msg=notice.notification_email_saved").into_response())
 }

@@ -133,6 +133,16 @@ pub async fn break_glass(
         .target("break_glass", &event.id)
         .detail(serde_json::json!({ "reason": reason, "minutes": BREAK_GLASS_MINUTES }));
     state.store.start_break_glass(event, audit).await?;
+    // The team's members were notified in the same transaction; their badges update now.
+    let team: Vec<String> = state
+        .store
+        .team_members(&person_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.status == renkei_domain::patient::TeamStatus::Active)
+        .map(|m| m.facility_id)
+        .collect();
+    super::notifications::announce_facilities(&state, &team).await;
     Ok(Redirect::to(&format!("/patients/{person_id}/emergency")).into_response())
 }
 

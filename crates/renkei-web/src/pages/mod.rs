@@ -15,6 +15,7 @@ pub mod icu_bed;
 pub mod icu_census;
 pub mod icu_ops;
 pub mod mpi;
+pub mod notifications;
 pub mod patients;
 pub mod record;
 pub mod staff;
@@ -45,6 +46,8 @@ pub struct Chrome {
     pub path: String,
     pub notice: Option<String>,
     pub narrow: bool,
+    /// Unread notifications of the signed-in user (the nav badge).
+    pub unread: i64,
 }
 
 impl Chrome {
@@ -65,6 +68,7 @@ impl Chrome {
             path: viewer.client.path.clone(),
             notice: None,
             narrow: false,
+            unread: viewer.unread_notifications,
         }
     }
 
@@ -85,6 +89,7 @@ impl Chrome {
             path: client.path.clone(),
             notice: None,
             narrow: true,
+            unread: 0,
         }
     }
 

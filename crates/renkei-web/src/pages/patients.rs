@@ -856,6 +856,8 @@ pub async fn invite(
         .await
     {
         Ok(()) => {
+            super::notifications::announce_facilities(&state, std::slice::from_ref(&target.id))
+                .await;
             Ok(Redirect::to(&format!("/patients/{person_id}?msg=notice.invited")).into_response())
         }
         Err(StoreError::InvalidState(_)) => Err(AppError::BadRequest(tr.t("team.already").into())),

@@ -2100,6 +2100,17 @@ pub(super) async fn store_new(
     resources: Vec<(String, Value)>,
     attach_to: &[(usize, usize)],
 ) -> Result<Vec<FhirRow>, WriteError> {
+    store_new_notifying(state, author, resources, attach_to, Vec::new()).await
+}
+
+/// [`store_new`] with the notifications the resources cause, in the same transaction.
+pub(super) async fn store_new_notifying(
+    state: &SharedState,
+    author: &Author,
+    resources: Vec<(String, Value)>,
+    attach_to: &[(usize, usize)],
+    notifications: Vec<renkei_storage::notifications::Notification>,
+) -> Result<Vec<FhirRow>, WriteError> {
     let now = now_millis();
     let known: Vec<String> = resources
         .iter()
@@ -2126,7 +2137,15 @@ pub(super) async fn store_new(
         let record = writes[*owner].patient_record_id.clone();
         writes[*resource].patient_record_id = record;
     }
-    Ok(clinical::commit(state.store.as_ref(), author, writes, "fhir.create", now).await?)
+    Ok(clinical::commit_notifying(
+        state.store.as_ref(),
+        author,
+        writes,
+        "fhir.create",
+        now,
+        notifications,
+    )
+    .await?)
 }
 
 /// Turns a refused write into form errors (or the error page for storage failures).

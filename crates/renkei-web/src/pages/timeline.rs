@@ -21,12 +21,14 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use renkei_core::clinical::{self, WriteIntent};
+use renkei_core::notify::{self as notify_rules, Mentioned, TeamDirectory};
 use renkei_domain::audit::Outcome;
 use renkei_domain::files::DocumentKind;
 use renkei_domain::{now_millis, Lang};
 use renkei_fhir::search::{Criterion, SortKey, ValueMatch};
 use renkei_fhir::SearchQuery;
 use renkei_storage::fhir::{FhirRow, FhirWriteKind, HistoryQuery};
+use renkei_storage::notifications::ReadSelector;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -64,6 +66,26 @@ pub struct FileView {
     pub size: String,
 }
 
+/// A piece of a line of post text; a resolved `@mention` links to its facility.
+pub struct Seg {
+    pub text: String,
+    pub href: Option<String>,
+}
+
+/// A line cut at the mentions that name the care team (see `renkei_core::notify`).
+fn line_segments(dir: &TeamDirectory, line: &str) -> Vec<Seg> {
+    dir.segments(line)
+        .into_iter()
+        .map(|s| Seg {
+            href: s.mention.map(|m| match m {
+                Mentioned::User(i) => format!("/facilities/{}", dir.users[i].facility_id),
+                Mentioned::Facility(i) => format!("/facilities/{}", dir.facilities[i].facility_id),
+            }),
+            text: s.text,
+        })
+        .collect()
+}
+
 /// One post (or reply) as shown.
 pub struct PostView {
     pub id: String,
@@ -73,8 +95,9 @@ pub struct PostView {
     pub author: String,
     pub facility: String,
     pub sent: String,
-    /// The text, one entry per line (the template escapes each and joins with `<br>`).
-    pub lines: Vec<String>,
+    /// The text, one entry per line (the template escapes each piece, links mentions and
+    /// joins lines with `<br>`).
+    pub lines: Vec<Vec<Seg>>,
     pub text: String,
     pub files: Vec<FileView>,
     pub edited: bool,
@@ -136,6 +159,7 @@ fn post_view(
     row: &FhirRow,
     viewer_id: &str,
     facilities: &HashMap<String, String>,
+    dir: &TeamDirectory,
 ) -> PostView {
     let v: Value = serde_json::from_str(&row.content).unwrap_or(Value::Null);
     let kind = kind_of(&v);
@@ -161,7 +185,7 @@ fn post_view(
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
             .map(|t| jst(t.timestamp_millis()))
             .unwrap_or_else(|| jst(row.last_updated)),
-        lines: text.lines().map(str::to_string).collect(),
+        lines: text.lines().map(|l| line_segments(dir, l)).collect(),
         text,
         files: attachments_of(&v)
             .into_iter()
@@ -314,10 +338,11 @@ async fn page(
         }
     }
     let me = viewer.user.id.as_str();
+    let dir = TeamDirectory::load(state.store.as_ref(), &ra.person).await?;
     let view = |row: &FhirRow| {
         let v: Value = serde_json::from_str(&row.content).unwrap_or(Value::Null);
         let sender = clinical::message_sender(&v).unwrap_or_default().to_string();
-        let mut p = post_view(tr, row, me, &facilities);
+        let mut p = post_view(tr, row, me, &facilities, &dir);
         let mine_read = reads.iter().any(|r| r.post_id == row.id && r.user_id == me);
         p.new = !mine_read && sender != me;
         p.readers = reads
@@ -369,6 +394,13 @@ async fn page(
             .mark_timeline_read(me, &newly_read, now_millis())
             .await?;
     }
+    // Notifications about what the view showed are read too.
+    // (No write at all when the viewer has nothing unread.)
+    let cleared = if viewer.unread_notifications > 0 {
+        super::notifications::mark(state, viewer, ReadSelector::Sources(ids.clone())).await?
+    } else {
+        0
+    };
     let header = record::header(state, viewer, &ra.person).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -376,7 +408,10 @@ async fn page(
         StatusCode::BAD_REQUEST
     };
     let page = TimelinePage {
-        c: Chrome::for_viewer(state, viewer, "timeline.title").with_notice(notice),
+        c: Chrome {
+            unread: (viewer.unread_notifications - cleared as i64).max(0),
+            ..Chrome::for_viewer(state, viewer, "timeline.title").with_notice(notice)
+        },
         person_id: ra.person.clone(),
         header,
         posts,
@@ -501,6 +536,7 @@ pub async fn create(
         errors.push(tr.t("timeline.text_required").to_string());
     }
     let reply_to = form.reply_to.trim().to_string();
+    let mut parent_sender: Option<String> = None;
     if !reply_to.is_empty() {
         // Only a post of this patient the viewer can see; a reply to a reply goes under
         // the same post.
@@ -509,8 +545,12 @@ pub async fn create(
             .fhir_read("Communication", &reply_to)
             .await?
             .filter(|row| record::row_visible(&ra, row));
-        if parent.is_none() {
-            errors.push(tr.t("timeline.no_such_post").to_string());
+        match parent {
+            None => errors.push(tr.t("timeline.no_such_post").to_string()),
+            Some(row) => {
+                let v: Value = serde_json::from_str(&row.content).unwrap_or(Value::Null);
+                parent_sender = clinical::message_sender(&v).map(str::to_string);
+            }
         }
     }
     if errors.is_empty() {
@@ -564,15 +604,34 @@ pub async fn create(
             vec![(0, 1)]
         };
         resources.push((post_id.clone(), post));
-        match record::store_new(
+        // Who hears of it: the care team only (mentions, the replied-to author, everyone
+        // when urgent), stored with the post.
+        let dir = TeamDirectory::load(state.store.as_ref(), &ra.person).await?;
+        let notes = notify_rules::for_post(
+            &dir,
+            &notify_rules::PostFacts {
+                person_id: &ra.person,
+                post_id: &post_id,
+                author_user_id: &viewer.user.id,
+                author_facility_id: &ra.facility.id,
+                text: &text,
+                urgent: form.urgent,
+                reply_to_sender: parent_sender.as_deref(),
+                at: now,
+            },
+        );
+        let recipients: Vec<String> = notes.iter().map(|n| n.user_id.clone()).collect();
+        match record::store_new_notifying(
             &state,
             &record::author(&viewer, &ra.facility),
             resources,
             &attach,
+            notes,
         )
         .await
         {
             Ok(_) => {
+                super::notifications::announce(&state, &recipients, true).await;
                 // One's own post is read.
                 state
                     .store
@@ -782,11 +841,12 @@ pub async fn history(
         json!({ "resource": resource, "rows": rows.len() }),
     )
     .await?;
+    let dir = TeamDirectory::load(state.store.as_ref(), &ra.person).await?;
     let versions = rows
         .iter()
         .filter(|r| !r.deleted)
         .map(|r| {
-            let mut p = post_view(tr, r, &viewer.user.id, &facilities);
+            let mut p = post_view(tr, r, &viewer.user.id, &facilities, &dir);
             p.sent = jst(r.last_updated);
             p
         })
