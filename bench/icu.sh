@@ -16,7 +16,7 @@ echo "# renkei Tele-ICU benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(nproc
 cargo build --release -p renkei --locked 2>&1 | tail -1
 BIN="$ROOT/target/release/renkei"
 ARGS=(--binary "$BIN" --beds "${ICU_BENCH_BEDS:-500}" --rounds "${ICU_BENCH_ROUNDS:-60}"
-      --live-seconds "${ICU_BENCH_LIVE_SECONDS:-60}" --connections "${ICU_BENCH_CONNECTIONS:-16}")
+      --live-seconds "${ICU_BENCH_LIVE_SECONDS:-60}" --connections "${ICU_BENCH_CONNECTIONS:-32}")
 
 echo "## scores: all five for one bed"
 cargo bench -p renkei-icu-scores --bench scores 2>&1 | grep -E 'ns|µs|ms' | grep -v Finished || true

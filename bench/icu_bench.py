@@ -324,7 +324,7 @@ def main():
     ap.add_argument("--beds", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--live-seconds", type=float, default=60)
-    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--probe-interval", type=float, default=0.25)
     args = ap.parse_args()
     args.binary = os.path.abspath(args.binary)

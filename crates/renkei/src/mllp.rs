@@ -203,12 +203,34 @@ fn error(code: ErrorCode, text: impl Into<String>) -> Acknowledgment {
 
 /// The facility named by MSH-4 (first component): a facility code (F00001) or a 10-digit
 /// medical institution code.
+/// How long a sending facility looked up by MSH-4 is trusted: a suspension takes effect on
+/// the listener within this time. Without the cache every message of a busy monitor link
+/// would search the facility directory by code.
+const FACILITY_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+type FacilityCache =
+    std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<Facility>)>>;
+
 async fn sending_facility(
     store: &dyn Store,
     msh4: &str,
 ) -> Result<Option<Facility>, renkei_storage::StoreError> {
+    static CACHE: std::sync::OnceLock<FacilityCache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
     let id = msh4.split('^').next().unwrap_or_default();
-    renkei_core::facilities::find(store, id).await
+    if let Some((at, found)) = cache.lock().expect("facility cache").get(id) {
+        if at.elapsed() < FACILITY_TTL {
+            return Ok(found.clone());
+        }
+    }
+    let found = renkei_core::facilities::find(store, id).await?;
+    let mut entries = cache.lock().expect("facility cache");
+    // Senders are few; garbage in MSH-4 must not grow the map without bound.
+    if entries.len() > 1_000 {
+        entries.clear();
+    }
+    entries.insert(id.to_string(), (std::time::Instant::now(), found.clone()));
+    Ok(found)
 }
 
 async fn process(
