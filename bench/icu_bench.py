@@ -193,7 +193,8 @@ def run(binary, backend_name, database_url, beds, rounds, live_seconds, connecti
             raise RuntimeError("icu-import failed: " + r.stderr)
         time.sleep(5.5)  # the listener's bed cache
         sim = [binary, "simulate", "monitors", "--to", server.mllp, "--beds", str(beds),
-               "--facility", f"{fac[0]},{fac[1]}", "--bed-prefix", "B-", "--no-dropouts",
+               "--facility", f"{fac[0]},{fac[1]}", "--bed-prefix", "B-", "--patient-prefix", "BEN",
+               "--no-dropouts",
                "--connections", str(connections), "--json"]
         # Admissions: one ADT^A01 per bed (patients registered through the patient index).
         t = time.monotonic()

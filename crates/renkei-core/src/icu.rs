@@ -273,7 +273,12 @@ pub enum BedEventOutcome {
 #[derive(Debug)]
 pub enum BedEventRefusal {
     UnknownBed(String),
-    Occupied { bed: String, local_id: String },
+    Occupied {
+        bed: String,
+        local_id: String,
+    },
+    /// The patient already lies in this bed (label).
+    InAnotherBed(String),
     Store(StoreError),
 }
 
@@ -286,6 +291,10 @@ impl std::fmt::Display for BedEventRefusal {
             BedEventRefusal::Occupied { bed, local_id } => write!(
                 f,
                 "bed {bed:?} holds another patient ({local_id}); discharge them first (A03)"
+            ),
+            BedEventRefusal::InAnotherBed(bed) => write!(
+                f,
+                "the patient already lies in bed {bed:?}; send A02 to move them, or A03 first"
             ),
             BedEventRefusal::Store(e) => write!(f, "not stored: {e}"),
         }
@@ -348,6 +357,18 @@ pub async fn apply_bed_event(
                     bed: bed.label.clone(),
                     local_id: stay.local_id.clone(),
                 });
+            }
+            // One patient, one bed: an A01 for a patient lying elsewhere is a missed A02.
+            if let Some(elsewhere) = open
+                .iter()
+                .find(|s| s.facility_id == input.facility_id && s.local_id == input.local_id)
+            {
+                let label = beds
+                    .iter()
+                    .find(|b| b.id == elsewhere.bed_id)
+                    .map(|b| b.label.clone())
+                    .unwrap_or_default();
+                return Err(BedEventRefusal::InAnotherBed(label));
             }
             let id = admit_by_adt(store, input, bed, &audit).await?;
             BedEventOutcome::Admitted(id)

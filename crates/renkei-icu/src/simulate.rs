@@ -65,6 +65,8 @@ pub struct SimConfig {
     pub facilities: Vec<String>,
     /// Bed label prefix; beds are numbered per hospital from 001 (`BED-001`).
     pub bed_prefix: String,
+    /// Patient ID prefix (PID-3 = prefix + hospital number + bed number: `SIM010001`).
+    pub patient_prefix: String,
     /// Scenario clock origin and control-ID stem (UTC milliseconds). Messages of runs
     /// with different starts have different control IDs, so they are not duplicates.
     pub start: i64,
@@ -86,6 +88,7 @@ impl Default for SimConfig {
             scenario: ScenarioChoice::Mix,
             facilities: vec!["F00001".into(), "F00002".into()],
             bed_prefix: "BED-".into(),
+            patient_prefix: "SIM".into(),
             start: 0,
             processing_id: "P".into(),
             admit: true,
@@ -323,7 +326,7 @@ impl Simulator {
                     facility: facilities[hospital].clone(),
                     unit: "ICU".into(),
                     bed: format!("{}{local:03}", config.bed_prefix),
-                    patient_id: format!("SIM{:02}{local:04}", hospital + 1),
+                    patient_id: format!("{}{:02}{local:04}", config.patient_prefix, hospital + 1),
                     family: family.into(),
                     given: given.into(),
                     family_kana: family_kana.into(),

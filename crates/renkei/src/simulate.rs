@@ -40,6 +40,9 @@ pub struct MonitorArgs {
     /// Bed label prefix (PV1-3 bed), numbered per facility from 001.
     #[arg(long, default_value = "BED-")]
     bed_prefix: String,
+    /// Patient ID prefix: PID-3 = prefix + facility number + bed number (`SIM010001`).
+    #[arg(long, default_value = "SIM")]
+    patient_prefix: String,
     /// `mix` (stable, sepsis, stable, respiratory in turn), `stable`, `sepsis` or
     /// `respiratory`.
     #[arg(long, default_value = "mix")]
@@ -219,6 +222,7 @@ async fn monitors(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         scenario: scenario(&args.scenario)?,
         facilities: args.facilities.clone(),
         bed_prefix: args.bed_prefix.clone(),
+        patient_prefix: args.patient_prefix.clone(),
         start,
         processing_id: args.processing_id.clone(),
         admit: !args.no_admit,

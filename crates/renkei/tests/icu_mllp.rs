@@ -268,6 +268,13 @@ async fn adt_assigns_beds_and_the_simulator_feeds_them() {
     );
     assert_eq!(ack_code(&reply), "AE", "{reply}");
     assert!(reply.contains("another patient"), "{reply}");
+    // The same patient admitted to a second bed without a transfer: refused.
+    let reply = exchange(
+        &mut stream,
+        &adt(&facility, "A-2b", "A01", "ADT-002", "", "ADTP1"),
+    );
+    assert_eq!(ack_code(&reply), "AE", "{reply}");
+    assert!(reply.contains("already lies in bed"), "{reply}");
     // Monitor data for the admitted patient is stored at once.
     let reply = exchange(
         &mut stream,
@@ -318,6 +325,8 @@ async fn adt_assigns_beds_and_the_simulator_feeds_them() {
         &facility,
         "--bed-prefix",
         "SIMX-",
+        "--patient-prefix",
+        "TST",
         "--ticks",
         "5",
         "--fast",
