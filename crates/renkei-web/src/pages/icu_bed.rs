@@ -613,6 +613,29 @@ fn blood_gases(series: &ItemSeries) -> Vec<renkei_icu_scores::BloodGas> {
 
 /// NEWS2 from the newest values; SOFA from the worst of the last 24 h; APACHE II from the
 /// worst values of the first 24 h of the stay.
+/// NEWS2 at each time a value of `series` arrives, from the newest value of every item so
+/// far.
+fn news2_history(series: &HashMap<String, Vec<(Millis, f64)>>, scale2: bool) -> Vec<(Millis, f64)> {
+    let mut events: Vec<(Millis, &str, f64)> = series
+        .iter()
+        .flat_map(|(item, points)| points.iter().map(move |&(t, v)| (t, item.as_str(), v)))
+        .collect();
+    events.sort_by_key(|e| e.0);
+    let mut current: HashMap<String, (Millis, f64)> = HashMap::new();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < events.len() {
+        let at = events[i].0;
+        while i < events.len() && events[i].0 == at {
+            current.insert(events[i].1.to_string(), (at, events[i].2));
+            i += 1;
+        }
+        let result = icu_service::news2_of(&current, scale2);
+        out.push((at, f64::from(result.sheet.total)));
+    }
+    out
+}
+
 async fn scores(
     store: &dyn Store,
     tr: Tr,
@@ -860,6 +883,18 @@ async fn page(
         }
     }
     let mut charts = Vec::new();
+    // NEWS2 over the same range, recomputed at every point from the values carried forward
+    // (the sum of the parameters measured by then; the score table flags what is missing).
+    if role != IcuRole::Clerk {
+        let scale2 = serde_json::from_str::<serde_json::Value>(&o.stay.details)
+            .ok()
+            .and_then(|d| d.get("news2_scale2").and_then(|v| v.as_bool()))
+            .unwrap_or(false);
+        let history = news2_history(&data, scale2);
+        if let Some(ch) = trend_chart("NEWS2", "", &history, from, end, 0) {
+            charts.push(ch);
+        }
+    }
     for item in &trend_items {
         let Some(def) = catalogue().get(item) else {
             continue;
@@ -1556,5 +1591,23 @@ mod tests {
         assert!(text_ok("改善\n継続観察", 10));
         assert!(!text_ok(&"あ".repeat(11), 10));
         assert!(!text_ok("a\u{0}b", 10));
+    }
+}
+
+#[cfg(test)]
+mod news2_history_tests {
+    use super::*;
+
+    #[test]
+    fn news2_follows_each_new_value() {
+        let mut series = HashMap::new();
+        series.insert("hr".to_string(), vec![(0, 80.0), (120_000, 135.0)]);
+        series.insert("rr".to_string(), vec![(0, 16.0), (60_000, 26.0)]);
+        // hr 80 and rr 16 score 0; rr 26 scores 3; then hr 135 adds 3.
+        assert_eq!(
+            news2_history(&series, false),
+            vec![(0, 0.0), (60_000, 3.0), (120_000, 6.0)]
+        );
+        assert!(news2_history(&HashMap::new(), false).is_empty());
     }
 }
