@@ -57,6 +57,9 @@ pub struct WebConfig {
     pub max_body_bytes: usize,
     /// Sends notification e-mails (a link to the inbox only); `None`: no e-mail.
     pub mailer: Option<Arc<dyn mail::Mailer>>,
+    /// Tele-ICU threshold alert rules (the defaults, or the site's `icu_alert_rules_file`),
+    /// for values entered on the bed page.
+    pub icu_alert_rules: Arc<Vec<renkei_core::icu::ThresholdRule>>,
 }
 
 /// In demo mode the second factor is computed from a published secret so a visitor can
@@ -83,6 +86,7 @@ impl Default for WebConfig {
             trust_forwarded_for: false,
             max_body_bytes: 1024 * 1024,
             mailer: None,
+            icu_alert_rules: Arc::new(renkei_core::icu::default_rules()),
         }
     }
 }

@@ -221,6 +221,7 @@ impl Settings {
             trust_forwarded_for: self.trust_forwarded_for,
             max_body_bytes: self.max_body_bytes,
             mailer: None,
+            icu_alert_rules: std::sync::Arc::new(renkei_core::icu::default_rules()),
         }
     }
 

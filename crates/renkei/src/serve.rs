@@ -80,6 +80,12 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
     };
     let mut web = settings.web_config();
     web.mailer = settings.mailer()?;
+    // The same alert rules for monitor data (MLLP) and values entered on the bed page.
+    let rules = match &settings.icu_alert_rules_file {
+        Some(path) => crate::mllp_icu::load_alert_rules(path)?,
+        None => renkei_core::icu::default_rules(),
+    };
+    web.icu_alert_rules = std::sync::Arc::new(rules.clone());
     if settings.public_url.is_empty() {
         // Links must name the port actually bound (e.g. with --http-addr 127.0.0.1:0).
         web.public_url = format!("{scheme}://{local}");
@@ -133,10 +139,6 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
                     .with_context(|| format!("reading icu_code_map_file {}", path.display()))?,
             ),
             None => None,
-        };
-        let rules = match &settings.icu_alert_rules_file {
-            Some(path) => crate::mllp_icu::load_alert_rules(path)?,
-            None => renkei_core::icu::default_rules(),
         };
         let icu = crate::mllp_icu::IcuRouter::new(store.clone(), site_table.as_deref(), rules)?;
         tokio::spawn(crate::mllp::serve(

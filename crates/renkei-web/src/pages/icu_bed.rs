@@ -1272,7 +1272,7 @@ pub async fn record_values(
         .collect();
     let mut changes = IcuAlertChanges::default();
     icu_service::evaluate_thresholds(
-        &icu_service::default_rules(),
+        &state.config.icu_alert_rules,
         &o.stay,
         &previous,
         &newest,
