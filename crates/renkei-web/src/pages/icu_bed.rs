@@ -107,6 +107,29 @@ pub fn text_ok(value: &str, max: usize) -> bool {
             .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
 }
 
+/// A form's free text, trimmed. Its problem — missing (when `required_key` names the
+/// message), too long or with control characters — goes to `errors`.
+pub(crate) fn form_text(
+    tr: Tr,
+    errors: &mut Vec<String>,
+    value: &str,
+    label_key: &str,
+    required_key: Option<&str>,
+    max: usize,
+) -> String {
+    let value = value.trim().to_string();
+    match required_key {
+        Some(key) if value.is_empty() => errors.push(tr.t(key).to_string()),
+        _ if !text_ok(&value, max) => errors.push(format!(
+            "{}: {}",
+            tr.t(label_key),
+            tr.t("icu.admit.too_long")
+        )),
+        _ => {}
+    }
+    value
+}
+
 pub fn catalogue() -> &'static Catalogue {
     static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
     CATALOGUE.get_or_init(Catalogue::builtin)
@@ -1326,14 +1349,14 @@ pub async fn add_round(
             errors.push(tr.t("icu.stay.unknown_item").to_string());
         }
     }
-    let note = field(&form, "note").trim().to_string();
-    if !text_ok(&note, MAX_NOTE) {
-        errors.push(format!(
-            "{}: {}",
-            tr.t("icu.stay.note"),
-            tr.t("icu.admit.too_long")
-        ));
-    }
+    let note = form_text(
+        tr,
+        &mut errors,
+        field(&form, "note"),
+        "icu.stay.note",
+        None,
+        MAX_NOTE,
+    );
     if !errors.is_empty() {
         return refused(&state, &viewer, &o, errors).await;
     }
@@ -1377,16 +1400,14 @@ pub async fn open_call(
     if o.stay.discharged_at.is_some() {
         errors.push(tr.t("icu.stay.discharged_already").to_string());
     }
-    let reason = field(&form, "reason").trim().to_string();
-    if reason.is_empty() {
-        errors.push(tr.t("icu.call.reason_required").to_string());
-    } else if !text_ok(&reason, MAX_REASON) {
-        errors.push(format!(
-            "{}: {}",
-            tr.t("icu.call.reason"),
-            tr.t("icu.admit.too_long")
-        ));
-    }
+    let reason = form_text(
+        tr,
+        &mut errors,
+        field(&form, "reason"),
+        "icu.call.reason",
+        Some("icu.call.reason_required"),
+        MAX_REASON,
+    );
     if !errors.is_empty() {
         return refused(&state, &viewer, &o, errors).await;
     }
@@ -1437,24 +1458,22 @@ pub async fn close_call(
     if call.closed_at.is_some() {
         errors.push(tr.t("icu.call.closed_already").to_string());
     }
-    let advice = field(&form, "advice").trim().to_string();
-    let outcome = field(&form, "outcome").trim().to_string();
-    if !text_ok(&advice, MAX_NOTE) {
-        errors.push(format!(
-            "{}: {}",
-            tr.t("icu.call.advice"),
-            tr.t("icu.admit.too_long")
-        ));
-    }
-    if outcome.is_empty() {
-        errors.push(tr.t("icu.call.outcome_required").to_string());
-    } else if !text_ok(&outcome, MAX_REASON) {
-        errors.push(format!(
-            "{}: {}",
-            tr.t("icu.call.outcome"),
-            tr.t("icu.admit.too_long")
-        ));
-    }
+    let advice = form_text(
+        tr,
+        &mut errors,
+        field(&form, "advice"),
+        "icu.call.advice",
+        None,
+        MAX_NOTE,
+    );
+    let outcome = form_text(
+        tr,
+        &mut errors,
+        field(&form, "outcome"),
+        "icu.call.outcome",
+        Some("icu.call.outcome_required"),
+        MAX_REASON,
+    );
     if !errors.is_empty() {
         return refused(&state, &viewer, &o, errors).await;
     }
@@ -1507,16 +1526,14 @@ pub async fn discharge(
     if o.stay.discharged_at.is_some() {
         errors.push(tr.t("icu.stay.discharged_already").to_string());
     }
-    let summary = field(&form, "summary").trim().to_string();
-    if summary.is_empty() {
-        errors.push(tr.t("icu.discharge.summary_required").to_string());
-    } else if !text_ok(&summary, MAX_SUMMARY) {
-        errors.push(format!(
-            "{}: {}",
-            tr.t("icu.discharge.summary"),
-            tr.t("icu.admit.too_long")
-        ));
-    }
+    let summary = form_text(
+        tr,
+        &mut errors,
+        field(&form, "summary"),
+        "icu.discharge.summary",
+        Some("icu.discharge.summary_required"),
+        MAX_SUMMARY,
+    );
     if !errors.is_empty() {
         return refused(&state, &viewer, &o, errors).await;
     }

@@ -7,7 +7,7 @@
 //! change carries its own. Configuration changes are announced on
 //! [`icu_service::CONFIG_TOPIC`] so ingest writers and census screens on every node reload.
 
-use super::icu_bed::{icu_day, text_ok, MAX_REASON};
+use super::icu_bed::{form_text, icu_day, text_ok, MAX_REASON};
 use super::icu_census::require_view;
 use super::{jst, render, Chrome};
 use crate::error::{AppError, AppResult};
@@ -312,16 +312,14 @@ pub async fn ack(
         return Err(AppError::NotFound);
     };
     let mut errors = Vec::new();
-    let reason = field(&form, "reason").trim().to_string();
-    if reason.is_empty() {
-        errors.push(tr.t("icu.alerts.reason_required").to_string());
-    } else if !text_ok(&reason, MAX_REASON) {
-        errors.push(format!(
-            "{}: {}",
-            tr.t("icu.alerts.reason"),
-            tr.t("icu.admit.too_long")
-        ));
-    }
+    let reason = form_text(
+        tr,
+        &mut errors,
+        field(&form, "reason"),
+        "icu.alerts.reason",
+        Some("icu.alerts.reason_required"),
+        MAX_REASON,
+    );
     let snooze = field(&form, "snooze_minutes").trim();
     let snoozed_until = if snooze.is_empty() {
         None
@@ -529,16 +527,14 @@ pub async fn resolve(
     if !["discard", "attach"].contains(&action) {
         errors.push(tr.t("icu.quarantine.action_required").to_string());
     }
-    let note = field(&form, "note").trim().to_string();
-    if note.is_empty() {
-        errors.push(tr.t("icu.quarantine.note_required").to_string());
-    } else if !text_ok(&note, MAX_REASON) {
-        errors.push(format!(
-            "{}: {}",
-            tr.t("icu.quarantine.note"),
-            tr.t("icu.admit.too_long")
-        ));
-    }
+    let note = form_text(
+        tr,
+        &mut errors,
+        field(&form, "note"),
+        "icu.quarantine.note",
+        Some("icu.quarantine.note_required"),
+        MAX_REASON,
+    );
     if q.resolved_at.is_some() {
         errors.push(tr.t("icu.quarantine.resolved_already").to_string());
     }
