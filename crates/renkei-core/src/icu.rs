@@ -477,13 +477,13 @@ pub async fn stored_code_table(store: &dyn Store) -> ServiceResult<String> {
 
 // --- observations written as FHIR -------------------------------------------------------------
 
-/// The built-in catalogue and code table, parsed once.
+/// The site catalogue and the built-in code table, parsed once.
 fn fhir_tables() -> &'static (renkei_icu::Catalogue, renkei_icu::CodeMap) {
     static TABLES: std::sync::OnceLock<(renkei_icu::Catalogue, renkei_icu::CodeMap)> =
         std::sync::OnceLock::new();
     TABLES.get_or_init(|| {
         (
-            renkei_icu::Catalogue::builtin(),
+            renkei_icu::Catalogue::site().clone(),
             renkei_icu::CodeMap::defaults(),
         )
     })
@@ -632,43 +632,183 @@ pub async fn copy_fhir_observations(
 
 // --- alert rules ----------------------------------------------------------------------------
 
-/// A threshold rule with hysteresis: raised when the value is beyond `raise_at` in two
+/// An alert rule with hysteresis: raised when the measure is beyond `raise_at` in two
 /// consecutive values (a single artefact — a loose probe — does not page anyone), cleared
 /// only once it is back beyond `clear_at`, so a value flapping around the threshold
 /// raises one alert, not one a minute.
+///
+/// The measure is the value itself (`kind = "level"`) or, for `kind = "trend"`, how far
+/// it moved within the last `window_minutes`: for `below` the drop from the window's
+/// highest minute average, for `above` the rise from its lowest. `item` is a catalogue
+/// item or a derived score ([`DERIVED_ITEMS`]: `news2`, recomputed as values arrive), so
+/// score escalation is a rule like any other.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThresholdRule {
     /// Rule id, unique: `spo2.low`.
     pub id: String,
     pub item: String,
+    /// `level` or `trend`.
+    #[serde(default = "level_kind")]
+    pub kind: String,
     /// `below` or `above`.
     pub direction: String,
     pub raise_at: f64,
     pub clear_at: f64,
+    /// Trend rules: how far back the change is measured.
+    #[serde(default)]
+    pub window_minutes: u32,
     /// info, warning or critical.
     pub severity: String,
     /// Comma list of roles that see it.
     pub audience: String,
-    /// Japanese text of the alert, `{v}` replaced by the value.
+    /// Japanese text of the alert, `{v}` replaced by the value, `{d}` by the change
+    /// (trend rules).
     pub text: String,
 }
 
+fn level_kind() -> String {
+    "level".into()
+}
+
+/// Items computed from other items, usable in alert rules.
+pub const DERIVED_ITEMS: &[&str] = &["news2"];
+
 impl ThresholdRule {
-    fn breached(&self, v: f64) -> bool {
-        if self.direction == "below" {
-            v < self.raise_at
+    fn is_trend(&self) -> bool {
+        self.kind == "trend"
+    }
+
+    /// The measure the thresholds apply to: the value, or for a trend rule its change
+    /// (always ≥ 0 in the rule's direction); `None` without history to compare with.
+    fn measure(&self, value: f64, history: Option<&ItemHistory>, now: Millis) -> Option<f64> {
+        if !self.is_trend() {
+            return Some(value);
+        }
+        let since = now - i64::from(self.window_minutes) * 60_000;
+        let (low, high) = history?.range_since(since)?;
+        Some(if self.direction == "below" {
+            (high - value).max(0.0)
         } else {
-            v > self.raise_at
+            (value - low).max(0.0)
+        })
+    }
+
+    fn breached(&self, measure: f64) -> bool {
+        match (self.is_trend(), self.direction.as_str()) {
+            (true, _) => measure >= self.raise_at,
+            (false, "below") => measure < self.raise_at,
+            (false, _) => measure > self.raise_at,
         }
     }
 
-    fn recovered(&self, v: f64) -> bool {
-        if self.direction == "below" {
-            v >= self.clear_at
-        } else {
-            v <= self.clear_at
+    fn recovered(&self, measure: f64) -> bool {
+        match (self.is_trend(), self.direction.as_str()) {
+            (true, _) => measure <= self.clear_at,
+            (false, "below") => measure >= self.clear_at,
+            (false, _) => measure <= self.clear_at,
         }
     }
+}
+
+/// Minute averages of one item over the recent past, for trend rules. Averaging a minute
+/// keeps a single artefact from posing as a trend.
+#[derive(Debug, Clone, Default)]
+pub struct ItemHistory {
+    /// (minute start, sum, count), oldest first.
+    minutes: std::collections::VecDeque<(Millis, f64, u32)>,
+}
+
+impl ItemHistory {
+    fn add(&mut self, at: Millis, value: f64) {
+        let minute = at - at.rem_euclid(60_000);
+        match self.minutes.iter_mut().rev().find(|(m, _, _)| *m == minute) {
+            Some(slot) => {
+                slot.1 += value;
+                slot.2 += 1;
+            }
+            None => {
+                // Out-of-order values are rare (a resent backlog); keep the order.
+                let position = self.minutes.partition_point(|(m, _, _)| *m < minute);
+                self.minutes.insert(position, (minute, value, 1));
+            }
+        }
+    }
+
+    fn prune(&mut self, before: Millis) {
+        while self.minutes.front().is_some_and(|(m, _, _)| *m < before) {
+            self.minutes.pop_front();
+        }
+    }
+
+    /// Lowest and highest minute average since `since`; `None` when there is none.
+    fn range_since(&self, since: Millis) -> Option<(f64, f64)> {
+        let start = since - since.rem_euclid(60_000);
+        self.minutes
+            .iter()
+            .filter(|(m, _, _)| *m >= start)
+            .map(|(_, sum, n)| sum / f64::from(*n))
+            .fold(None, |acc: Option<(f64, f64)>, v| match acc {
+                None => Some((v, v)),
+                Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+            })
+    }
+}
+
+/// The recent values of one stay's trend items, by item.
+#[derive(Debug, Clone, Default)]
+pub struct StayHistory {
+    items: HashMap<String, ItemHistory>,
+    /// When a value was last added (for forgetting stays no longer sending).
+    last_at: Millis,
+}
+
+impl StayHistory {
+    /// History built from stored values (oldest first or in any order).
+    pub fn from_values(values: &[IcuValue]) -> StayHistory {
+        let mut history = StayHistory::default();
+        for v in values {
+            history.add(&v.item, v.at, v.value);
+        }
+        history
+    }
+
+    pub fn add(&mut self, item: &str, at: Millis, value: f64) {
+        self.items
+            .entry(item.to_string())
+            .or_default()
+            .add(at, value);
+        self.last_at = self.last_at.max(at);
+    }
+
+    /// Forgets minutes before `before`.
+    pub fn prune(&mut self, before: Millis) {
+        for history in self.items.values_mut() {
+            history.prune(before);
+        }
+        self.items.retain(|_, h| !h.minutes.is_empty());
+    }
+}
+
+/// The longest trend window of `rules`, in milliseconds (0: no trend rules).
+pub fn longest_trend_window(rules: &[ThresholdRule]) -> Millis {
+    rules
+        .iter()
+        .filter(|r| r.is_trend())
+        .map(|r| i64::from(r.window_minutes) * 60_000)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The items trend rules look at (stored ones; derived ones are recomputed).
+pub fn trend_items(rules: &[ThresholdRule]) -> Vec<String> {
+    let mut items: Vec<String> = rules
+        .iter()
+        .filter(|r| r.is_trend() && !DERIVED_ITEMS.contains(&r.item.as_str()))
+        .map(|r| r.item.clone())
+        .collect();
+    items.sort();
+    items.dedup();
+    items
 }
 
 /// The default rule set (a site changes it with the setting `icu_alert_rules_file`: see
@@ -682,9 +822,11 @@ impl ThresholdRule {
 pub struct RuleChange {
     pub id: String,
     pub item: Option<String>,
+    pub kind: Option<String>,
     pub direction: Option<String>,
     pub raise_at: Option<f64>,
     pub clear_at: Option<f64>,
+    pub window_minutes: Option<u32>,
     pub severity: Option<String>,
     pub audience: Option<String>,
     pub text: Option<String>,
@@ -745,9 +887,11 @@ pub fn merge_rules(
                 ThresholdRule {
                     id: id.to_string(),
                     item: String::new(),
+                    kind: level_kind(),
                     direction: String::new(),
                     raise_at: 0.0,
                     clear_at: 0.0,
+                    window_minutes: 0,
                     severity: String::new(),
                     audience: "nurse,physician".into(),
                     text: String::new(),
@@ -757,15 +901,17 @@ pub fn merge_rules(
         let rule = ThresholdRule {
             id: id.to_string(),
             item: change.item.clone().unwrap_or(base.item),
+            kind: change.kind.clone().unwrap_or(base.kind),
             direction: change.direction.clone().unwrap_or(base.direction),
             raise_at: change.raise_at.unwrap_or(base.raise_at),
             clear_at: change.clear_at.unwrap_or(base.clear_at),
+            window_minutes: change.window_minutes.unwrap_or(base.window_minutes),
             severity: change.severity.clone().unwrap_or(base.severity),
             audience: change.audience.clone().unwrap_or(base.audience),
             text: change.text.clone().unwrap_or(base.text),
         };
         let mut wrong = check_rule(&rule);
-        if !known_item(&rule.item) {
+        if !known_item(&rule.item) && !DERIVED_ITEMS.contains(&rule.item.as_str()) {
             wrong.push(format!("unknown item {:?}", rule.item));
         }
         if wrong.is_empty() {
@@ -790,15 +936,33 @@ pub fn check_rule(rule: &ThresholdRule) -> Vec<String> {
     if !rule.raise_at.is_finite() || !rule.clear_at.is_finite() {
         wrong.push("raise_at and clear_at must be numbers".into());
     }
-    match rule.direction.as_str() {
-        "below" if rule.clear_at < rule.raise_at => {
-            wrong.push("a `below` rule clears at or above where it is raised".into())
+    match rule.kind.as_str() {
+        "level" => match rule.direction.as_str() {
+            "below" if rule.clear_at < rule.raise_at => {
+                wrong.push("a `below` rule clears at or above where it is raised".into())
+            }
+            "above" if rule.clear_at > rule.raise_at => {
+                wrong.push("an `above` rule clears at or below where it is raised".into())
+            }
+            _ => {}
+        },
+        "trend" => {
+            if !(rule.raise_at > 0.0 && rule.clear_at >= 0.0 && rule.clear_at < rule.raise_at) {
+                wrong.push(
+                    "a trend rule is raised at a change above 0 and clears at a smaller one".into(),
+                );
+            }
+            if !(5..=1440).contains(&rule.window_minutes) {
+                wrong.push("a trend rule needs window_minutes between 5 and 1440".into());
+            }
         }
-        "above" if rule.clear_at > rule.raise_at => {
-            wrong.push("an `above` rule clears at or below where it is raised".into())
-        }
-        "below" | "above" => {}
-        other => wrong.push(format!("direction must be below or above, not {other:?}")),
+        other => wrong.push(format!("kind must be level or trend, not {other:?}")),
+    }
+    if !["below", "above"].contains(&rule.direction.as_str()) {
+        wrong.push(format!(
+            "direction must be below or above, not {:?}",
+            rule.direction
+        ));
     }
     if !["info", "warning", "critical"].contains(&rule.severity.as_str()) {
         wrong.push("severity must be info, warning or critical".into());
@@ -828,13 +992,32 @@ pub fn default_rules() -> Vec<ThresholdRule> {
              text: &str| ThresholdRule {
         id: id.into(),
         item: item.into(),
+        kind: level_kind(),
         direction: dir.into(),
         raise_at: raise,
         clear_at: clear,
+        window_minutes: 0,
         severity: sev.into(),
         audience: aud.into(),
         text: text.into(),
     };
+    let trend =
+        |id: &str, item: &str, dir: &str, window: u32, raise: f64, clear: f64, text: &str| {
+            ThresholdRule {
+                kind: "trend".into(),
+                window_minutes: window,
+                ..r(
+                    id,
+                    item,
+                    dir,
+                    raise,
+                    clear,
+                    "warning",
+                    "nurse,physician",
+                    text,
+                )
+            }
+        };
     vec![
         r(
             "spo2.low",
@@ -936,6 +1119,44 @@ pub fn default_rules() -> Vec<ThresholdRule> {
             "clerk,nurse,physician",
             "尿量低下 {v} mL/日",
         ),
+        // Score escalation: NEWS2 ≥ 7 is the high-risk band (urgent assessment).
+        r(
+            NEWS2_RULE,
+            "news2",
+            "above",
+            6.0,
+            4.0,
+            "critical",
+            "nurse,physician",
+            "NEWS2 高リスク {v}点",
+        ),
+        trend(
+            "news2.rise",
+            "news2",
+            "above",
+            180,
+            3.0,
+            1.0,
+            "NEWS2 上昇 3時間で +{d}点（現在 {v}点）",
+        ),
+        trend(
+            "sbp.drop",
+            "sbp",
+            "below",
+            60,
+            30.0,
+            15.0,
+            "収縮期血圧 1時間で {d} mmHg 低下（現在 {v} mmHg）",
+        ),
+        trend(
+            "hr.rise",
+            "hr",
+            "above",
+            60,
+            30.0,
+            15.0,
+            "心拍数 1時間で {d}/分 上昇（現在 {v}/分）",
+        ),
     ]
 }
 
@@ -944,27 +1165,84 @@ pub const GAP_RULE: &str = "data.gap";
 /// NEWS2 escalation: raised at ≥ 7 (high risk), cleared at ≤ 4.
 pub const NEWS2_RULE: &str = "news2.high";
 
-/// Decides alert changes for one stay from the previous and new newest values.
-/// `previous` is the value before this batch (for the two-in-a-row rule); `open` the rules
-/// with an open alert on the stay.
+/// Whether the stay's NEWS2 uses SpO2 scale 2 (hypercapnic respiratory failure), as
+/// recorded at admission or on the bed page.
+pub fn uses_spo2_scale2(stay: &IcuStay) -> bool {
+    serde_json::from_str::<serde_json::Value>(&stay.details)
+        .ok()
+        .and_then(|d| d.get("news2_scale2").and_then(|v| v.as_bool()))
+        .unwrap_or(false)
+}
+
+/// Adds the derived items ([`DERIVED_ITEMS`]) to the previous and newest values of a stay:
+/// NEWS2 from all the newest values (missing components count 0, so the score is a lower
+/// bound: a high one is real), when any value changed.
+fn derive_items(
+    stay: &IcuStay,
+    previous: &mut HashMap<String, f64>,
+    newest: &mut HashMap<String, (Millis, f64)>,
+) {
+    let Some(at) = newest.values().map(|&(at, _)| at).max() else {
+        return;
+    };
+    let scale2 = uses_spo2_scale2(stay);
+    let mut before: HashMap<String, (Millis, f64)> = previous
+        .iter()
+        .map(|(k, &v)| (k.clone(), (at, v)))
+        .collect();
+    before.remove("news2");
+    if before.keys().any(|k| k != "news2") {
+        previous.insert(
+            "news2".into(),
+            f64::from(news2_of(&before, scale2).sheet.total),
+        );
+    }
+    let mut now = before;
+    now.extend(newest.iter().map(|(k, &v)| (k.clone(), v)));
+    newest.insert(
+        "news2".into(),
+        (at, f64::from(news2_of(&now, scale2).sheet.total)),
+    );
+}
+
+/// Decides alert changes for one stay from the previous and new newest values, then adds
+/// the new values to the stay's `history` (for trend rules). `previous` is the newest
+/// value of every item before this batch (for the two-in-a-row rule and derived scores);
+/// `open` the rules with an open alert on the stay.
 pub fn evaluate_thresholds(
     rules: &[ThresholdRule],
     stay: &IcuStay,
     previous: &HashMap<String, f64>,
     newest: &HashMap<String, (Millis, f64)>,
+    history: &mut StayHistory,
     open: &HashSet<String>,
     changes: &mut IcuAlertChanges,
 ) {
+    let mut previous = previous.clone();
+    let mut newest = newest.clone();
+    if rules
+        .iter()
+        .any(|r| DERIVED_ITEMS.contains(&r.item.as_str()))
+    {
+        derive_items(stay, &mut previous, &mut newest);
+    }
     for rule in rules {
         let Some(&(at, v)) = newest.get(&rule.item) else {
             continue;
         };
+        let item_history = history.items.get(&rule.item);
+        let Some(measure) = rule.measure(v, item_history, at) else {
+            continue;
+        };
+        let previous_measure = previous
+            .get(&rule.item)
+            .and_then(|&p| rule.measure(p, item_history, at));
         let is_open = open.contains(&rule.id);
-        if is_open && rule.recovered(v) {
+        if is_open && rule.recovered(measure) {
             changes.clear.push((stay.id.clone(), rule.id.clone(), at));
         } else if !is_open
-            && rule.breached(v)
-            && previous.get(&rule.item).is_some_and(|&p| rule.breached(p))
+            && rule.breached(measure)
+            && previous_measure.is_some_and(|p| rule.breached(p))
         {
             changes.raise.push(IcuAlert {
                 id: ids::new_id(),
@@ -973,7 +1251,10 @@ pub fn evaluate_thresholds(
                 rule: rule.id.clone(),
                 severity: rule.severity.clone(),
                 audience: rule.audience.clone(),
-                text: rule.text.replace("{v}", &format_value(v)),
+                text: rule
+                    .text
+                    .replace("{v}", &format_value(v))
+                    .replace("{d}", &format_value(measure)),
                 value: Some(v),
                 raised_at: at,
                 acked_at: None,
@@ -983,6 +1264,22 @@ pub fn evaluate_thresholds(
                 cleared_at: None,
             });
         }
+    }
+    let window = longest_trend_window(rules);
+    if window > 0 {
+        let mut items: Vec<&str> = rules
+            .iter()
+            .filter(|r| r.is_trend())
+            .map(|r| r.item.as_str())
+            .collect();
+        items.sort_unstable();
+        items.dedup();
+        for item in items {
+            if let Some(&(at, v)) = newest.get(item) {
+                history.add(item, at, v);
+            }
+        }
+        history.prune(history.last_at - window);
     }
 }
 
@@ -1180,8 +1477,7 @@ async fn writer(
 ) {
     let mut events = store.subscribe_events();
     let mut topology: Option<Topology> = None;
-    // Previous newest values per stay and item, for the two-in-a-row alert rule.
-    let mut previous: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    let mut memory = RuleMemory::default();
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -1204,7 +1500,7 @@ async fn writer(
             store.as_ref(),
             &mut topology,
             stale,
-            &mut previous,
+            &mut memory,
             &rules,
             &batch,
         )
@@ -1227,6 +1523,83 @@ async fn writer(
     }
 }
 
+/// What the writer remembers between batches for the alert rules.
+#[derive(Default)]
+struct RuleMemory {
+    /// Newest value per stay and item (two-in-a-row rule, derived scores). Read again
+    /// from storage now and then, so values entered on the bed page (oxygen therapy,
+    /// ACVPU) count too.
+    previous: HashMap<String, HashMap<String, f64>>,
+    previous_read_at: Option<std::time::Instant>,
+    /// Recent minute averages per stay, for trend rules; seeded from storage the first
+    /// time a stay is seen, so a restart does not blind them.
+    histories: HashMap<String, StayHistory>,
+}
+
+/// How long remembered newest values are trusted before storage is asked again.
+const PREVIOUS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl RuleMemory {
+    /// Makes sure `previous` and `histories` know these stays.
+    async fn load(
+        &mut self,
+        store: &dyn Store,
+        rules: &[ThresholdRule],
+        stays: &[&str],
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        if self
+            .previous_read_at
+            .is_none_or(|t| t.elapsed() > PREVIOUS_TTL)
+        {
+            self.previous.clear();
+            self.previous_read_at = Some(std::time::Instant::now());
+        }
+        let missing: Vec<String> = stays
+            .iter()
+            .filter(|s| !self.previous.contains_key(**s))
+            .map(|s| s.to_string())
+            .collect();
+        if !missing.is_empty() {
+            for v in store.icu().icu_latest(&missing).await? {
+                self.previous
+                    .entry(v.stay_id.clone())
+                    .or_default()
+                    .insert(v.item.clone(), v.value);
+            }
+            for s in missing {
+                self.previous.entry(s).or_default();
+            }
+        }
+        let window = longest_trend_window(rules);
+        if window == 0 {
+            return Ok(());
+        }
+        let items = trend_items(rules);
+        for stay in stays {
+            if self.histories.contains_key(*stay) {
+                continue;
+            }
+            let values = if items.is_empty() {
+                Vec::new()
+            } else {
+                store
+                    .icu()
+                    .icu_values(stay, &items, now - window, now)
+                    .await?
+            };
+            self.histories
+                .insert(stay.to_string(), StayHistory::from_values(&values));
+        }
+        // Stays that stopped sending (discharged) are forgotten after a window.
+        if self.histories.len() > stays.len() {
+            self.histories
+                .retain(|_, h| h.last_at == 0 || h.last_at > now - 2 * window);
+        }
+        Ok(())
+    }
+}
+
 /// Topic announcing admissions, discharges and configuration changes (ingest writers
 /// reload what they know of beds).
 pub const CONFIG_TOPIC: &str = "icu-config";
@@ -1235,7 +1608,7 @@ async fn store_batch(
     store: &dyn Store,
     topology: &mut Option<Topology>,
     stale: bool,
-    previous: &mut HashMap<String, HashMap<String, f64>>,
+    memory: &mut RuleMemory,
     rules: &[ThresholdRule],
     batch: &[Job],
 ) -> Result<Vec<MonitorOutcome>, StoreError> {
@@ -1334,22 +1707,10 @@ async fn store_batch(
     }
     let mut changes = IcuAlertChanges::default();
     if !newest.is_empty() {
-        let missing: Vec<String> = newest
-            .keys()
-            .filter(|s| !previous.contains_key(**s))
-            .map(|s| s.to_string())
-            .collect();
-        if !missing.is_empty() {
-            for v in store.icu().icu_latest(&missing).await? {
-                previous
-                    .entry(v.stay_id.clone())
-                    .or_default()
-                    .insert(v.item.clone(), v.value);
-            }
-            for s in missing {
-                previous.entry(s).or_default();
-            }
-        }
+        let stays: Vec<&str> = newest.keys().copied().collect();
+        memory
+            .load(store, rules, &stays, renkei_domain::now_millis())
+            .await?;
         let mut open: HashMap<String, HashSet<String>> = HashMap::new();
         for a in store.icu().icu_open_alerts().await? {
             if let Some(s) = a.stay_id {
@@ -1361,9 +1722,10 @@ async fn store_batch(
             let Some(values) = newest.get(stay.id.as_str()) else {
                 continue;
             };
-            let prev = previous.get(&stay.id).cloned().unwrap_or_default();
+            let prev = memory.previous.get(&stay.id).cloned().unwrap_or_default();
             let stay_open = open.get(&stay.id).unwrap_or(&empty);
-            evaluate_thresholds(rules, stay, &prev, values, stay_open, &mut changes);
+            let history = memory.histories.entry(stay.id.clone()).or_default();
+            evaluate_thresholds(rules, stay, &prev, values, history, stay_open, &mut changes);
         }
     }
     for (facility_id, control_id) in &quarantined_units {
@@ -1399,7 +1761,7 @@ async fn store_batch(
     let results = store.icu().icu_ingest(incoming, changes, audit).await?;
     // Remember the new newest values for the next batch's two-in-a-row check.
     for (stay_id, values) in &newest {
-        let prev = previous.entry(stay_id.to_string()).or_default();
+        let prev = memory.previous.entry(stay_id.to_string()).or_default();
         for (item, (_, v)) in values {
             prev.insert(item.clone(), *v);
         }
@@ -1661,7 +2023,15 @@ mod tests {
         } else {
             HashSet::new()
         };
-        evaluate_thresholds(&rules, &stay(), &previous, &newest, &open, &mut changes);
+        evaluate_thresholds(
+            &rules,
+            &stay(),
+            &previous,
+            &newest,
+            &mut StayHistory::default(),
+            &open,
+            &mut changes,
+        );
         changes
     }
 
@@ -1718,5 +2088,171 @@ mod tests {
         assert_eq!(result.sheet.total, 14);
         assert!(!result.sheet.complete);
         assert_eq!(result.sheet.missing.len(), 1);
+    }
+
+    fn evaluate(
+        previous: &[(&str, f64)],
+        newest: &[(&str, f64)],
+        at: Millis,
+        history: &mut StayHistory,
+        open: &[&str],
+    ) -> IcuAlertChanges {
+        let previous: HashMap<String, f64> =
+            previous.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let newest: HashMap<String, (Millis, f64)> = newest
+            .iter()
+            .map(|(k, v)| (k.to_string(), (at, *v)))
+            .collect();
+        let open: HashSet<String> = open.iter().map(|s| s.to_string()).collect();
+        let mut changes = IcuAlertChanges::default();
+        evaluate_thresholds(
+            &default_rules(),
+            &stay(),
+            &previous,
+            &newest,
+            history,
+            &open,
+            &mut changes,
+        );
+        changes
+    }
+
+    const MINUTE: Millis = 60_000;
+
+    #[test]
+    fn a_sustained_fall_within_the_window_raises_a_trend_alert_and_clears_on_recovery() {
+        let stable: Vec<IcuValue> = (0..10)
+            .map(|m| IcuValue {
+                stay_id: "s1".into(),
+                item: "sbp".into(),
+                at: 100 * MINUTE + m * MINUTE,
+                value: 130.0,
+                source: "monitor".into(),
+            })
+            .collect();
+        let at = 140 * MINUTE;
+        let mut history = StayHistory::from_values(&stable);
+        // One low value after a stable hour is not yet a trend (two in a row).
+        let single = evaluate(&[("sbp", 128.0)], &[("sbp", 96.0)], at, &mut history, &[]);
+        assert!(!single.raise.iter().any(|a| a.rule == "sbp.drop"));
+        let mut history = StayHistory::from_values(&stable);
+        let raised = evaluate(&[("sbp", 95.0)], &[("sbp", 96.0)], at, &mut history, &[]);
+        let alert = raised.raise.iter().find(|a| a.rule == "sbp.drop").unwrap();
+        assert_eq!(
+            alert.text,
+            "収縮期血圧 1時間で 34 mmHg 低下（現在 96 mmHg）"
+        );
+        // The hysteresis band: a drop of 20 keeps it open, 12 clears it.
+        let held = evaluate(
+            &[("sbp", 96.0)],
+            &[("sbp", 110.0)],
+            at,
+            &mut history,
+            &["sbp.drop"],
+        );
+        assert!(held.clear.is_empty());
+        let cleared = evaluate(
+            &[("sbp", 110.0)],
+            &[("sbp", 118.0)],
+            at,
+            &mut history,
+            &["sbp.drop"],
+        );
+        assert!(cleared.clear.iter().any(|(_, rule, _)| rule == "sbp.drop"));
+        // The same fall spread over more than the window is no trend alert.
+        let mut old = StayHistory::from_values(&stable);
+        let late = evaluate(
+            &[("sbp", 95.0)],
+            &[("sbp", 96.0)],
+            175 * MINUTE,
+            &mut old,
+            &[],
+        );
+        assert!(!late.raise.iter().any(|a| a.rule == "sbp.drop"));
+    }
+
+    #[test]
+    fn minute_averages_keep_one_artefact_from_posing_as_a_trend() {
+        let mut history = StayHistory::default();
+        // A minute of heart rates around 80 with one artefact of 20.
+        for (i, v) in [80.0, 82.0, 20.0, 81.0, 79.0, 80.0].iter().enumerate() {
+            history.add("hr", 10 * MINUTE + i as Millis * 5_000, *v);
+        }
+        let (low, high) = history.items["hr"].range_since(0).unwrap();
+        assert!((low - 70.33).abs() < 0.01 && low == high, "{low} {high}");
+        let changes = evaluate(
+            &[("hr", 95.0)],
+            &[("hr", 96.0)],
+            20 * MINUTE,
+            &mut history,
+            &[],
+        );
+        assert!(
+            !changes.raise.iter().any(|a| a.rule == "hr.rise"),
+            "a rise of 26 from the minute average is below the rule's 30"
+        );
+    }
+
+    #[test]
+    fn news2_escalation_is_a_rule_on_the_derived_score() {
+        // RR 26 (3), SpO2 91 (3), HR 125 (2), SBP 95 (2), temperature 39.2 (2) = 12.
+        let previous = [
+            ("rr", 26.0),
+            ("spo2", 91.0),
+            ("hr", 125.0),
+            ("sbp", 95.0),
+            ("temp", 39.2),
+        ];
+        let changes = evaluate(
+            &previous,
+            &[("hr", 126.0)],
+            MINUTE,
+            &mut StayHistory::default(),
+            &[],
+        );
+        let alert = changes.raise.iter().find(|a| a.rule == NEWS2_RULE).unwrap();
+        assert_eq!(alert.text, "NEWS2 高リスク 12点");
+        // Recovered values: the open escalation clears at 4 or less.
+        let well = [
+            ("rr", 16.0),
+            ("spo2", 97.0),
+            ("hr", 80.0),
+            ("sbp", 120.0),
+            ("temp", 37.0),
+        ];
+        let cleared = evaluate(
+            &well,
+            &[("hr", 82.0)],
+            MINUTE,
+            &mut StayHistory::default(),
+            &[NEWS2_RULE],
+        );
+        assert!(cleared.clear.iter().any(|(_, rule, _)| rule == NEWS2_RULE));
+        // A site can change the score rule like any other, but not invent a score.
+        let changed = merge_rules(
+            &[RuleChange {
+                id: "news2.rise".into(),
+                window_minutes: Some(0),
+                ..Default::default()
+            }],
+            |_| true,
+        )
+        .unwrap_err();
+        assert!(changed[0].contains("window_minutes"), "{changed:?}");
+        let unknown = merge_rules(
+            &[RuleChange {
+                id: "sofa.high".into(),
+                item: Some("sofa".into()),
+                direction: Some("above".into()),
+                raise_at: Some(10.0),
+                clear_at: Some(8.0),
+                severity: Some("warning".into()),
+                text: Some("SOFA {v}".into()),
+                ..Default::default()
+            }],
+            |_| false,
+        )
+        .unwrap_err();
+        assert!(unknown[0].contains("unknown item"), "{unknown:?}");
     }
 }

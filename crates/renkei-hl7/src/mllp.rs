@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -324,29 +324,40 @@ pub async fn send_and_receive_with(
 /// A client connection that stays open for many messages, each answered by one
 /// frame (the ACK) before the next is sent — how monitor gateways and interface engines
 /// talk MLLP. The connection is closed on any error; make a new one to retry.
-pub struct MllpConnection {
-    stream: TcpStream,
+///
+/// The stream is a plain TCP connection ([`MllpConnection::connect`]) or anything else
+/// that reads and writes bytes — a TLS session set up by the caller
+/// ([`MllpConnection::over`]), so this crate needs no TLS library.
+pub struct MllpConnection<S = TcpStream> {
+    stream: S,
     codec: MllpCodec,
     buf: BytesMut,
     timeout: Duration,
 }
 
-impl MllpConnection {
-    /// Connects to `addr`.
+impl MllpConnection<TcpStream> {
+    /// Connects to `addr` over plain TCP.
     pub async fn connect(
         addr: impl ToSocketAddrs,
         options: &ClientOptions,
-    ) -> Result<MllpConnection, MllpError> {
+    ) -> Result<MllpConnection<TcpStream>, MllpError> {
         let stream = tokio::time::timeout(options.timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| MllpError::Timeout(options.timeout))??;
         stream.set_nodelay(true)?;
-        Ok(MllpConnection {
+        Ok(MllpConnection::over(stream, options))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> MllpConnection<S> {
+    /// Talks MLLP over an established stream.
+    pub fn over(stream: S, options: &ClientOptions) -> MllpConnection<S> {
+        MllpConnection {
             stream,
             codec: MllpCodec::new(options.max_frame_len),
             buf: BytesMut::with_capacity(4096),
             timeout: options.timeout,
-        })
+        }
     }
 
     /// Sends one message and waits for the answering frame.

@@ -13,7 +13,11 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use thiserror::Error;
+
+/// The deployment's catalogue, installed once at start-up.
+static SITE_CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
 
 /// Where an item's values come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,6 +64,7 @@ impl std::fmt::Display for Range {
 
 /// One canonical data item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ItemDef {
     /// Stable code used everywhere (`hr`, `spo2`, `creatinine`): lower-case ASCII
     /// letters, digits and `_`.
@@ -131,6 +136,19 @@ impl Catalogue {
             .map(|(i, d)| (d.code.clone(), i))
             .collect();
         Catalogue { items, index }
+    }
+
+    /// The catalogue in force in this process: the one installed at start-up with
+    /// [`Catalogue::install_site`] (the built-ins plus the items of the setting
+    /// `icu_items_file`), or the built-ins when none was installed.
+    pub fn site() -> &'static Catalogue {
+        SITE_CATALOGUE.get_or_init(Catalogue::builtin)
+    }
+
+    /// Makes `catalogue` the one [`Catalogue::site`] returns. Only the first call counts,
+    /// and only before anything read the site catalogue; later calls hand it back.
+    pub fn install_site(catalogue: Catalogue) -> Result<(), Catalogue> {
+        SITE_CATALOGUE.set(catalogue)
     }
 
     /// The built-ins plus `extra` items (from configuration). Every problem — a code

@@ -31,12 +31,19 @@ const SETTING_KEYS: &[&str] = &[
     "log_format",
     "mllp_addr",
     "mllp_senders",
+    "mllp_tls_cert",
+    "mllp_tls_key",
+    "mllp_tls_client_ca",
+    "icu_items_file",
     "icu_code_map_file",
     "icu_raw_retention_days",
     "icu_alert_rules_file",
     "smtp_url",
     "smtp_from",
 ];
+
+/// The MLLP listener's address unless configured (the HL7 port, loopback only).
+pub const DEFAULT_MLLP_ADDR: &str = "127.0.0.1:2575";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,11 +68,20 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `text` or `json`.
     pub log_format: String,
-    /// `host:port` of the HL7 v2 MLLP listener; empty: no listener.
+    /// `host:port` of the HL7 v2 MLLP listener; `off` (or empty): no listener.
     pub mllp_addr: String,
     /// Who may push over MLLP: `FACILITY=IP` entries, comma-separated. Empty: loopback
     /// peers only, for any facility (development and demo).
     pub mllp_senders: String,
+    /// PEM certificate chain; with `mllp_tls_key`, the MLLP listener speaks TLS only.
+    pub mllp_tls_cert: Option<PathBuf>,
+    /// PEM private key for `mllp_tls_cert`.
+    pub mllp_tls_key: Option<PathBuf>,
+    /// PEM CA certificates; when set, every MLLP client must present a certificate they
+    /// signed (mutual TLS).
+    pub mllp_tls_client_ca: Option<PathBuf>,
+    /// A TOML file of `[[item]]` tables: Tele-ICU data items beyond the built-in ones.
+    pub icu_items_file: Option<PathBuf>,
     /// A CSV code-mapping table for monitor messages that extends and overrides the
     /// built-in one (`source,code,item,unit,factor,offset`); empty: built-in table only.
     pub icu_code_map_file: Option<PathBuf>,
@@ -102,8 +118,12 @@ impl Default for Settings {
             trust_forwarded_for: false,
             max_body_bytes: web.max_body_bytes,
             log_format: "text".into(),
-            mllp_addr: String::new(),
+            mllp_addr: DEFAULT_MLLP_ADDR.into(),
             mllp_senders: String::new(),
+            mllp_tls_cert: None,
+            mllp_tls_key: None,
+            mllp_tls_client_ca: None,
+            icu_items_file: None,
             icu_code_map_file: None,
             icu_raw_retention_days: 30,
             icu_alert_rules_file: None,
@@ -155,7 +175,7 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
-    /// Address of the HL7 v2 MLLP listener, e.g. 127.0.0.1:2575 (default: none).
+    /// Address of the HL7 v2 MLLP listener (default 127.0.0.1:2575; `off`: no listener).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mllp_addr: Option<String>,
@@ -193,6 +213,31 @@ impl Settings {
             format!("sqlite://{}", self.data_dir.join("renkei.db").display())
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// Where the MLLP listener binds; `None` when switched off.
+    pub fn mllp_listen_addr(&self) -> Option<&str> {
+        let addr = self.mllp_addr.trim();
+        (!addr.is_empty() && !addr.eq_ignore_ascii_case("off")).then_some(addr)
+    }
+
+    /// The MLLP listener's TLS acceptor, when `mllp_tls_cert` and `mllp_tls_key` are set.
+    pub fn mllp_tls(&self) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+        match (&self.mllp_tls_cert, &self.mllp_tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::mllp_tls::acceptor(
+                cert,
+                key,
+                self.mllp_tls_client_ca.as_deref(),
+            )?)),
+            (None, None) => {
+                anyhow::ensure!(
+                    self.mllp_tls_client_ca.is_none(),
+                    "mllp_tls_client_ca needs mllp_tls_cert and mllp_tls_key"
+                );
+                Ok(None)
+            }
+            _ => anyhow::bail!("mllp_tls_cert and mllp_tls_key go together: set both or neither"),
         }
     }
 

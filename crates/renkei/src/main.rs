@@ -8,6 +8,7 @@ mod demo_icu;
 mod icu_config;
 mod mllp;
 mod mllp_icu;
+mod mllp_tls;
 mod serve;
 mod simulate;
 

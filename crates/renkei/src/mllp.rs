@@ -21,7 +21,8 @@ use renkei_hl7::Message;
 use renkei_storage::{Facility, Store};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
 
@@ -77,12 +78,14 @@ impl Senders {
     }
 }
 
-/// Accepts connections until `shutdown` resolves.
+/// Accepts connections until `shutdown` resolves; with `tls`, every connection must
+/// complete a TLS handshake first (plain MLLP is then refused).
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     senders: Senders,
     icu: Option<Arc<crate::mllp_icu::IcuRouter>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -109,11 +112,39 @@ pub async fn serve(
             tracing::warn!(%peer, "MLLP connection from an unlisted address refused");
             continue;
         }
+        // Small ACKs must not wait for Nagle; set before any TLS wrapping.
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
+        }
         let store = store.clone();
         let senders = senders.clone();
         let icu = icu.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(socket, peer, store, senders, icu).await {
+            let ended = match tls {
+                None => connection(socket, peer, store, senders, icu).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(
+                        crate::mllp_tls::HANDSHAKE_TIMEOUT,
+                        acceptor.accept(socket),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => connection(stream, peer, store, senders, icu).await,
+                        Ok(Err(e)) => {
+                            metrics::counter!("renkei_mllp_tls_failures_total").increment(1);
+                            tracing::warn!(%peer, error = %e, "MLLP TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            metrics::counter!("renkei_mllp_tls_failures_total").increment(1);
+                            tracing::warn!(%peer, "MLLP TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::info!(%peer, error = %e, "MLLP connection ended");
             }
             drop(permit);
@@ -121,14 +152,13 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    socket: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: S,
     peer: SocketAddr,
     store: Arc<dyn Store>,
     senders: Arc<Senders>,
     icu: Option<Arc<crate::mllp_icu::IcuRouter>>,
 ) -> anyhow::Result<()> {
-    socket.set_nodelay(true)?;
     let mut framed = Framed::new(socket, MllpCodec::new(MAX_FRAME));
     loop {
         let frame = match tokio::time::timeout(IDLE, framed.next()).await {

@@ -51,7 +51,7 @@ impl IcuRouter {
         site_table: Option<&str>,
         rules: Vec<renkei_core::icu::ThresholdRule>,
     ) -> anyhow::Result<IcuRouter> {
-        let catalogue = Catalogue::builtin();
+        let catalogue = Catalogue::site().clone();
         let codes = match site_table {
             None => CodeMap::defaults(),
             Some(text) => CodeMap::defaults()
@@ -343,7 +343,7 @@ pub fn load_alert_rules(
         .with_context(|| format!("reading icu_alert_rules_file {}", path.display()))?;
     let file: RulesFile = toml::from_str(&text)
         .with_context(|| format!("icu_alert_rules_file {}", path.display()))?;
-    let catalogue = Catalogue::builtin();
+    let catalogue = Catalogue::site();
     renkei_core::icu::merge_rules(&file.rule, |item| catalogue.get(item).is_some()).map_err(
         |problems| {
             anyhow::anyhow!(
@@ -353,4 +353,20 @@ pub fn load_alert_rules(
             )
         },
     )
+}
+
+/// Reads the setting `icu_items_file`: `[[item]]` tables of data items beyond the
+/// built-in ones (code, labels, unit, kind, sampling, decimals, possible range).
+pub fn load_items(path: &std::path::Path) -> anyhow::Result<Catalogue> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ItemsFile {
+        #[serde(default)]
+        item: Vec<renkei_icu::ItemDef>,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading icu_items_file {}", path.display()))?;
+    let file: ItemsFile =
+        toml::from_str(&text).with_context(|| format!("icu_items_file {}", path.display()))?;
+    Catalogue::with_extra(file.item).with_context(|| format!("icu_items_file {}", path.display()))
 }

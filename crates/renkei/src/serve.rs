@@ -80,6 +80,13 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
     };
     let mut web = settings.web_config();
     web.mailer = settings.mailer()?;
+    // Site data items first: the alert rules and code tables refer to them.
+    if let Some(path) = &settings.icu_items_file {
+        let catalogue = crate::mllp_icu::load_items(path)?;
+        if renkei_icu::Catalogue::install_site(catalogue).is_err() {
+            tracing::warn!("the ICU item catalogue was in use before icu_items_file was read");
+        }
+    }
     // The same alert rules for monitor data (MLLP) and values entered on the bed page.
     let rules = match &settings.icu_alert_rules_file {
         Some(path) => crate::mllp_icu::load_alert_rules(path)?,
@@ -118,18 +125,17 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
     } else {
         None
     };
-    let mllp_addr = if settings.mllp_addr.is_empty() && demo {
-        "127.0.0.1:0".to_string()
-    } else {
-        settings.mllp_addr.clone()
-    };
-    if !mllp_addr.is_empty() {
+    if let Some(mllp_addr) = settings.mllp_listen_addr() {
         let senders = crate::mllp::Senders::parse(&settings.mllp_senders)?;
-        let mllp = tokio::net::TcpListener::bind(&mllp_addr)
-            .await
-            .with_context(|| format!("binding the MLLP listener on {mllp_addr}"))?;
-        if let Some(config) = demo_icu {
-            crate::demo_icu::spawn_simulator(config, mllp.local_addr()?);
+        let tls = settings.mllp_tls()?;
+        let mllp = bind_mllp(mllp_addr, demo).await?;
+        match demo_icu {
+            // The in-process simulator speaks plain MLLP.
+            Some(_) if tls.is_some() => {
+                eprintln!("note: MLLP TLS is on, so the demo monitor simulator is not started")
+            }
+            Some(config) => crate::demo_icu::spawn_simulator(config, mllp.local_addr()?),
+            None => {}
         }
         // Tests and scripts read the bound port from this line.
         println!("renkei mllp on {}", mllp.local_addr()?);
@@ -146,6 +152,7 @@ pub async fn run(args: ServeArgs, demo_command: bool) -> anyhow::Result<ExitCode
             store.clone(),
             senders,
             Some(Arc::new(icu)),
+            tls,
             shutdown_signal(),
         ));
     }
@@ -345,4 +352,25 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Binds the MLLP listener. Demo mode on the default port, when that is taken (another
+/// server on this machine), takes a free port instead so a second demo still starts.
+async fn bind_mllp(addr: &str, demo: bool) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => Ok(listener),
+        Err(e)
+            if demo
+                && addr == crate::config::DEFAULT_MLLP_ADDR
+                && e.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            eprintln!("note: {addr} is in use; the demo's MLLP listener takes a free port");
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("binding the demo MLLP listener on a free port")
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!("binding the MLLP listener on {addr} (mllp_addr = \"off\" runs without one)")
+        }),
+    }
 }

@@ -78,6 +78,39 @@ pub struct MonitorArgs {
     /// Print the final summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Speak TLS, trusting the CA certificates in this PEM file.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a listener that requires one; with --tls-key.
+    #[arg(long, requires = "tls_key", requires = "tls_ca")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Name the server certificate must carry (default: the host of --to).
+    #[arg(long, requires = "tls_ca")]
+    tls_server_name: Option<String>,
+}
+
+impl MonitorArgs {
+    fn client_tls(&self) -> anyhow::Result<Option<crate::mllp_tls::ClientTls>> {
+        let Some(ca) = &self.tls_ca else {
+            return Ok(None);
+        };
+        let host = match &self.tls_server_name {
+            Some(name) => name.clone(),
+            None => self
+                .to
+                .rsplit_once(':')
+                .map(|(host, _)| host.trim_matches(['[', ']']).to_string())
+                .unwrap_or_else(|| self.to.clone()),
+        };
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+            _ => None,
+        };
+        crate::mllp_tls::ClientTls::new(ca, identity, &host).map(Some)
+    }
 }
 
 pub async fn run(command: SimulateCommand) -> anyhow::Result<ExitCode> {
@@ -132,20 +165,21 @@ fn ack_code(ack: &[u8]) -> (String, String) {
 
 async fn worker(
     addr: String,
+    tls: Option<crate::mllp_tls::ClientTls>,
     mut queue: mpsc::Receiver<SimMessage>,
     tally: Arc<Mutex<Tally>>,
 ) -> anyhow::Result<()> {
     let options = ClientOptions::default();
-    let mut connection: Option<MllpConnection> = None;
+    let mut connection: Option<MllpConnection<Box<dyn crate::mllp_tls::Stream>>> = None;
     while let Some(message) = queue.recv().await {
         if connection.is_none() {
-            match MllpConnection::connect(addr.as_str(), &options).await {
+            match crate::mllp_tls::connect(&addr, tls.as_ref(), &options).await {
                 Ok(c) => connection = Some(c),
                 Err(e) => {
                     let mut t = tally.lock().await;
                     t.sent += 1;
                     t.transport += 1;
-                    t.last_problem = Some(format!("cannot connect to {addr}: {e}"));
+                    t.last_problem = Some(format!("cannot connect to {addr}: {e:#}"));
                     drop(t);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
@@ -230,8 +264,9 @@ async fn monitors(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         dropouts: !args.no_dropouts,
     };
     let mut simulator = Simulator::new(config);
-    // Fail early, with the address, when nothing listens.
-    MllpConnection::connect(args.to.as_str(), &ClientOptions::default())
+    // Fail early, with the address, when nothing listens (or TLS does not work out).
+    let tls = args.client_tls()?;
+    crate::mllp_tls::connect(&args.to, tls.as_ref(), &ClientOptions::default())
         .await
         .with_context(|| format!("cannot reach the MLLP listener at {}", args.to))?;
     eprintln!(
@@ -250,7 +285,12 @@ async fn monitors(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     for _ in 0..args.connections {
         let (tx, rx) = mpsc::channel::<SimMessage>(1024);
         senders.push(tx);
-        workers.push(tokio::spawn(worker(args.to.clone(), rx, tally.clone())));
+        workers.push(tokio::spawn(worker(
+            args.to.clone(),
+            tls.clone(),
+            rx,
+            tally.clone(),
+        )));
     }
 
     let began = Instant::now();

@@ -287,6 +287,8 @@ fn serves_tls_and_stops_on_sigterm() {
             dir.to_str().unwrap(),
             "--http-addr",
             "127.0.0.1:0",
+            "--mllp-addr",
+            "off",
         ])
         .args([
             "--tls-cert",

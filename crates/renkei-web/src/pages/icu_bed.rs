@@ -130,9 +130,9 @@ pub(crate) fn form_text(
     value
 }
 
+/// The deployment's items (built-ins plus `icu_items_file`).
 pub fn catalogue() -> &'static Catalogue {
-    static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
-    CATALOGUE.get_or_init(Catalogue::builtin)
+    Catalogue::site()
 }
 
 pub fn item_label(tr: Tr, item: &ItemDef) -> String {
@@ -1293,12 +1293,27 @@ pub async fn record_values(
         .filter(|a| a.stay_id.as_deref() == Some(o.stay.id.as_str()))
         .map(|a| a.rule)
         .collect();
+    let rules = &state.config.icu_alert_rules;
+    let window = icu_service::longest_trend_window(rules);
+    let trend_items = icu_service::trend_items(rules);
+    let mut history = if window > 0 && !trend_items.is_empty() {
+        let now = renkei_domain::now_millis();
+        icu_service::StayHistory::from_values(
+            &store
+                .icu()
+                .icu_values(&o.stay.id, &trend_items, now - window, now)
+                .await?,
+        )
+    } else {
+        icu_service::StayHistory::default()
+    };
     let mut changes = IcuAlertChanges::default();
     icu_service::evaluate_thresholds(
-        &state.config.icu_alert_rules,
+        rules,
         &o.stay,
         &previous,
         &newest,
+        &mut history,
         &open_rules,
         &mut changes,
     );
