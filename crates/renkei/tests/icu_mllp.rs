@@ -663,3 +663,93 @@ fn mllp_over_mutual_tls() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A parameter the catalogue lacks becomes a site item by configuration alone: declared in
+/// `icu_items_file`, mapped in `icu_code_map_file`, then stored from a monitor message.
+#[tokio::test]
+async fn a_site_data_item_is_declared_mapped_and_stored_without_code() {
+    let data = temp_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let items = data.join("items.toml");
+    std::fs::write(
+        &items,
+        "[[item]]\ncode = \"etco2\"\nlabel_ja = \"呼気終末CO2\"\nlabel_en = \"End-tidal CO2\"\n\
+         unit = { display = \"mmHg\", ucum = \"mm[Hg]\" }\nkind = \"vital\"\n\
+         sampling_secs = 60\ndecimals = 0\nplausible = { min = 0, max = 150 }\n",
+    )
+    .unwrap();
+    let codes = data.join("codes.csv");
+    std::fs::write(&codes, "mdc,151708,etco2,mm[Hg],,,EtCO2\n").unwrap();
+    let start = |items: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_renkei"))
+            .args(["demo", "--data-dir", data.to_str().unwrap()])
+            .args(["--http-addr", "127.0.0.1:0", "--mllp-addr", "127.0.0.1:0"])
+            .env_remove("RENKEI_CONFIG")
+            .env("RENKEI_ICU_ITEMS_FILE", items)
+            .env("RENKEI_ICU_CODE_MAP_FILE", &codes)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // A wrong declaration stops the start, naming the item and the problem.
+    let wrong = data.join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        "[[item]]\ncode = \"hr\"\nlabel_ja = \"x\"\nlabel_en = \"x\"\n\
+         unit = { display = \"\", ucum = \"\" }\nkind = \"vital\"\ndecimals = 0\n\
+         plausible = { min = 5, max = 1 }\n",
+    )
+    .unwrap();
+    let refused = start(&wrong).wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("\"hr\": the code is already taken"), "{err}");
+    assert!(err.contains("a UCUM unit is required"), "{err}");
+
+    let mut server = start(&items);
+    let lines = common::wait_ready(&mut server);
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("renkei mllp on "))
+        .expect("the MLLP address is printed")
+        .to_string();
+    let bed = query_row(
+        &data,
+        "SELECT f.code, b.monitor_key, s.local_id, s.id FROM icu_stays s \
+         JOIN icu_beds b ON b.id = s.bed_id JOIN facilities f ON f.id = b.facility_id \
+         WHERE s.discharged_at IS NULL ORDER BY b.position LIMIT 1",
+    )
+    .await;
+    let (facility, key, patient, stay) = (&bed[0], &bed[1], &bed[2], &bed[3]);
+    let message = pcd01(facility, "ETCO2-1", key, patient, "88", "97").replace(
+        "OBX|2|",
+        "OBX|3|NM|151708^MDC_AWAY_CO2_ET^MDC|1.1.1.3|38|266016^MDC_DIM_MMHG^MDC|||||R|||20300101090000+0900\rOBX|2|",
+    );
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let reply = exchange(&mut stream, &message);
+    assert_eq!(ack_code(&reply), "AA", "{reply}");
+    assert!(
+        !reply.lines().any(|l| l.starts_with("ERR|")),
+        "the site item is known: no warning: {reply}"
+    );
+    let stored = query_row(
+        &data,
+        &format!(
+            "SELECT COUNT(*), CAST(MAX(value) AS INTEGER) FROM icu_observations \
+             WHERE stay_id = '{stay}' AND item = 'etco2' AND at = 1893456000000"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (stored[0].as_str(), stored[1].as_str()),
+        ("1", "38"),
+        "{stored:?}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
