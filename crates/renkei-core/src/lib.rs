@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod acp;
+pub mod care_log;
 pub mod clinical;
 pub mod facilities;
 pub mod icu;

@@ -133,7 +133,10 @@ pub(crate) fn of(resource: &Value) -> InfoCategory {
     match ty {
         "Observation" => {
             let cat = resource.get("category");
-            if has_coding(cat, OBSERVATION_CATEGORY, "vital-signs") {
+            // Vital signs and care records (intake, excretion, sleep, behaviour) are care.
+            if has_coding(cat, OBSERVATION_CATEGORY, "vital-signs")
+                || has_coding(cat, OBSERVATION_CATEGORY, "survey")
+            {
                 return InfoCategory::Care;
             }
             if has_coding(cat, OBSERVATION_CATEGORY, "imaging") {

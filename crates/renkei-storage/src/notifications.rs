@@ -29,8 +29,17 @@ pub mod kind {
     pub const BREAK_GLASS: &str = "break_glass";
     /// The user's facility was invited to a patient's care team.
     pub const TEAM_INVITATION: &str = "team_invitation";
+    /// A home visit recorded a value outside the patient's alert limits.
+    pub const VITAL_LIMIT: &str = "vital_limit";
     /// Every kind, in the order the inbox explains them.
-    pub const ALL: [&str; 5] = [MENTION, REPLY, URGENT, BREAK_GLASS, TEAM_INVITATION];
+    pub const ALL: [&str; 6] = [
+        MENTION,
+        REPLY,
+        URGENT,
+        VITAL_LIMIT,
+        BREAK_GLASS,
+        TEAM_INVITATION,
+    ];
 }
 
 /// One entry of a user's inbox.

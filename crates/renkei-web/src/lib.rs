@@ -209,6 +209,11 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/patients/{id}/emergency", get(emergency::summary))
         .route("/patients/{id}/acp", get(acp::show).post(acp::record))
         .route("/patients/{id}/record", get(record::show))
+        .route(
+            "/patients/{id}/care-log",
+            get(care_log::show).post(care_log::record_visit),
+        )
+        .route("/patients/{id}/care-log/limits", post(care_log::set_limits))
         .route("/patients/{id}/record/vitals", post(record::add_vitals))
         .route("/patients/{id}/record/dispense", post(record::add_dispense))
         .route("/patients/{id}/record/note", post(record::add_note))

@@ -1698,3 +1698,206 @@ async fn acp_wishes_are_recorded_reviewed_and_shown_on_the_emergency_summary() {
     })
     .await;
 }
+
+/// 在宅ケア記録: the patient's alert limits (checked, kept as a FHIR Goal), a visit from
+/// another facility of the team with care items and a value outside the limits — stored
+/// as Observations and notifying the team in the same transaction —, refusals that store
+/// nothing, and outsiders who get 404.
+#[tokio::test]
+async fn the_care_log_keeps_limits_and_a_value_outside_them_notifies_the_team() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let (other, _) = app.sign_in("otherdoc").await;
+        let (outsider, _) = app.sign_in("cm1").await;
+        let person = register(&app, &doctor, "CL-1").await;
+        consent_and_join_other(&app, &doctor, &other, &person).await;
+        let url = format!("/patients/{person}/care-log");
+        let (status, page) = get(&app, &doctor, &url).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("id=\"limits-none\""), "no limits yet");
+
+        // Limits: a lower bound above the upper one is refused, nothing stored.
+        let token = csrf(&app, &doctor).await;
+        let limits = |pairs: &[(&str, &str)]| {
+            let mut form = vec![("csrf".to_string(), token.clone())];
+            form.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            form
+        };
+        let res = doctor
+            .post(app.url(&format!("{url}/limits")))
+            .form(&limits(&[("systolic_low", "160"), ("systolic_high", "90")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("下限は上限より小さくしてください。"));
+        assert!(
+            fhir_search(&app, &doctor, &format!("Goal?patient={person}"))
+                .await
+                .is_empty()
+        );
+        let res = doctor
+            .post(app.url(&format!("{url}/limits")))
+            .form(&limits(&[
+                ("systolic_high", "150"),
+                ("spo2_low", "93"),
+                ("weight_high", "52"),
+                ("note", "心不全：体重 52 kg 超で連絡"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let (_, page) = get(&app, &doctor, &url).await;
+        let current = between(&page, "id=\"limits-current\"><strong>", "</strong>").unwrap();
+        assert_eq!(current, "収縮期血圧 ≤150 mmHg、SpO2 ≥93 %、体重 ≤52 kg");
+        let goals = fhir_search(&app, &doctor, &format!("Goal?patient={person}")).await;
+        assert_eq!(goals.len(), 1);
+        assert_eq!(goals[0]["target"].as_array().unwrap().len(), 3);
+
+        // A visit by the other facility: BP 168/90 is outside, the rest is care record.
+        let before = creates(&app, &person).await;
+        let other_token = csrf(&app, &other).await;
+        let visit = |values: &[(&str, &str)]| {
+            let mut form = vec![
+                ("csrf".to_string(), other_token.clone()),
+                ("at".to_string(), jst_local(-30)),
+            ];
+            form.extend(values.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            form
+        };
+        let res = other
+            .post(app.url(&url))
+            .form(&visit(&[
+                ("systolic", "168"),
+                ("diastolic", "90"),
+                ("spo2", "95"),
+                ("fluid", "600"),
+                ("meal_staple", "50"),
+                ("bowel", "0"),
+                ("note", "夕方に落ち着かず、帰宅願望あり"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            location.contains("msg=notice.care_log_alerted"),
+            "{location}"
+        );
+        assert_eq!(creates(&app, &person).await, before + 1, "one transaction");
+        let doctor_id = app.user_id("doctor1").await;
+        let other_id = app.user_id("otherdoc").await;
+        let inbox = app
+            .store
+            .notifications()
+            .notifications_of(&doctor_id, false, 50, 0)
+            .await
+            .unwrap();
+        let alert = inbox
+            .iter()
+            .find(|n| n.kind == "vital_limit")
+            .expect("notified");
+        assert_eq!(alert.person_id.as_deref(), Some(person.as_str()));
+        assert!(
+            alert.link.starts_with(&format!("{url}#obs-")),
+            "{}",
+            alert.link
+        );
+        assert!(app
+            .store
+            .notifications()
+            .notifications_of(&other_id, false, 50, 0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| n.kind != "vital_limit"));
+        let (_, inbox_page) = get(&app, &doctor, "/notifications").await;
+        assert!(inbox_page.contains("個別アラート範囲外の値"));
+
+        // In range: recorded without a notification.
+        let res = other
+            .post(app.url(&url))
+            .form(&visit(&[
+                ("systolic", "132"),
+                ("diastolic", "80"),
+                ("sleep", "6.5"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("care_log_saved"));
+
+        // Refused, nothing stored: an impossible SpO2, an empty visit, a visit by an outsider.
+        let stored = creates(&app, &person).await;
+        let res = other
+            .post(app.url(&url))
+            .form(&visit(&[("spo2", "140"), ("fluid", "300")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("SpO2：50〜100%の範囲で入力してください。"),
+            "{body}"
+        );
+        assert!(body.contains("value=\"300\""), "the form is kept");
+        let res = other
+            .post(app.url(&url))
+            .form(&visit(&[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("少なくとも一つの項目を入力してください。"));
+        let outsider_token = csrf(&app, &outsider).await;
+        let res = outsider
+            .post(app.url(&url))
+            .form(&[
+                ("csrf", outsider_token),
+                ("at", jst_local(-5)),
+                ("spo2", "97".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        assert_eq!(get(&app, &outsider, &url).await.0, 404);
+        assert_eq!(creates(&app, &person).await, stored);
+
+        // The page: the visit with its out-of-limits value flagged, care items, the note.
+        let (_, page) = get(&app, &doctor, &url).await;
+        let table = between(&page, "id=\"visits-table\"", "</table>").unwrap();
+        assert!(
+            table.contains("<td class=\"value out-of-limits\">168"),
+            "{table}"
+        );
+        assert!(table.contains(">600<") && table.contains("夕方に落ち着かず、帰宅願望あり"));
+        assert!(page.contains("aria-label=\"収縮期血圧"), "charts are drawn");
+        // As FHIR: the fluid intake is LOINC 9108-2, the note a care-record observation.
+        let observations =
+            fhir_search(&app, &doctor, &format!("Observation?patient={person}")).await;
+        assert!(observations
+            .iter()
+            .any(|o| o["code"]["coding"][0]["code"] == "9108-2"
+                && o["valueQuantity"]["value"] == 600.0));
+        assert!(observations
+            .iter()
+            .any(|o| o["valueString"] == "夕方に落ち着かず、帰宅願望あり"));
+    })
+    .await;
+}

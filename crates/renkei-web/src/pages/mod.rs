@@ -6,6 +6,7 @@ pub mod acp;
 pub mod admin;
 pub mod apply;
 pub mod auth;
+pub mod care_log;
 pub mod clients;
 pub mod directory;
 pub mod emergency;

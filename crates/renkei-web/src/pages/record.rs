@@ -976,6 +976,39 @@ fn chart(title: &str, unit: &str, points: &[&ObsPoint]) -> Option<Chart> {
     })
 }
 
+/// A chart of plain time series (one per name) with an optional alert band
+/// (`low`, `high`), drawn like the record's: for pages that are not the record itself.
+pub(super) fn series_chart(
+    title: &str,
+    unit: &str,
+    names: &[&str],
+    data: &[(i64, usize, f64, bool)],
+    band: (Option<f64>, Option<f64>),
+) -> Option<Chart> {
+    let points: Vec<ObsPoint> = data
+        .iter()
+        .map(|&(at, series, value, outside)| ObsPoint {
+            key: String::new(),
+            label: title.to_string(),
+            codes: Vec::new(),
+            unit: unit.to_string(),
+            range: String::new(),
+            low: band.0,
+            high: band.1,
+            millis: Some(at),
+            column: String::new(),
+            text: String::new(),
+            values: vec![(series, value)],
+            series_names: names.iter().map(|n| n.to_string()).collect(),
+            flag: if outside { "H" } else { "" },
+            source: String::new(),
+            order: 0,
+        })
+        .collect();
+    let refs: Vec<&ObsPoint> = points.iter().collect();
+    chart(title, unit, &refs)
+}
+
 fn grid(points: Vec<ObsPoint>, by_label: bool) -> GridView {
     let count = points.len();
     let mut columns: Vec<String> = points
@@ -1493,7 +1526,7 @@ pub(super) fn build_sections(
 #[derive(Deserialize, Default)]
 pub struct VitalsForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
     pub at: String,
     #[serde(default)]
@@ -1622,7 +1655,7 @@ struct RecordPage {
 
 /// Professions that record observations and notes (not clerks or municipal officers,
 /// whose work is administrative).
-fn records_care(p: Profession) -> bool {
+pub(super) fn records_care(p: Profession) -> bool {
     !matches!(p, Profession::Clerk | Profession::MunicipalOfficer)
 }
 
@@ -1866,12 +1899,12 @@ pub(super) fn author(viewer: &Viewer, facility: &Facility) -> Author {
 }
 
 /// `YYYY-MM-DDTHH:MM` in JST, as a `datetime-local` input shows it.
-fn datetime_local(millis: i64) -> String {
+pub(super) fn datetime_local(millis: i64) -> String {
     jst(millis).replacen(' ', "T", 1)
 }
 
 /// Parses a `datetime-local` value (JST) to milliseconds.
-fn parse_local(s: &str) -> Option<i64> {
+pub(super) fn parse_local(s: &str) -> Option<i64> {
     use chrono::{FixedOffset, NaiveDateTime, TimeZone};
     let s = s.trim().replace(' ', "T");
     let t = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -1893,7 +1926,7 @@ pub(super) fn fhir_datetime(millis: i64) -> String {
 }
 
 /// A number as typed on a tablet: full-width digits and separators accepted.
-fn parse_number(s: &str) -> Option<f64> {
+pub(super) fn parse_number(s: &str) -> Option<f64> {
     let ascii: String = s
         .trim()
         .chars()
@@ -1907,7 +1940,7 @@ fn parse_number(s: &str) -> Option<f64> {
     ascii.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-fn range_message(lang: Lang, label: &str, min: f64, max: f64, unit: &str) -> String {
+pub(super) fn range_message(lang: Lang, label: &str, min: f64, max: f64, unit: &str) -> String {
     match lang {
         Lang::Ja => format!(
             "{label}：{}〜{}{unit}の範囲で入力してください。",
@@ -1924,7 +1957,7 @@ fn range_message(lang: Lang, label: &str, min: f64, max: f64, unit: &str) -> Str
 
 /// When something happened, from a form field: required, not in the future (five minutes'
 /// grace for clocks), not before the person was born.
-fn check_time(
+pub(super) fn check_time(
     tr: Tr,
     label: &str,
     value: &str,
@@ -1950,7 +1983,7 @@ fn check_time(
 }
 
 /// The earliest credible time for the person's data: the birth date on record, else 1900.
-async fn not_before(state: &SharedState, person: &str) -> AppResult<i64> {
+pub(super) async fn not_before(state: &SharedState, person: &str) -> AppResult<i64> {
     let birth = state
         .store
         .person_records(person)
@@ -2164,7 +2197,7 @@ pub(super) fn write_errors(tr: Tr, lang: Lang, e: WriteError) -> AppResult<Vec<S
     }
 }
 
-fn saved(person: &str, anchor: &str) -> Response {
+pub(super) fn saved(person: &str, anchor: &str) -> Response {
     Redirect::to(&format!(
         "/patients/{person}/record?msg=notice.record_saved#{anchor}"
     ))
