@@ -11,6 +11,7 @@ pub mod icu;
 pub mod ingest;
 pub mod notify;
 pub mod patients;
+pub mod team_goals;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

@@ -214,6 +214,15 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             get(care_log::show).post(care_log::record_visit),
         )
         .route("/patients/{id}/care-log/limits", post(care_log::set_limits))
+        .route("/patients/{id}/goals", get(goals::show).post(goals::create))
+        .route(
+            "/patients/{id}/goals/{goal}/progress",
+            post(goals::add_progress),
+        )
+        .route(
+            "/patients/{id}/goals/{goal}/status",
+            post(goals::set_status),
+        )
         .route("/patients/{id}/record/vitals", post(record::add_vitals))
         .route("/patients/{id}/record/dispense", post(record::add_dispense))
         .route("/patients/{id}/record/note", post(record::add_note))

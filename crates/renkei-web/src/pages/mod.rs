@@ -10,6 +10,7 @@ pub mod care_log;
 pub mod clients;
 pub mod directory;
 pub mod emergency;
+pub mod goals;
 pub mod home;
 pub mod icu;
 pub mod icu_bed;
