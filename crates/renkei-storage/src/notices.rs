@@ -233,8 +233,12 @@ pub trait NoticeStore: Send + Sync {
     ) -> StoreResult<Vec<Notice>>;
     /// Records that the user opened the notice; a notice already read keeps its first read
     /// time. Returns whether this was the first time.
-    async fn mark_notice_read(&self, notice_id: &str, user_id: &str, at: Millis)
-        -> StoreResult<bool>;
+    async fn mark_notice_read(
+        &self,
+        notice_id: &str,
+        user_id: &str,
+        at: Millis,
+    ) -> StoreResult<bool>;
     /// Who opened the notice, earliest first.
     async fn notice_readers(&self, notice_id: &str) -> StoreResult<Vec<NoticeRead>>;
     /// The notice's audience now (active users of its scope) and how many of them read it.
