@@ -11,6 +11,10 @@ use crate::DemoNetwork;
 const HOUR: Millis = 3600 * 1000;
 const DAY: Millis = 24 * HOUR;
 
+/// (topic id, title, posts as (login, text) with the opening post first, how long ago it
+/// was opened).
+type DemoThread<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Millis);
+
 /// What the demo stores besides the network.
 #[derive(Debug, Clone, Default)]
 pub struct DemoNotices {
@@ -179,7 +183,7 @@ pub fn generate(network: &DemoNetwork, now: Millis) -> DemoNotices {
             30,
         ),
     ];
-    let threads: [(&str, &str, &[(&str, &str)], Millis); 3] = [
+    let threads: [DemoThread; 3] = [
         (
             "demo-topic-discharge",
             "入院時情報提供書の送付タイミングについて",

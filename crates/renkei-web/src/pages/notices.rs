@@ -258,7 +258,7 @@ pub async fn list(
     if let Some((f, _)) = &facility {
         own.extend(store.notices_published(Some(f), 20, 0).await?);
     }
-    own.sort_by(|a, b| b.published_at.cmp(&a.published_at));
+    own.sort_by_key(|n| std::cmp::Reverse(n.published_at));
     for n in own {
         let reach = store.notice_reach(&n.id).await?;
         published.push(PublishedRow {
