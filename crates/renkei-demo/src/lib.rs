@@ -11,6 +11,7 @@
 
 pub mod clinical;
 mod names;
+pub mod notices;
 mod patients;
 mod places;
 mod words;

@@ -451,6 +451,10 @@ impl Store for SqlStore {
         self
     }
 
+    fn notices(&self) -> &dyn renkei_storage::notices::NoticeStore {
+        self
+    }
+
     fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<renkei_storage::Event> {
         self.events.subscribe()
     }

@@ -7,6 +7,7 @@
 
 pub mod fhir;
 pub mod icu;
+pub mod notices;
 pub mod notifications;
 pub mod records;
 pub mod testsuite;
@@ -61,6 +62,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The in-app inbox and e-mail preferences.
     fn notifications(&self) -> &dyn notifications::NotificationStore;
+
+    /// Notices with read state, and the discussion board.
+    fn notices(&self) -> &dyn notices::NoticeStore;
 
     // --- live events ------------------------------------------------------------------
     /// Sends an event to every subscriber on every node: PostgreSQL `NOTIFY` (so nodes

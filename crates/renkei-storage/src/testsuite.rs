@@ -78,6 +78,8 @@ pub async fn run_all(store: &dyn Store) {
     live_events(store).await;
     icu_storage(store).await;
     notifications(store).await;
+    notices(store).await;
+    board(store).await;
 }
 
 /// Published events reach a subscriber; topics and sizes the channel cannot carry are
@@ -4620,5 +4622,564 @@ pub async fn notifications(store: &dyn Store) {
             .await
             .unwrap(),
         vec![u1.clone()]
+    );
+}
+
+/// Notices: audience by scope, scheduled / expired / withdrawn ones, unread first, read
+/// marks kept at their first time without an audit record, reach counted over the current
+/// audience, edits and withdrawal audited and refused once withdrawn.
+pub async fn notices(store: &dyn Store) {
+    use crate::notices::*;
+    use fhir_checks::ms;
+    let n = store.notices();
+    let t0 = ms(2032, 4, 1, 0, 0);
+    // An active facility with its administrator and one more member.
+    let f = sample_facility(
+        "周知テスト医院",
+        "シュウチテストイイン",
+        FacilityType::Clinic,
+        "",
+    );
+    store
+        .create_facility(f.clone(), audit("facility.apply"))
+        .await
+        .unwrap();
+    let admin_login = format!("notice-admin-{}", &ids::new_id()[..8]);
+    let (_, admin) = store
+        .approve_facility(
+            &f.id,
+            sample_user(
+                &admin_login,
+                vec![(f.id.clone(), MemberRole::FacilityAdmin)],
+            ),
+            t0,
+            audit("facility.approve"),
+        )
+        .await
+        .unwrap();
+    let member = store
+        .create_user(
+            sample_user(
+                &format!("notice-nurse-{}", &ids::new_id()[..8]),
+                vec![(f.id.clone(), MemberRole::Member)],
+            ),
+            audit("user.create"),
+        )
+        .await
+        .unwrap();
+    let outsider = format!("outsider-{}", ids::new_id());
+    let notice = |id: &str,
+                  scope_: &str,
+                  facility: Option<&str>,
+                  imp: &str,
+                  at: i64,
+                  expires: Option<i64>| Notice {
+        id: id.to_string(),
+        scope: scope_.to_string(),
+        facility_id: facility.map(str::to_string),
+        author_user_id: admin.id.clone(),
+        author_facility_id: Some(f.id.clone()),
+        title: format!("タイトル {id}"),
+        body: "一行目\n二行目".into(),
+        importance: imp.to_string(),
+        published_at: at,
+        expires_at: expires,
+        created_at: at,
+        edited_at: None,
+        withdrawn_at: None,
+        withdrawn_by: None,
+    };
+    let tag = ids::new_id();
+    let id = |s: &str| format!("{tag}-{s}");
+    let before = store.audit_head().await.unwrap().map(|h| h.0).unwrap_or(0);
+    let fac_notice = notice(
+        &id("fac"),
+        scope::FACILITY,
+        Some(&f.id),
+        importance::IMPORTANT,
+        t0 + 1_000,
+        None,
+    );
+    n.publish_notice(fac_notice.clone(), audit("notice.publish"))
+        .await
+        .unwrap();
+    n.publish_notice(
+        notice(
+            &id("scheduled"),
+            scope::FACILITY,
+            Some(&f.id),
+            importance::NORMAL,
+            t0 + 50_000,
+            None,
+        ),
+        audit("notice.publish"),
+    )
+    .await
+    .unwrap();
+    n.publish_notice(
+        notice(
+            &id("expired"),
+            scope::FACILITY,
+            Some(&f.id),
+            importance::NORMAL,
+            t0 + 500,
+            Some(t0 + 5_000),
+        ),
+        audit("notice.publish"),
+    )
+    .await
+    .unwrap();
+    n.publish_notice(
+        notice(
+            &id("other"),
+            scope::FACILITY,
+            Some("another-facility"),
+            importance::NORMAL,
+            t0 + 2_000,
+            None,
+        ),
+        audit("notice.publish"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.audit_head().await.unwrap().unwrap().0,
+        before + 4,
+        "one audit record per notice"
+    );
+    assert_eq!(n.notice(&id("fac")).await.unwrap().unwrap(), fac_notice);
+
+    let now = t0 + 10_000;
+    let member_view = NoticeAudience {
+        user_id: member.id.clone(),
+        facility_ids: vec![f.id.clone()],
+        now,
+    };
+    let outsider_view = NoticeAudience {
+        user_id: outsider.clone(),
+        facility_ids: vec!["elsewhere".into()],
+        now,
+    };
+    let all = NoticeQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let mine = |list: &[NoticeView]| -> Vec<String> {
+        list.iter()
+            .map(|v| v.notice.id.clone())
+            .filter(|i| i.starts_with(&tag))
+            .collect()
+    };
+    let list = n.notices_for(&member_view, &all).await.unwrap();
+    assert_eq!(
+        mine(&list),
+        vec![id("fac")],
+        "scheduled, expired and other facilities' notices are left out"
+    );
+    let with_expired = n
+        .notices_for(
+            &member_view,
+            &NoticeQuery {
+                include_expired: true,
+                ..all.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine(&with_expired), vec![id("fac"), id("expired")]);
+    assert!(mine(&n.notices_for(&outsider_view, &all).await.unwrap()).is_empty());
+    let (unread, important) = n.unread_notice_counts(&member_view).await.unwrap();
+    assert!(unread >= 1 && important >= 1);
+
+    // Reading: bookkeeping, no audit record, first time kept.
+    let head = store.audit_head().await.unwrap().unwrap().0;
+    assert!(n
+        .mark_notice_read(&id("fac"), &member.id, now)
+        .await
+        .unwrap());
+    assert!(!n
+        .mark_notice_read(&id("fac"), &member.id, now + 99)
+        .await
+        .unwrap());
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head);
+    let (unread_after, important_after) = n.unread_notice_counts(&member_view).await.unwrap();
+    assert_eq!((unread_after, important_after), (unread - 1, important - 1));
+    let list = n.notices_for(&member_view, &all).await.unwrap();
+    let read = list.iter().find(|v| v.notice.id == id("fac")).unwrap();
+    assert_eq!(read.read_at, Some(now));
+    assert!(mine(
+        &n.notices_for(
+            &member_view,
+            &NoticeQuery {
+                unread_only: true,
+                ..all.clone()
+            }
+        )
+        .await
+        .unwrap()
+    )
+    .is_empty());
+    assert_eq!(
+        n.notice_readers(&id("fac")).await.unwrap(),
+        vec![NoticeRead {
+            user_id: member.id.clone(),
+            read_at: now
+        }]
+    );
+    // An outsider's read mark does not count: the reach is over the audience only.
+    n.mark_notice_read(&id("fac"), &outsider, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        n.notice_reach(&id("fac")).await.unwrap(),
+        NoticeReach {
+            audience: 2,
+            read: 1
+        }
+    );
+
+    // Unread first, then newest first.
+    n.publish_notice(
+        notice(
+            &id("later"),
+            scope::FACILITY,
+            Some(&f.id),
+            importance::NORMAL,
+            t0 + 3_000,
+            None,
+        ),
+        audit("notice.publish"),
+    )
+    .await
+    .unwrap();
+    n.publish_notice(
+        notice(
+            &id("net"),
+            scope::NETWORK,
+            None,
+            importance::NORMAL,
+            t0 + 4_000,
+            None,
+        ),
+        audit("notice.publish"),
+    )
+    .await
+    .unwrap();
+    let list = n.notices_for(&member_view, &all).await.unwrap();
+    assert_eq!(mine(&list), vec![id("net"), id("later"), id("fac")]);
+    assert_eq!(
+        mine(&n.notices_for(&outsider_view, &all).await.unwrap()),
+        vec![id("net")]
+    );
+    let reach = n.notice_reach(&id("net")).await.unwrap();
+    assert!(reach.audience >= 2 && reach.read == 0, "{reach:?}");
+
+    // The publisher's list holds scheduled ones too.
+    let published: Vec<String> = n
+        .notices_published(Some(&f.id), 100, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(
+        published,
+        vec![id("scheduled"), id("later"), id("fac"), id("expired")]
+    );
+    assert!(n
+        .notices_published(None, 1000, 0)
+        .await
+        .unwrap()
+        .iter()
+        .any(|x| x.id == id("net")));
+    assert!(!n
+        .notices_published(None, 1000, 0)
+        .await
+        .unwrap()
+        .iter()
+        .any(|x| x.id == id("fac")));
+
+    // Edit and withdraw.
+    let head = store.audit_head().await.unwrap().unwrap().0;
+    let edited = n
+        .edit_notice(
+            &id("fac"),
+            NoticeEdit {
+                title: "改題".into(),
+                body: "本文".into(),
+                importance: importance::NORMAL.into(),
+                expires_at: Some(t0 + 90_000),
+            },
+            now + 1,
+            audit("notice.edit"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited.title.as_str(), edited.edited_at, edited.expires_at),
+        ("改題", Some(now + 1), Some(t0 + 90_000))
+    );
+    let withdrawn = n
+        .withdraw_notice(&id("fac"), &admin.id, now + 2, audit("notice.withdraw"))
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.withdrawn_by.as_deref(), Some(admin.id.as_str()));
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 2);
+    let again = n
+        .withdraw_notice(&id("fac"), &admin.id, now + 3, audit("notice.withdraw"))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::InvalidState(_))),
+        "{again:?}"
+    );
+    let edit_withdrawn = n
+        .edit_notice(
+            &id("fac"),
+            NoticeEdit {
+                title: "x".into(),
+                body: "x".into(),
+                importance: importance::NORMAL.into(),
+                expires_at: None,
+            },
+            now + 4,
+            audit("notice.edit"),
+        )
+        .await;
+    assert!(
+        matches!(edit_withdrawn, Err(StoreError::InvalidState(_))),
+        "{edit_withdrawn:?}"
+    );
+    let missing = n
+        .withdraw_notice(&id("nothing"), &admin.id, now, audit("notice.withdraw"))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    assert_eq!(
+        store.audit_head().await.unwrap().unwrap().0,
+        head + 2,
+        "refusals leave no record"
+    );
+    assert!(!mine(&n.notices_for(&member_view, &all).await.unwrap()).contains(&id("fac")));
+}
+
+/// The board: threads with their opening post, replies moving the last activity, edits by
+/// the author only with the earlier text kept, withdrawal, moderation, closed threads.
+pub async fn board(store: &dyn Store) {
+    use crate::notices::*;
+    use fhir_checks::ms;
+    let n = store.notices();
+    let t0 = ms(2032, 5, 1, 0, 0);
+    let tag = ids::new_id();
+    let id = |s: &str| format!("{tag}-{s}");
+    let topic = BoardTopic {
+        id: id("topic"),
+        title: "入退院支援".into(),
+        description: "入退院時の連携について".into(),
+        sort_order: 10,
+        created_by: "secretariat".into(),
+        created_at: t0,
+    };
+    let before = store.audit_head().await.unwrap().map(|h| h.0).unwrap_or(0);
+    n.create_board_topic(topic.clone(), audit("board.topic"))
+        .await
+        .unwrap();
+    assert_eq!(n.board_topic(&topic.id).await.unwrap().unwrap(), topic);
+    let post = |pid: &str, thread: &str, opening: bool, author: &str, at: i64| BoardPost {
+        id: id(pid),
+        thread_id: id(thread),
+        opening,
+        author_user_id: author.to_string(),
+        author_facility_id: None,
+        body: format!("本文 {pid}"),
+        created_at: at,
+        edited_at: None,
+        withdrawn_at: None,
+        hidden_at: None,
+        hidden_by: None,
+        hidden_reason: None,
+    };
+    let thread = |tid: &str, author: &str, at: i64| BoardThread {
+        id: id(tid),
+        topic_id: topic.id.clone(),
+        title: format!("スレッド {tid}"),
+        author_user_id: author.to_string(),
+        author_facility_id: None,
+        created_at: at,
+        last_activity_at: at,
+    };
+    n.open_board_thread(
+        thread("t1", "alice", t0 + 1),
+        post("p1", "t1", true, "alice", t0 + 1),
+        audit("board.thread"),
+    )
+    .await
+    .unwrap();
+    n.open_board_thread(
+        thread("t2", "bob", t0 + 2),
+        post("p2", "t2", true, "bob", t0 + 2),
+        audit("board.thread"),
+    )
+    .await
+    .unwrap();
+    let wrong = n
+        .open_board_thread(
+            thread("t3", "bob", t0 + 3),
+            post("p3", "t2", true, "bob", t0 + 3),
+            audit("board.thread"),
+        )
+        .await;
+    assert!(
+        matches!(wrong, Err(StoreError::InvalidState(_))),
+        "{wrong:?}"
+    );
+    n.add_board_reply(
+        post("r1", "t1", false, "bob", t0 + 10),
+        audit("board.reply"),
+    )
+    .await
+    .unwrap();
+    n.add_board_reply(
+        post("r2", "t1", false, "carol", t0 + 11),
+        audit("board.reply"),
+    )
+    .await
+    .unwrap();
+    let missing = n
+        .add_board_reply(
+            post("r9", "nothing", false, "bob", t0 + 12),
+            audit("board.reply"),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    assert_eq!(
+        store.audit_head().await.unwrap().unwrap().0,
+        before + 5,
+        "one record per change, none for refusals"
+    );
+
+    let threads = n.board_threads(&topic.id, false, 10, 0).await.unwrap();
+    let listed: Vec<(String, i64, i64)> = threads
+        .iter()
+        .map(|t| (t.thread.id.clone(), t.replies, t.thread.last_activity_at))
+        .collect();
+    assert_eq!(listed, vec![(id("t1"), 2, t0 + 11), (id("t2"), 0, t0 + 2)]);
+    assert_eq!(n.count_board_threads(&topic.id, false).await.unwrap(), 2);
+    assert_eq!(
+        n.board_threads(&topic.id, false, 1, 1).await.unwrap()[0]
+            .thread
+            .id,
+        id("t2"),
+        "paging"
+    );
+    let summary = n
+        .board_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.topic.id == topic.id)
+        .unwrap();
+    assert_eq!(
+        (summary.threads, summary.last_activity_at),
+        (2, Some(t0 + 11))
+    );
+
+    // Edits: the author only, the earlier text kept.
+    let refused = n
+        .edit_board_post(&id("r1"), "carol", "乗っ取り", t0 + 20, audit("board.edit"))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidState(_))),
+        "{refused:?}"
+    );
+    let edited = n
+        .edit_board_post(&id("r1"), "bob", "訂正後", t0 + 21, audit("board.edit"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited.body.as_str(), edited.edited_at),
+        ("訂正後", Some(t0 + 21))
+    );
+    n.edit_board_post(&id("r1"), "bob", "再訂正", t0 + 22, audit("board.edit"))
+        .await
+        .unwrap();
+    let versions = n.board_post_versions(&[id("r1"), id("r2")]).await.unwrap();
+    let texts: Vec<(i64, &str, i64)> = versions
+        .iter()
+        .map(|v| (v.version, v.body.as_str(), v.written_at))
+        .collect();
+    assert_eq!(texts, vec![(1, "本文 r1", t0 + 10), (2, "訂正後", t0 + 21)]);
+
+    // Withdrawal and moderation.
+    n.withdraw_board_post(&id("r2"), "carol", t0 + 30, audit("board.withdraw"))
+        .await
+        .unwrap();
+    let again = n
+        .edit_board_post(&id("r2"), "carol", "x", t0 + 31, audit("board.edit"))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::InvalidState(_))),
+        "{again:?}"
+    );
+    let hidden = n
+        .hide_board_post(
+            &id("r1"),
+            "moderator",
+            "患者情報を含むため",
+            t0 + 32,
+            audit("board.hide"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (hidden.hidden_by.as_deref(), hidden.hidden_reason.as_deref()),
+        (Some("moderator"), Some("患者情報を含むため"))
+    );
+    let twice = n
+        .hide_board_post(&id("r1"), "moderator", "x", t0 + 33, audit("board.hide"))
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::InvalidState(_))),
+        "{twice:?}"
+    );
+    let posts = n.board_posts(&id("t1"), 10, 0).await.unwrap();
+    let shown: Vec<(String, bool)> = posts.iter().map(|p| (p.id.clone(), p.is_shown())).collect();
+    assert_eq!(
+        shown,
+        vec![(id("p1"), true), (id("r1"), false), (id("r2"), false)]
+    );
+    assert_eq!(n.count_board_posts(&id("t1")).await.unwrap(), 3);
+    assert_eq!(
+        n.board_threads(&topic.id, false, 10, 0).await.unwrap()[0].replies,
+        0
+    );
+
+    // A hidden opening post closes the thread: listed to moderators only, no replies.
+    n.hide_board_post(&id("p2"), "moderator", "重複", t0 + 40, audit("board.hide"))
+        .await
+        .unwrap();
+    assert_eq!(n.count_board_threads(&topic.id, false).await.unwrap(), 1);
+    let with_closed = n.board_threads(&topic.id, true, 10, 0).await.unwrap();
+    assert_eq!(
+        with_closed.iter().map(|t| t.closed).collect::<Vec<_>>(),
+        vec![false, true]
+    );
+    let closed = n
+        .add_board_reply(
+            post("r3", "t2", false, "alice", t0 + 41),
+            audit("board.reply"),
+        )
+        .await;
+    assert!(
+        matches!(closed, Err(StoreError::InvalidState(_))),
+        "{closed:?}"
+    );
+    assert!(
+        n.board_post(&id("r3")).await.unwrap().is_none(),
+        "nothing stored half-way"
     );
 }

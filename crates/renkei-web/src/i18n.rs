@@ -1125,6 +1125,115 @@ const ICU_PAGES_MESSAGES: &[(&str, &str, &str)] = &[
     ("notice.icu_saved", "保存しました。", "Saved."),
 ];
 
+const NOTICE_MESSAGES: &[(&str, &str, &str)] = &[
+    ("nav.notices", "周知事項", "Notices"),
+    ("nav.board", "掲示板", "Board"),
+    ("notices.title", "周知事項（事務局・施設からのお知らせ）", "Notices from the secretariat and your facility"),
+    ("notices.help", "ネットワーク事務局から全体へ、施設管理者から施設の職員へのお知らせです。未読のものを先に表示します。", "Notices from the network secretariat to everyone and from your facility administrator to the facility's staff. Unread ones come first."),
+    ("notices.unread", "未読の周知事項", "Unread notices"),
+    ("notices.unread_count", "未読の周知事項が {n} 件あります", "{n} unread notices"),
+    ("notices.important_unread", "重要なお知らせ（未読）", "Important notices (unread)"),
+    ("notices.important", "重要", "Important"),
+    ("notices.normal", "通常", "Normal"),
+    ("notices.none", "表示するお知らせはありません。", "No notices to show."),
+    ("notices.filter.current", "掲載中", "Current"),
+    ("notices.filter.unread", "未読のみ", "Unread"),
+    ("notices.filter.important", "重要のみ", "Important"),
+    ("notices.filter.expired", "期限切れを含む", "Including expired"),
+    ("notices.from_secretariat", "ネットワーク事務局", "Network secretariat"),
+    ("notices.new", "お知らせを掲載", "Publish a notice"),
+    ("notices.edit", "編集", "Edit"),
+    ("notices.save", "保存", "Save"),
+    ("notices.publish", "掲載する", "Publish"),
+    ("notices.withdraw", "取り下げる", "Withdraw"),
+    ("notices.edited", "編集済み", "Edited"),
+    ("notices.until", "掲載期限", "Until"),
+    ("notices.back", "戻る", "Back"),
+    ("notices.published", "掲載したお知らせ", "Notices you manage"),
+    ("notices.published_none", "掲載したお知らせはまだありません。", "None published yet."),
+    ("notices.state", "状態", "State"),
+    ("notices.state.current", "掲載中", "Current"),
+    ("notices.state.scheduled", "掲載予約", "Scheduled"),
+    ("notices.state.expired", "期限切れ", "Expired"),
+    ("notices.state.withdrawn", "取り下げ済み", "Withdrawn"),
+    ("notices.read_count", "既読", "Read"),
+    ("notices.reach", "既読状況", "Who has read it"),
+    ("notices.reach_help", "既読数は現在の対象者（有効な利用者）のうち、このお知らせを開いた人数です。", "Read counts the current audience (active users) who opened this notice."),
+    ("notices.staff", "職員", "Staff"),
+    ("notices.read_at", "既読日時", "Read at"),
+    ("notices.not_read", "未読", "Not read"),
+    ("notices.field.scope", "対象", "Audience"),
+    ("notices.scope.network", "ネットワーク全体（全参加施設の利用者）", "The whole network (every member)"),
+    ("notices.scope.facility", "自施設の職員", "Your facility's staff"),
+    ("notices.field.title", "件名", "Title"),
+    ("notices.field.body", "本文", "Text"),
+    ("notices.body_help", "改行はそのまま表示されます（4,000字まで）。", "Line breaks are kept (up to 4,000 characters)."),
+    ("notices.field.importance", "重要度", "Importance"),
+    ("notices.field.publish_at", "掲載日時", "Published"),
+    ("notices.publish_help", "空欄ならすぐに掲載します。未来の日時を指定すると予約掲載になります。", "Empty publishes now; a future time schedules it."),
+    ("notices.field.expires_on", "掲載期限（この日まで）", "Shown until (inclusive)"),
+    ("notices.expires_help", "空欄なら期限なし。", "Empty for no end."),
+    ("notices.no_patient_data", "お知らせに患者を特定できる情報（氏名・生年月日・ID など）を書かないでください。", "Do not include anything that identifies a patient (name, birth date, IDs…)."),
+    ("notices.required", "入力してください。", "is required."),
+    ("notices.too_long", "{n}字以内で入力してください。", "must be at most {n} characters."),
+    ("notices.bad_characters", "使用できない文字が含まれています。", "contains characters that are not allowed."),
+    ("notices.bad_importance", "重要度を選んでください。", "Choose an importance."),
+    ("notices.bad_publish_at", "掲載日時の形式が正しくありません。", "The publish time is not valid."),
+    ("notices.bad_expires", "掲載期限の日付が正しくありません。", "The end date is not valid."),
+    ("notices.expires_before", "掲載期限は掲載日時より後にしてください。", "The end date must be after the publish time."),
+    ("notices.forbidden_title", "権限がありません", "Not allowed"),
+    ("notices.publish_forbidden", "お知らせを掲載できるのは、ネットワーク事務局（全体向け）と施設管理者（自施設の職員向け）です。", "Only the network secretariat (to everyone) and facility administrators (to their own staff) can publish notices."),
+    ("notices.manage_forbidden", "このお知らせを編集・取り下げできるのは、掲載者と同じ範囲の管理者です。", "Only the author or an administrator of the same audience can edit or withdraw this notice."),
+    ("notice.notice_published", "お知らせを掲載しました。", "The notice was published."),
+    ("notice.notice_edited", "お知らせを更新しました。", "The notice was updated."),
+    ("notice.notice_withdrawn", "お知らせを取り下げました。", "The notice was withdrawn."),
+    ("notice.notice_was_withdrawn", "このお知らせは取り下げ済みのため変更できません。", "This notice was withdrawn and can no longer be changed."),
+    ("board.title", "掲示板", "Discussion board"),
+    ("board.help", "ネットワークの運営・研修・システムの使い方などについて、参加施設の皆さんで情報交換する場です。", "A place for members to discuss the network's business: training, admission and discharge support, using the system."),
+    ("board.no_patient_data", "掲示板は患者情報を扱う場所ではありません。患者を特定できる情報（氏名・生年月日・住所・ID など）は書き込まないでください。個別の患者については各患者のタイムラインを使ってください。", "The board is not for patient information. Do not post anything that identifies a patient (name, birth date, address, IDs…); use the patient's timeline for an individual patient."),
+    ("board.no_topics", "トピックはまだありません。", "No topics yet."),
+    ("board.topic", "トピック", "Topic"),
+    ("board.threads", "スレッド数", "Threads"),
+    ("board.thread", "スレッド", "Thread"),
+    ("board.author", "投稿者", "Started by"),
+    ("board.replies", "返信数", "Replies"),
+    ("board.last_activity", "最終更新", "Last activity"),
+    ("board.new_topic", "トピックを追加（事務局）", "Add a topic (secretariat)"),
+    ("board.create_topic", "追加する", "Add"),
+    ("board.field.topic_title", "トピック名", "Topic name"),
+    ("board.field.description", "説明", "Description"),
+    ("board.field.sort_order", "表示順（小さいほど上）", "Order (smaller first)"),
+    ("board.bad_sort_order", "表示順は 0〜10000 の数字で入力してください。", "The order must be a number from 0 to 10000."),
+    ("board.topic_forbidden", "トピックを追加できるのはネットワーク事務局です。", "Only the network secretariat can add topics."),
+    ("board.new_thread", "新しいスレッドを立てる", "Start a thread"),
+    ("board.open_thread", "投稿する", "Post"),
+    ("board.field.thread_title", "スレッドの題名", "Thread title"),
+    ("board.field.body", "本文", "Text"),
+    ("board.field.reason", "理由", "Reason"),
+    ("board.thread_count", "スレッド {n} 件", "{n} threads"),
+    ("board.no_threads", "このトピックにはまだスレッドがありません。", "No threads in this topic yet."),
+    ("board.closed", "非公開", "Closed"),
+    ("board.thread_closed", "このスレッドは取り下げまたは非表示になったため、返信できません。", "This thread was withdrawn or hidden; it takes no replies."),
+    ("board.edited", "編集済み", "Edited"),
+    ("board.withdrawn", "（投稿者により取り下げられました）", "(withdrawn by its author)"),
+    ("board.hidden", "（事務局により非表示にされました）", "(hidden by the secretariat)"),
+    ("board.history", "編集前の内容", "Earlier versions"),
+    ("board.edit", "編集", "Edit"),
+    ("board.save", "保存", "Save"),
+    ("board.cancel", "やめる", "Cancel"),
+    ("board.withdraw", "取り下げ", "Withdraw"),
+    ("board.hide", "非表示にする", "Hide"),
+    ("board.reply", "返信", "Reply"),
+    ("board.send_reply", "返信する", "Send reply"),
+    ("board.not_author", "投稿を編集・取り下げできるのは投稿者本人だけです。", "Only the author can edit or withdraw a post."),
+    ("board.post_removed", "この投稿は取り下げまたは非表示になっているため変更できません。", "This post was withdrawn or hidden and can no longer be changed."),
+    ("board.post_changed", "この投稿は他の操作で変更されました。ページを開き直してください。", "The post changed meanwhile. Reload the page."),
+    ("board.hide_forbidden", "投稿を非表示にできるのはネットワーク事務局です。", "Only the network secretariat can hide posts."),
+    ("notice.board_post_edited", "投稿を更新しました。", "The post was updated."),
+    ("notice.board_post_withdrawn", "投稿を取り下げました。", "The post was withdrawn."),
+    ("notice.board_post_hidden", "投稿を非表示にしました。", "The post was hidden."),
+];
+
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -1136,6 +1245,7 @@ fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
             .chain(ICU_MESSAGES)
             .chain(ICU_CENSUS_MESSAGES)
             .chain(ICU_PAGES_MESSAGES)
+            .chain(NOTICE_MESSAGES)
             .map(|(k, ja, en)| (*k, (*ja, *en)))
             .collect()
     })
@@ -1241,6 +1351,9 @@ mod tests {
         for (g, _) in crate::pages::clients::GROUPS {
             used.push(("clients".into(), format!("clients.group_{g}")));
         }
+        for s in ["current", "scheduled", "expired", "withdrawn"] {
+            used.push(("notices".into(), format!("notices.state.{s}")));
+        }
         for k in crate::pages::icu_bed::i18n_keys() {
             used.push(("icu_pages".into(), k));
         }
@@ -1265,6 +1378,7 @@ mod tests {
             .chain(ICU_MESSAGES)
             .chain(ICU_CENSUS_MESSAGES)
             .chain(ICU_PAGES_MESSAGES)
+            .chain(NOTICE_MESSAGES)
         {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!ja.is_empty() && !en.is_empty(), "{k}");

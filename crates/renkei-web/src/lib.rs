@@ -147,6 +147,26 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         )
         .route("/notifications/{id}/read", post(notifications::mark_read))
         .route("/notifications/{id}/open", post(notifications::open))
+        .route("/notices", get(notices::list))
+        .route(
+            "/notices/new",
+            get(notices::new_form).post(notices::publish),
+        )
+        .route("/notices/{id}", get(notices::show))
+        .route(
+            "/notices/{id}/edit",
+            get(notices::edit_form).post(notices::edit),
+        )
+        .route("/notices/{id}/withdraw", post(notices::withdraw))
+        .route("/board", get(board::topics))
+        .route("/board/topics", post(board::create_topic))
+        .route("/board/topics/{id}", get(board::topic))
+        .route("/board/topics/{id}/threads", post(board::open_thread))
+        .route("/board/threads/{id}", get(board::thread))
+        .route("/board/threads/{id}/replies", post(board::reply))
+        .route("/board/posts/{id}/edit", post(board::edit))
+        .route("/board/posts/{id}/withdraw", post(board::withdraw))
+        .route("/board/posts/{id}/hide", post(board::hide))
         .route("/facilities", get(directory::directory))
         .route("/facilities/{id}", get(directory::facility_detail))
         .route("/apply", get(apply::apply_page).post(apply::apply_submit))

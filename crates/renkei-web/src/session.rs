@@ -164,6 +164,8 @@ pub struct Viewer {
     pub client: Client,
     /// Unread notifications (the badge every page shows).
     pub unread_notifications: i64,
+    /// Unread current notices (周知事項) addressed to the person: (all, important).
+    pub unread_notices: (i64, i64),
 }
 
 impl Viewer {
@@ -181,6 +183,13 @@ impl Viewer {
         self.active_memberships()
             .find(|m| m.facility.id == id)
             .map(|m| &m.facility)
+    }
+
+    /// Who is asking for notices: the person, with the facilities they are an active
+    /// member of (a facility notice reaches all of its staff, whichever facility the
+    /// session acts for).
+    pub fn notice_audience(&self, now: i64) -> renkei_storage::notices::NoticeAudience {
+        notice_audience_of(&self.user.id, &self.memberships, now)
     }
 
     pub fn active_memberships(&self) -> impl Iterator<Item = &MembershipView> {
@@ -233,6 +242,25 @@ impl Viewer {
                 self.session.facility_id.as_deref(),
             )
             .from_client(self.client.ip_string(), self.client.user_agent.clone())
+    }
+}
+
+fn notice_audience_of(
+    user_id: &str,
+    memberships: &[MembershipView],
+    now: i64,
+) -> renkei_storage::notices::NoticeAudience {
+    let mut facility_ids: Vec<String> = memberships
+        .iter()
+        .filter(|m| m.membership.active && m.facility.status == FacilityStatus::Active)
+        .map(|m| m.facility.id.clone())
+        .collect();
+    facility_ids.sort();
+    facility_ids.dedup();
+    renkei_storage::notices::NoticeAudience {
+        user_id: user_id.to_string(),
+        facility_ids,
+        now,
     }
 }
 
@@ -290,12 +318,18 @@ impl FromRequestParts<SharedState> for Viewer {
             .first()
             .map(|(_, n)| *n)
             .unwrap_or(0);
+        let unread_notices = state
+            .store
+            .notices()
+            .unread_notice_counts(&notice_audience_of(&user.id, &memberships, now_millis()))
+            .await?;
         let viewer = Viewer {
             user,
             session,
             memberships,
             client,
             unread_notifications,
+            unread_notices,
         };
         // A member whose every facility was suspended or withdrawn is signed out.
         if !viewer.is_secretariat() && viewer.active_memberships().next().is_none() {

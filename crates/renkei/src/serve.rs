@@ -211,6 +211,7 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     });
     // The clinical data is generated while the network is being stored.
     let copy = network.clone();
+    let demo_notices = renkei_demo::notices::generate(&network, renkei_domain::now_millis());
     let clinical =
         tokio::task::spawn_blocking(move || renkei_demo::clinical::generate(&copy, DEMO_SEED));
     // Match keys are computed here, by the same code as live registrations, so new
@@ -235,6 +236,9 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
         .await
         .context("generating the demo's clinical data")?;
     let resources = seed_clinical(store, clinical).await?;
+    seed_notices(store, &demo_notices)
+        .await
+        .context("loading the demo's notices and board")?;
     store.set_setting(DEMO_MARKER, "true").await?;
     tracing::info!(
         facilities,
@@ -245,6 +249,53 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
         network_ms,
         "demo network created"
     );
+    Ok(())
+}
+
+/// The demo's notices and board threads, each stored with its audit record like a person's
+/// would be.
+async fn seed_notices(
+    store: &dyn Store,
+    demo: &renkei_demo::notices::DemoNotices,
+) -> anyhow::Result<()> {
+    let notices = store.notices();
+    let audit = |action: &str, kind: &str, id: &str| {
+        AuditEntry::new(action, Outcome::Success)
+            .target(kind, id)
+            .detail(serde_json::json!({ "demo": true }))
+    };
+    for n in &demo.notices {
+        notices
+            .publish_notice(n.clone(), audit("notice.publish", "notice", &n.id))
+            .await?;
+    }
+    for (notice, user, at) in &demo.reads {
+        notices.mark_notice_read(notice, user, *at).await?;
+    }
+    for t in &demo.topics {
+        notices
+            .create_board_topic(t.clone(), audit("board.topic.create", "board_topic", &t.id))
+            .await?;
+    }
+    for (thread, posts) in &demo.threads {
+        let Some((opening, replies)) = posts.split_first() else {
+            continue;
+        };
+        let mut first = thread.clone();
+        first.last_activity_at = opening.created_at;
+        notices
+            .open_board_thread(
+                first,
+                opening.clone(),
+                audit("board.thread.open", "board_thread", &thread.id),
+            )
+            .await?;
+        for p in replies {
+            notices
+                .add_board_reply(p.clone(), audit("board.post.reply", "board_post", &p.id))
+                .await?;
+        }
+    }
     Ok(())
 }
 

@@ -46,6 +46,7 @@ struct HomePage {
     recovery_codes_left: i64,
     acp_reviews: Vec<super::acp::ReviewReminder>,
     timeline_unread: Vec<super::timeline::UnreadPatient>,
+    important_notices: Vec<super::notices::NoticeRow>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +127,7 @@ pub async fn home(
         recovery_codes_left: state.store.unused_recovery_codes(&viewer.user.id).await?,
         acp_reviews: super::acp::reminders(&state, &viewer).await?,
         timeline_unread: super::timeline::unread_patients(&state, &viewer).await?,
+        important_notices: super::notices::important_unread(&state, &viewer).await?,
     };
     render(&page)
 }

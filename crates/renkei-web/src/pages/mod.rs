@@ -6,6 +6,7 @@ pub mod acp;
 pub mod admin;
 pub mod apply;
 pub mod auth;
+pub mod board;
 pub mod care_log;
 pub mod clients;
 pub mod directory;
@@ -17,6 +18,7 @@ pub mod icu_bed;
 pub mod icu_census;
 pub mod icu_ops;
 pub mod mpi;
+pub mod notices;
 pub mod notifications;
 pub mod patients;
 pub mod record;
@@ -50,6 +52,8 @@ pub struct Chrome {
     pub narrow: bool,
     /// Unread notifications of the signed-in user (the nav badge).
     pub unread: i64,
+    /// Unread current notices (周知事項) of the signed-in user (their nav badge).
+    pub unread_notices: i64,
 }
 
 impl Chrome {
@@ -71,6 +75,7 @@ impl Chrome {
             notice: None,
             narrow: false,
             unread: viewer.unread_notifications,
+            unread_notices: viewer.unread_notices.0,
         }
     }
 
@@ -92,6 +97,7 @@ impl Chrome {
             notice: None,
             narrow: true,
             unread: 0,
+            unread_notices: 0,
         }
     }
 
