@@ -1901,3 +1901,150 @@ async fn the_care_log_keeps_limits_and_a_value_outside_them_notifies_the_team() 
     })
     .await;
 }
+
+/// ワンチームの目標: a goal set by one facility, progress from another facility of the team
+/// (also on the timeline), status changes only by the setting facility, refusals that
+/// store nothing, outsiders 404.
+#[tokio::test]
+async fn team_goals_take_progress_from_every_facility_and_status_from_their_owner() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let (other, _) = app.sign_in("otherdoc").await;
+        let (outsider, _) = app.sign_in("cm1").await;
+        let person = register(&app, &doctor, "G-1").await;
+        consent_and_join_other(&app, &doctor, &other, &person).await;
+        let url = format!("/patients/{person}/goals");
+        let (status, page) = get(&app, &doctor, &url).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("id=\"goals-none\""));
+
+        // Refused: no field, a due date in the past; nothing stored.
+        let token = csrf(&app, &doctor).await;
+        let (status, _, body) = post_form(
+            &app,
+            &doctor,
+            &url,
+            &[
+                ("csrf", token.clone()),
+                ("description", "自宅のトイレまで歩いて行ける".into()),
+                ("domain", String::new()),
+                ("due", "2001-01-01".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(body.contains("分野を選んでください。") && body.contains("期日は今日以降"));
+        assert!(
+            fhir_search(&app, &doctor, &format!("Goal?patient={person}"))
+                .await
+                .is_empty()
+        );
+        let (status, location, body) = post_form(
+            &app,
+            &doctor,
+            &url,
+            &[
+                ("csrf", token.clone()),
+                ("description", "自宅のトイレまで歩いて行ける".into()),
+                ("domain", "rehabilitation".into()),
+                ("due", "2099-03-31".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let goal_id = location.rsplit("#goal-").next().unwrap().to_string();
+
+        // Progress from the other facility, also a timeline post.
+        let other_token = csrf(&app, &other).await;
+        let (status, _, body) = post_form(
+            &app,
+            &other,
+            &format!("{url}/{goal_id}/progress"),
+            &[
+                ("csrf", other_token.clone()),
+                ("assessment", "improving".into()),
+                ("text", "手すりを使って 10 m 歩行できた".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let (_, page) = get(&app, &doctor, &url).await;
+        let card = between(&page, &format!("id=\"goal-{goal_id}\""), "</article>").unwrap();
+        assert!(
+            card.contains("改善") && card.contains("手すりを使って 10 m 歩行できた"),
+            "{card}"
+        );
+        assert!(
+            card.contains(OTHER_HOSPITAL),
+            "the progress shows its facility"
+        );
+        let (_, timeline) = get(&app, &doctor, &format!("/patients/{person}/timeline")).await;
+        assert!(timeline.contains("【目標の経過：改善】自宅のトイレまで歩いて行ける"));
+
+        // Only the setting facility changes the status; a stale version is refused.
+        let (_, other_page) = get(&app, &other, &url).await;
+        assert!(!other_page.contains(&format!("/goals/{goal_id}/status\"")));
+        let (status, _, _) = post_form(
+            &app,
+            &other,
+            &format!("{url}/{goal_id}/status"),
+            &[
+                ("csrf", other_token),
+                ("lifecycle", "completed".into()),
+                ("achievement", "achieved".into()),
+                ("version", "1".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (status, _, body) = post_form(
+            &app,
+            &doctor,
+            &format!("{url}/{goal_id}/status"),
+            &[
+                ("csrf", token.clone()),
+                ("lifecycle", "completed".into()),
+                ("achievement", "achieved".into()),
+                ("version", "7".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(body.contains("開いた後に他の人が変更しました"));
+        let (status, _, body) = post_form(
+            &app,
+            &doctor,
+            &format!("{url}/{goal_id}/status"),
+            &[
+                ("csrf", token),
+                ("lifecycle", "completed".into()),
+                ("achievement", "achieved".into()),
+                ("version", "1".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let goals = fhir_search(&app, &doctor, &format!("Goal?patient={person}")).await;
+        assert_eq!(goals[0]["lifecycleStatus"], "completed");
+        assert_eq!(goals[0]["meta"]["versionId"], "2");
+        let (_, page) = get(&app, &doctor, &url).await;
+        assert!(page.contains("id=\"goals-closed\""));
+
+        // Outsiders: 404 to read and to write.
+        assert_eq!(get(&app, &outsider, &url).await.0, 404);
+        let outsider_token = csrf(&app, &outsider).await;
+        let (status, _, _) = post_form(
+            &app,
+            &outsider,
+            &format!("{url}/{goal_id}/progress"),
+            &[
+                ("csrf", outsider_token),
+                ("assessment", "improving".into()),
+                ("text", "x".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 404);
+    })
+    .await;
+}

@@ -567,6 +567,15 @@ pub async fn set_status(
         return Err(AppError::Forbidden);
     }
     let (row, goal) = team_goal(&state, &ra, &goal_id).await?;
+    // As on the FHIR API: only the facility that wrote a resource changes it.
+    if row.source_facility_id.as_deref() != Some(ra.facility.id.as_str()) {
+        let mut entry = viewer.audit("fhir.update", Outcome::Denied).detail(
+            json!({ "resource": format!("Goal/{goal_id}"), "reason": "not_the_writing_facility" }),
+        );
+        entry.patient_id = Some(ra.person.clone());
+        state.store.append_audit(entry).await?;
+        return Err(AppError::Forbidden);
+    }
     let tr = viewer.tr();
     let mut errors = Vec::new();
     if !LIFECYCLES.contains(&form.lifecycle.as_str())
