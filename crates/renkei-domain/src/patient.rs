@@ -310,6 +310,18 @@ pub struct BreakGlassGrant {
     pub expires_at: Millis,
 }
 
+/// A home-care cover shift (在宅医療の当番) under way: the requester's facility covers the
+/// patients an on-call group's members put under the group's cover, from the shift's start
+/// to `ends_at`. Storage only reports a grant when the shift is current, the requester's
+/// facility is an active member of the group, and the patient is covered by a member
+/// facility that is itself an active care-team member of the patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverGrant {
+    pub shift_id: String,
+    pub group_id: String,
+    pub ends_at: Millis,
+}
+
 /// Everything the decision reads, gathered by the caller from storage.
 #[derive(Debug, Clone)]
 pub struct AccessContext<'a> {
@@ -320,6 +332,8 @@ pub struct AccessContext<'a> {
     pub source_facility_id: Option<&'a str>,
     pub consent: Option<&'a ConsentView>,
     pub break_glass: Option<&'a BreakGlassGrant>,
+    /// A current cover shift of the requester's facility covering the patient.
+    pub cover: Option<&'a CoverGrant>,
     pub now: Millis,
 }
 
@@ -330,6 +344,9 @@ pub enum Basis {
     OwnFacility,
     CareTeamConsent,
     BreakGlass,
+    /// The requester's facility is on call for an on-call group covering the patient
+    /// (在宅医療の当番), during the shift, as far as the consent allows.
+    GroupCover,
     /// Identity management by the secretariat (demographics only).
     IdentityManagement,
 }
@@ -340,6 +357,7 @@ impl Basis {
             Basis::OwnFacility => "own_facility",
             Basis::CareTeamConsent => "care_team_consent",
             Basis::BreakGlass => "break_glass",
+            Basis::GroupCover => "group_cover",
             Basis::IdentityManagement => "identity_management",
         }
     }
@@ -415,7 +433,9 @@ pub const BREAK_GLASS_CATEGORIES: [InfoCategory; 4] = [
 ///
 /// Order matters: a withdrawn consent stops all sharing (including break-glass); own data
 /// is the facility's own record and not sharing; then care-team membership and consent
-/// scope; then category exclusions; break-glass whenever that path does not permit.
+/// scope; then category exclusions; then a current group-cover shift (the same consent test
+/// for the covering facility: comprehensive or naming it, exclusions standing); break-glass
+/// whenever those paths do not permit.
 pub fn decide(ctx: &AccessContext<'_>, category: InfoCategory) -> Decision {
     let r = ctx.requester;
     let Some(facility_id) = r.facility_id.as_deref() else {
@@ -457,6 +477,32 @@ pub fn decide(ctx: &AccessContext<'_>, category: InfoCategory) -> Decision {
     if team_decision.is_permit() {
         return team_decision;
     }
+    // Group cover: a scheduled stand-in for the care team, never wider than what the
+    // consent gives the team itself — the consent must name the covering facility unless it
+    // is comprehensive, and its exclusions stand.
+    let covering = ctx.cover.is_some_and(|grant| grant.ends_at > ctx.now);
+    let mut fallback = team_decision;
+    if covering {
+        let cover_decision = cover_consent_decision(ctx.consent, facility_id, category);
+        if cover_decision.is_permit() {
+            return cover_decision;
+        }
+        // Outside the team, the cover path's reason is the one that explains a refusal.
+        if !in_team {
+            fallback = cover_decision;
+        }
+    }
+    break_glass_or(ctx, category, in_team || covering, fallback)
+}
+
+/// Break-glass whenever the other paths do not permit; `fallback` otherwise.
+fn break_glass_or(
+    ctx: &AccessContext<'_>,
+    category: InfoCategory,
+    has_other_path: bool,
+    fallback: Decision,
+) -> Decision {
+    let r = ctx.requester;
     // Break-glass: time-limited, emergency categories only. It applies whenever the
     // care-team path does not permit — outside the team, but also for a member facility
     // the consent does not cover (or before any consent is recorded): an ER whose hospital
@@ -464,8 +510,8 @@ pub fn decide(ctx: &AccessContext<'_>, category: InfoCategory) -> Decision {
     if let Some(grant) = ctx.break_glass {
         if grant.expires_at > ctx.now && may_break_glass(r) {
             if !BREAK_GLASS_CATEGORIES.contains(&category) {
-                return if in_team {
-                    team_decision
+                return if has_other_path {
+                    fallback
                 } else {
                     Decision::Deny {
                         reason: DenyReason::BreakGlassOutOfScope,
@@ -482,7 +528,41 @@ pub fn decide(ctx: &AccessContext<'_>, category: InfoCategory) -> Decision {
             };
         }
     }
-    team_decision
+    fallback
+}
+
+/// The cover path: a consent in force that is comprehensive or names the covering facility,
+/// and the category not excluded. Same test as the care-team path, kept apart so the basis
+/// says which path opened the record.
+fn cover_consent_decision(
+    consent: Option<&ConsentView>,
+    facility_id: &str,
+    category: InfoCategory,
+) -> Decision {
+    match team_consent_decision(consent, facility_id, category) {
+        Decision::Permit { .. } => Decision::Permit {
+            basis: Basis::GroupCover,
+        },
+        deny => deny,
+    }
+}
+
+/// Whether a covering facility may add data (a timeline post, a visit record…) about the
+/// patient during a cover shift: the same consent test as reading, category aside. What it
+/// writes is attributed to the covering facility.
+pub fn cover_permits_contribution(
+    consent: Option<&ConsentView>,
+    cover: Option<&CoverGrant>,
+    facility_id: &str,
+    now: Millis,
+) -> bool {
+    let Some(consent) = consent else {
+        return false;
+    };
+    cover.is_some_and(|g| g.ends_at > now)
+        && !consent.withdrawn_at.is_some_and(|t| t <= now)
+        && (consent.scope == ConsentScope::Comprehensive
+            || consent.facilities.iter().any(|f| f == facility_id))
 }
 
 /// The care-team path for an active member: consent in place, covering the facility, and
@@ -566,6 +646,7 @@ mod tests {
             source_facility_id: Some("f-other"),
             consent: c,
             break_glass: bg,
+            cover: None,
             now: 1_000,
         }
     }
@@ -775,6 +856,171 @@ mod tests {
                 &ctx(&er, Some(TeamStatus::Active), Some(&c), None),
                 InfoCategory::Emergency
             ),
+            Decision::Deny {
+                reason: DenyReason::FacilityNotInConsent
+            }
+        );
+    }
+
+    fn cover_grant(ends_at: Millis) -> CoverGrant {
+        CoverGrant {
+            shift_id: "shift-1".into(),
+            group_id: "group-1".into(),
+            ends_at,
+        }
+    }
+
+    fn covering<'a>(
+        r: &'a Requester,
+        c: Option<&'a ConsentView>,
+        grant: &'a CoverGrant,
+    ) -> AccessContext<'a> {
+        AccessContext {
+            cover: Some(grant),
+            ..ctx(r, None, c, None)
+        }
+    }
+
+    #[test]
+    fn cover_shift_opens_covered_patients_during_the_shift_only() {
+        let r = requester(Profession::Physician, FacilityType::HomeVisitClinic);
+        let c = consent(ConsentScope::Comprehensive);
+        let current = cover_grant(2_000);
+        assert_eq!(
+            decide(&covering(&r, Some(&c), &current), InfoCategory::Medical),
+            Decision::Permit {
+                basis: Basis::GroupCover
+            }
+        );
+        // The shift ended (ends_at is exclusive): nothing, as for any outsider.
+        let ended = cover_grant(1_000);
+        assert_eq!(
+            decide(&covering(&r, Some(&c), &ended), InfoCategory::Medical),
+            Decision::Deny {
+                reason: DenyReason::NotInCareTeam
+            }
+        );
+        // A care-team member keeps the team basis.
+        let member = AccessContext {
+            team_status: Some(TeamStatus::Active),
+            ..covering(&r, Some(&c), &current)
+        };
+        assert_eq!(
+            decide(&member, InfoCategory::Medical),
+            Decision::Permit {
+                basis: Basis::CareTeamConsent
+            }
+        );
+    }
+
+    #[test]
+    fn cover_follows_the_consent() {
+        let r = requester(Profession::Nurse, FacilityType::HomeNursingStation);
+        let grant = cover_grant(2_000);
+        // Excluded categories stay excluded.
+        let c = consent(ConsentScope::Comprehensive);
+        assert_eq!(
+            decide(&covering(&r, Some(&c), &grant), InfoCategory::Psychiatric),
+            Decision::Deny {
+                reason: DenyReason::CategoryExcluded
+            }
+        );
+        // A withdrawn consent stops cover like everything else.
+        let mut withdrawn = consent(ConsentScope::Comprehensive);
+        withdrawn.withdrawn_at = Some(500);
+        assert_eq!(
+            decide(
+                &covering(&r, Some(&withdrawn), &grant),
+                InfoCategory::Demographics
+            ),
+            Decision::Deny {
+                reason: DenyReason::ConsentWithdrawn
+            }
+        );
+        // No consent: no cover.
+        assert_eq!(
+            decide(&covering(&r, None, &grant), InfoCategory::Demographics),
+            Decision::Deny {
+                reason: DenyReason::NoConsent
+            }
+        );
+        // An individual consent must name the covering facility.
+        let mut individual = consent(ConsentScope::Individual);
+        assert_eq!(
+            decide(&covering(&r, Some(&individual), &grant), InfoCategory::Care),
+            Decision::Permit {
+                basis: Basis::GroupCover
+            }
+        );
+        individual.facilities = vec!["f-the-team-clinic".into()];
+        assert_eq!(
+            decide(&covering(&r, Some(&individual), &grant), InfoCategory::Care),
+            Decision::Deny {
+                reason: DenyReason::FacilityNotInConsent
+            }
+        );
+    }
+
+    #[test]
+    fn cover_contributions_follow_the_same_consent_test() {
+        let c = consent(ConsentScope::Comprehensive);
+        let grant = cover_grant(2_000);
+        assert!(cover_permits_contribution(
+            Some(&c),
+            Some(&grant),
+            "f-x",
+            1_000
+        ));
+        assert!(!cover_permits_contribution(
+            Some(&c),
+            Some(&grant),
+            "f-x",
+            2_000
+        ));
+        assert!(!cover_permits_contribution(None, Some(&grant), "f-x", 1_000));
+        assert!(!cover_permits_contribution(Some(&c), None, "f-x", 1_000));
+        let i = consent(ConsentScope::Individual);
+        assert!(cover_permits_contribution(
+            Some(&i),
+            Some(&grant),
+            "f-me",
+            1_000
+        ));
+        assert!(!cover_permits_contribution(
+            Some(&i),
+            Some(&grant),
+            "f-x",
+            1_000
+        ));
+        let mut w = consent(ConsentScope::Comprehensive);
+        w.withdrawn_at = Some(900);
+        assert!(!cover_permits_contribution(
+            Some(&w),
+            Some(&grant),
+            "f-x",
+            1_000
+        ));
+    }
+
+    #[test]
+    fn break_glass_still_serves_a_covering_facility_the_consent_does_not_name() {
+        let er = requester(Profession::Physician, FacilityType::Hospital);
+        let mut c = consent(ConsentScope::Individual);
+        c.facilities = vec!["f-someone-else".into()];
+        let cover = cover_grant(2_000);
+        let bg = BreakGlassGrant { expires_at: 2_000 };
+        let both = AccessContext {
+            cover: Some(&cover),
+            ..ctx(&er, None, Some(&c), Some(&bg))
+        };
+        assert_eq!(
+            decide(&both, InfoCategory::Emergency),
+            Decision::Permit {
+                basis: Basis::BreakGlass
+            }
+        );
+        assert_eq!(
+            decide(&both, InfoCategory::Laboratory),
             Decision::Deny {
                 reason: DenyReason::FacilityNotInConsent
             }
