@@ -1,13 +1,13 @@
 //! The access decision point. Every read of patient data — pages, APIs, searches, exports —
 //! calls [`authorize`] for the category it is about to show. It gathers the facts
-//! (care-team status, consent, break-glass), asks the pure rule in
+//! (care-team status, consent, break-glass, a current group-cover shift), asks the pure rule in
 //! `renkei_domain::patient::decide`, and writes an audit record naming the patient for every
 //! decision, permit or deny.
 
 use crate::ServiceResult;
 use renkei_domain::audit::{AuditEntry, Outcome};
 use renkei_domain::patient::{
-    decide, AccessContext, BreakGlassGrant, Decision, InfoCategory, Requester,
+    decide, AccessContext, Basis, BreakGlassGrant, Decision, InfoCategory, Requester,
 };
 use renkei_storage::Store;
 
@@ -64,16 +64,30 @@ pub async fn authorize_timed(
 ) -> ServiceResult<(Decision, Timings)> {
     let started = std::time::Instant::now();
     let now = renkei_domain::now_millis();
-    let decision = evaluate(
-        store,
-        requester,
-        person_id,
-        category,
-        source_facility_id,
-        now,
-    )
-    .await?;
+    let facts = store
+        .access_facts(
+            person_id,
+            requester.facility_id.as_deref(),
+            &requester.user_id,
+            now,
+        )
+        .await?;
+    let decision = decide_with(&facts, requester, category, source_facility_id, now);
     let (outcome, detail) = match decision {
+        // A cover permit names the shift that opened the record, so the audit trail shows
+        // which rota entry stood behind each read.
+        Decision::Permit {
+            basis: Basis::GroupCover,
+        } => (
+            Outcome::Success,
+            serde_json::json!({
+                "category": category.code(),
+                "basis": Basis::GroupCover.code(),
+                "resource": origin.resource,
+                "cover_shift": facts.cover.as_ref().map(|c| c.shift_id.as_str()),
+                "cover_group": facts.cover.as_ref().map(|c| c.group_id.as_str()),
+            }),
+        ),
         Decision::Permit { basis } => (
             Outcome::Success,
             serde_json::json!({ "category": category.code(), "basis": basis.code(), "resource": origin.resource }),
@@ -156,6 +170,18 @@ pub async fn visible_records(
         .collect())
 }
 
+/// The decision on facts already read (for a page that needs the facts for more than one
+/// decision). Unaudited: the caller audits the read.
+pub fn evaluate_facts(
+    facts: &renkei_storage::AccessFacts,
+    requester: &Requester,
+    category: InfoCategory,
+    source_facility_id: Option<&str>,
+    now: renkei_domain::Millis,
+) -> Decision {
+    decide_with(facts, requester, category, source_facility_id, now)
+}
+
 fn decide_with(
     facts: &renkei_storage::AccessFacts,
     requester: &Requester,
@@ -179,6 +205,7 @@ fn decide_with(
         source_facility_id: source,
         consent: facts.consent.as_ref(),
         break_glass: break_glass.as_ref(),
+        cover: facts.cover.as_ref(),
         now,
     };
     decide(&ctx, category)

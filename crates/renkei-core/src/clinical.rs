@@ -83,6 +83,7 @@ pub fn shared_categories(
         source_facility_id: None,
         consent: facts.consent.as_ref(),
         break_glass: break_glass.as_ref(),
+        cover: facts.cover.as_ref(),
         now,
     };
     InfoCategory::ALL
@@ -189,9 +190,11 @@ pub fn instant(millis: Millis) -> String {
         .to_string()
 }
 
-/// Whether the author's facility may add data about the person: its own registration, or
-/// an active care-team membership under a consent that is in force.
-pub fn may_contribute(facts: &AccessFacts, now: Millis) -> bool {
+/// Whether the author's facility may add data about the person: its own registration, an
+/// active care-team membership under a consent that is in force, or a group-cover shift
+/// under way whose consent test passes (`cover_permits_contribution`: what the covering
+/// facility writes during its shift is attributed to it, like any member's contribution).
+pub fn may_contribute(facts: &AccessFacts, facility_id: &str, now: Millis) -> bool {
     if facts.own_registration {
         return true;
     }
@@ -199,7 +202,13 @@ pub fn may_contribute(facts: &AccessFacts, now: Millis) -> bool {
         .consent
         .as_ref()
         .is_some_and(|c| c.withdrawn_at.is_some_and(|t| t <= now));
-    facts.team_status == Some(TeamStatus::Active) && facts.consent.is_some() && !withdrawn
+    (facts.team_status == Some(TeamStatus::Active) && facts.consent.is_some() && !withdrawn)
+        || renkei_domain::patient::cover_permits_contribution(
+            facts.consent.as_ref(),
+            facts.cover.as_ref(),
+            facility_id,
+            now,
+        )
 }
 
 /// Validates `resource`, resolves its patient, stamps `id` and `meta`, and returns the
@@ -357,7 +366,7 @@ async fn resolve_registration(
     let Some(survivor) = facts.person_id.clone() else {
         return Err(out_of_reach());
     };
-    if !may_contribute(&facts, now) {
+    if !may_contribute(&facts, &author.facility_id, now) {
         return Err(out_of_reach());
     }
     let records = store.person_records(&survivor).await?;

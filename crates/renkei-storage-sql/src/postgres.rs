@@ -14,6 +14,7 @@ type SqlStore = PostgresStore;
 const BACKEND_NAME: &str = "postgres";
 const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
 const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1 FOR UPDATE";
+const LOCK_COVER_GROUP: &str = "SELECT id FROM cover_groups WHERE id = $1 FOR UPDATE";
 /// Position of a substring (0 when absent), for `:contains` searches.
 const SQL_STRPOS: &str = "strpos";
 /// PostgreSQL plans FHIR searches from its statistics: no index hints.
@@ -138,3 +139,4 @@ include!("shared_timeline.rs");
 include!("shared_icu.rs");
 include!("shared_notifications.rs");
 include!("shared_notices.rs");
+include!("shared_cover.rs");

@@ -455,6 +455,10 @@ impl Store for SqlStore {
         self
     }
 
+    fn cover(&self) -> &dyn renkei_storage::cover::CoverStore {
+        self
+    }
+
     fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<renkei_storage::Event> {
         self.events.subscribe()
     }

@@ -227,6 +227,22 @@ async fn merge_persons(conn: &mut Conn, from: &str, to: &str, at: Millis) -> Res
         .execute(&mut *conn)
         .await
         .map_err(err("merging team"))?;
+    // A person put under a group's cover stays covered as the surviving person.
+    sqlx::query(
+        "INSERT INTO cover_patients (group_id, facility_id, person_id, added_at) \
+         SELECT group_id, facility_id, $1, added_at FROM cover_patients WHERE person_id = $2 \
+         ON CONFLICT (group_id, facility_id, person_id) DO NOTHING",
+    )
+    .bind(to)
+    .bind(from)
+    .execute(&mut *conn)
+    .await
+    .map_err(err("merging covered patients"))?;
+    sqlx::query("DELETE FROM cover_patients WHERE person_id = $1")
+        .bind(from)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("merging covered patients"))?;
     // Consents follow the person; if both had an active one, the surviving person's stays
     // active and the other is closed as superseded, so one active consent remains.
     let survivor_active: Option<String> = sqlx::query_scalar("SELECT id FROM consents WHERE person_id = $1 AND status = 'active'")
@@ -389,11 +405,37 @@ async fn import_patients(conn: &mut Conn, p: &PatientImport) -> Result<(), Store
     Ok(())
 }
 
+/// A cover shift under way (`s`) in which facility `$2` covers person `q.person` at `$4`: the
+/// facility is an active member of the shift's group, and an active member of the group that
+/// is an active care-team member of the person covers them (all its team patients, or this
+/// one chosen).
+const COVERING_SHIFT: &str = "s.facility_id = $2 AND s.starts_at <= $4 AND s.ends_at > $4 \
+     AND EXISTS (SELECT 1 FROM cover_group_members cm WHERE cm.group_id = s.group_id AND cm.facility_id = $2 AND cm.status = 'active') \
+     AND EXISTS (SELECT 1 FROM cover_group_members om \
+      JOIN care_team_members ot ON ot.facility_id = om.facility_id AND ot.person_id = q.person AND ot.status = 'active' \
+      WHERE om.group_id = s.group_id AND om.status = 'active' AND (om.covers_all = TRUE OR EXISTS (SELECT 1 FROM cover_patients cp \
+       WHERE cp.group_id = om.group_id AND cp.facility_id = om.facility_id AND cp.person_id = q.person)))";
+
+/// `shift group ends_at` as the access query returns it (ids never contain spaces).
+fn cover_grant_from(s: &str) -> Result<renkei_domain::patient::CoverGrant, StoreError> {
+    let mut parts = s.split(' ');
+    match (parts.next(), parts.next(), parts.next().and_then(|e| e.parse().ok())) {
+        (Some(shift), Some(group), Some(ends_at)) => Ok(renkei_domain::patient::CoverGrant {
+            shift_id: shift.to_string(),
+            group_id: group.to_string(),
+            ends_at,
+        }),
+        _ => Err(corrupt("cover shift", s)),
+    }
+}
+
 impl SqlStore {
     async fn p_access_facts(&self, person_id: &str, facility_id: Option<&str>, user_id: &str, now: Millis) -> StoreResult<AccessFacts> {
         // One round trip: every read of patient data asks this first.
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT q.person, \
+             (SELECT s.id || ' ' || s.group_id || ' ' || CAST(s.ends_at AS TEXT) FROM cover_shifts s WHERE {COVERING_SHIFT} \
+              ORDER BY s.ends_at DESC, s.id LIMIT 1) AS cover_shift, \
              (SELECT t.status FROM care_team_members t WHERE t.person_id = q.person AND t.facility_id = $2) AS team_status, \
              (SELECT COUNT(*) FROM patient_records r WHERE r.person_id = q.person AND r.facility_id = $2) AS own_records, \
              (SELECT MAX(b.expires_at) FROM break_glass b WHERE b.user_id = $3 AND b.person_id = q.person AND b.expires_at > $4) AS bg_expires, \
@@ -401,7 +443,7 @@ impl SqlStore {
              FROM (SELECT COALESCE(p.merged_into, p.id) AS person FROM persons p WHERE p.id = $1) q \
              LEFT JOIN consents c ON c.id = (SELECT c2.id FROM consents c2 WHERE c2.person_id = q.person AND c2.status <> 'superseded' \
              ORDER BY c2.created_at DESC, c2.id LIMIT 1)",
-        )
+        ))
         .bind(person_id)
         .bind(facility_id.unwrap_or(""))
         .bind(user_id)
@@ -415,6 +457,8 @@ impl SqlStore {
         let team: Option<String> = row.try_get("team_status").map_err(g)?;
         let own: i64 = row.try_get("own_records").map_err(g)?;
         let bg: Option<i64> = row.try_get("bg_expires").map_err(g)?;
+        let cover: Option<String> = row.try_get("cover_shift").map_err(g)?;
+        let cover = cover.map(|c| cover_grant_from(&c)).transpose()?;
         let consent_id: Option<String> = row.try_get("consent_id").map_err(g)?;
         let consent = match consent_id {
             None => None,
@@ -437,6 +481,7 @@ impl SqlStore {
             own_registration: facility_id.is_some() && own > 0,
             consent,
             break_glass_expires_at: bg,
+            cover,
         })
     }
 

@@ -17,6 +17,7 @@ const BACKEND_NAME: &str = "sqlite";
 /// is enough.
 const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1";
+const LOCK_COVER_GROUP: &str = "SELECT id FROM cover_groups WHERE id = $1";
 /// Position of a substring (0 when absent), for `:contains` searches.
 const SQL_STRPOS: &str = "instr";
 /// SQLite has no table statistics (nothing runs ANALYZE), and without them its planner
@@ -122,3 +123,4 @@ include!("shared_timeline.rs");
 include!("shared_icu.rs");
 include!("shared_notifications.rs");
 include!("shared_notices.rs");
+include!("shared_cover.rs");

@@ -495,6 +495,10 @@ pub struct AccessFacts {
     pub consent: Option<renkei_domain::patient::ConsentView>,
     /// Expiry of the asking user's active break-glass grant.
     pub break_glass_expires_at: Option<Millis>,
+    /// A cover shift under way in which the asking facility covers the person
+    /// (`crate::cover`): the person is covered by an active member of the shift's group that
+    /// is an active care-team member of the person.
+    pub cover: Option<renkei_domain::patient::CoverGrant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

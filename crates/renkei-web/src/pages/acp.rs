@@ -207,11 +207,11 @@ async fn page(
         viewer,
         &ra.person,
         Outcome::Success,
-        json!({
+        ra.audit_basis(json!({
             "resource": "page:/patients/{id}/acp",
             "basis": if ra.access.own_registration { "own_registration" } else { "care_team" },
             "rows": records.len(),
-        }),
+        })),
     )
     .await?;
     let header = record::header(state, viewer, &ra.person).await?;

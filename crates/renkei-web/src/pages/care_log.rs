@@ -295,12 +295,12 @@ async fn page(
         viewer,
         &ra.person,
         Outcome::Success,
-        json!({
+        ra.audit_basis(json!({
             "resource": "page:/patients/{id}/care-log",
             "basis": if ra.access.own_registration { "own_registration" } else { "care_team" },
             "visits": visits.len(),
             "limits": !goals.is_empty(),
-        }),
+        })),
     )
     .await?;
     let current = goals.first().map(|g| &g.0);

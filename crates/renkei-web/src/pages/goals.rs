@@ -250,12 +250,12 @@ async fn page(
         viewer,
         &ra.person,
         Outcome::Success,
-        json!({
+        ra.audit_basis(json!({
             "resource": "page:/patients/{id}/goals",
             "basis": if ra.access.own_registration { "own_registration" } else { "care_team" },
             "goals": active.len() + closed.len(),
             "rows": rows.len(),
-        }),
+        })),
     )
     .await?;
     let status = if errors.is_empty() && goal_errors.1.is_empty() {

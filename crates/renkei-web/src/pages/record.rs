@@ -80,11 +80,25 @@ pub(super) struct RecordAccess {
     facts: AccessFacts,
     pub(super) access: PersonAccess,
     pub(super) scope: FhirScope,
+    /// The group-cover shift that opened the record (the facility is neither the
+    /// registering facility nor a care-team member, and covers the patient right now).
+    pub(super) cover: Option<renkei_domain::patient::CoverGrant>,
 }
 
 impl RecordAccess {
+    /// The detail of a permitted read, naming the cover shift when the record was opened
+    /// through group cover (basis `group_cover`).
+    pub(super) fn audit_basis(&self, mut detail: Value) -> Value {
+        if let (Some(cover), Some(obj)) = (&self.cover, detail.as_object_mut()) {
+            obj.insert("basis".into(), json!("group_cover"));
+            obj.insert("cover_shift".into(), json!(cover.shift_id));
+            obj.insert("cover_group".into(), json!(cover.group_id));
+        }
+        detail
+    }
+
     pub(super) fn may_contribute(&self) -> bool {
-        clinical::may_contribute(&self.facts, now_millis())
+        clinical::may_contribute(&self.facts, &self.facility.id, now_millis())
     }
 }
 
@@ -128,7 +142,18 @@ pub(super) async fn open(
         (None, _) => Some("no_facility"),
         (_, None) => Some("no_such_person"),
         _ if !(facts.own_registration || facts.team_status == Some(TeamStatus::Active)) => {
-            Some("not_in_care_team")
+            // A covering facility opens the record during its shift only when the consent
+            // lets it see the patient at all (who the patient is).
+            let covered = facts.cover.is_some()
+                && renkei_core::access::evaluate_facts(
+                    &facts,
+                    &requester,
+                    renkei_domain::patient::InfoCategory::Demographics,
+                    None,
+                    now,
+                )
+                .is_permit();
+            (!covered).then_some("not_in_care_team")
         }
         _ => None,
     };
@@ -152,12 +177,18 @@ pub(super) async fn open(
         own_registration: facts.own_registration,
     };
     let scope = clinical::scope_of(&requester, std::slice::from_ref(&access), false);
+    let cover = if facts.own_registration || facts.team_status == Some(TeamStatus::Active) {
+        None
+    } else {
+        facts.cover.clone()
+    };
     Ok(RecordAccess {
         person,
         facility,
         facts,
         access,
         scope,
+        cover,
     })
 }
 
@@ -1738,14 +1769,14 @@ async fn page(
         viewer,
         &ra.person,
         Outcome::Success,
-        json!({
+        ra.audit_basis(json!({
             "resource": "page:/patients/{id}/record",
             "basis": if ra.access.own_registration { "own_registration" } else { "care_team" },
             "shared": ra.access.shared.iter().map(|c| c.code()).collect::<Vec<_>>(),
             "categories": categories,
             "sources": sources,
             "rows": rows.len(),
-        }),
+        })),
     )
     .await?;
     let names = facility_names(state, &rows, tr).await?;
@@ -2716,12 +2747,12 @@ pub async fn download(
         &viewer,
         &ra.person,
         Outcome::Success,
-        json!({
+        ra.audit_basis(json!({
             "resource": resource,
             "category": doc.category,
             "source": doc.source_facility_id,
             "basis": if doc.source_facility_id.as_deref() == Some(ra.facility.id.as_str()) { "own_facility" } else { "care_team_consent" },
-        }),
+        })),
     )
     .await?;
     let (mime, inline) = served_type(&content_type, &data);

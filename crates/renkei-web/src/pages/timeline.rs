@@ -373,13 +373,13 @@ async fn page(
         viewer,
         &ra.person,
         Outcome::Success,
-        json!({
+        ra.audit_basis(json!({
             "resource": "page:/patients/{id}/timeline",
             "basis": if ra.access.own_registration { "own_registration" } else { "care_team" },
             "page": page_no,
             "rows": ids.len(),
             "sources": facilities.keys().collect::<BTreeSet<_>>(),
-        }),
+        })),
     )
     .await?;
     // Only what the viewer had not read yet (a repeated view writes nothing).
@@ -838,7 +838,7 @@ pub async fn history(
         &viewer,
         &ra.person,
         Outcome::Success,
-        json!({ "resource": resource, "rows": rows.len() }),
+        ra.audit_basis(json!({ "resource": resource, "rows": rows.len() })),
     )
     .await?;
     let dir = TeamDirectory::load(state.store.as_ref(), &ra.person).await?;
@@ -913,11 +913,11 @@ pub async fn download(
         &viewer,
         &ra.person,
         Outcome::Success,
-        json!({
+        ra.audit_basis(json!({
             "resource": resource,
             "category": bin.category,
             "source": bin.source_facility_id,
-        }),
+        })),
     )
     .await?;
     let (mime, inline) =
