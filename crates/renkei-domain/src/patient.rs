@@ -977,7 +977,12 @@ mod tests {
             "f-x",
             2_000
         ));
-        assert!(!cover_permits_contribution(None, Some(&grant), "f-x", 1_000));
+        assert!(!cover_permits_contribution(
+            None,
+            Some(&grant),
+            "f-x",
+            1_000
+        ));
         assert!(!cover_permits_contribution(Some(&c), None, "f-x", 1_000));
         let i = consent(ConsentScope::Individual);
         assert!(cover_permits_contribution(

@@ -78,7 +78,10 @@ pub trait CoverStore: Send + Sync {
     async fn cover_group(&self, id: &str) -> StoreResult<Option<CoverGroup>>;
     /// The groups a facility is (or was invited to be) a member of, with its membership,
     /// by name.
-    async fn cover_groups_of(&self, facility_id: &str) -> StoreResult<Vec<(CoverGroup, CoverMember)>>;
+    async fn cover_groups_of(
+        &self,
+        facility_id: &str,
+    ) -> StoreResult<Vec<(CoverGroup, CoverMember)>>;
     /// The members of a group, every status, in the order they joined.
     async fn cover_members(&self, group_id: &str) -> StoreResult<Vec<CoverMember>>;
     /// Invites a facility. `Conflict` if it is already invited or active.
@@ -122,7 +125,12 @@ pub trait CoverStore: Send + Sync {
         audit: AuditEntry,
     ) -> StoreResult<()>;
     /// The group's shifts overlapping `[from, to)`, by start.
-    async fn cover_shifts(&self, group_id: &str, from: Millis, to: Millis) -> StoreResult<Vec<CoverShift>>;
+    async fn cover_shifts(
+        &self,
+        group_id: &str,
+        from: Millis,
+        to: Millis,
+    ) -> StoreResult<Vec<CoverShift>>;
     /// Shifts under way at `now` in which `facility_id` covers an active group, with the
     /// group.
     async fn current_cover_shifts(
@@ -131,7 +139,8 @@ pub trait CoverStore: Send + Sync {
         now: Millis,
     ) -> StoreResult<Vec<(CoverGroup, CoverShift)>>;
     /// What a member put under the group's cover.
-    async fn covered_choice(&self, group_id: &str, facility_id: &str) -> StoreResult<CoveredChoice>;
+    async fn covered_choice(&self, group_id: &str, facility_id: &str)
+        -> StoreResult<CoveredChoice>;
     /// Replaces what a member puts under the group's cover. `InvalidState` unless the
     /// facility is an active member; persons it is not an active care-team member of are
     /// refused (`InvalidState`), nothing stored.

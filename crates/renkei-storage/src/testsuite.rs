@@ -80,6 +80,7 @@ pub async fn run_all(store: &dyn Store) {
     notifications(store).await;
     notices(store).await;
     board(store).await;
+    cover_groups(store).await;
 }
 
 /// Published events reach a subscriber; topics and sizes the channel cannot carry are
@@ -5182,4 +5183,372 @@ pub async fn board(store: &dyn Store) {
         n.board_post(&id("r3")).await.unwrap().is_none(),
         "nothing stored half-way"
     );
+}
+
+/// Home-care group cover: membership life cycle, the rota (overlap refused, started shifts
+/// kept), covered patients limited to the member's care team, and the cover shift in
+/// `access_facts` only while it runs, only for covered patients.
+pub async fn cover_groups(store: &dyn Store) {
+    use crate::cover::{member_status, CoverGroup, CoverShift, CoveredChoice};
+    use renkei_domain::patient::ConsentScope;
+    let t0: renkei_domain::Millis = 1_760_000_000_000;
+    let hour = 3_600_000;
+    let mut fs = Vec::new();
+    for (name, t) in [
+        ("当番テスト診療所", FacilityType::HomeVisitClinic),
+        ("当番テスト訪問看護", FacilityType::HomeNursingStation),
+        ("当番テスト医院", FacilityType::Clinic),
+    ] {
+        fs.push(
+            store
+                .create_facility(
+                    sample_facility(name, "トウバンテスト", t, ""),
+                    audit("facility.apply"),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let [fa, fb, fc] = <[Facility; 3]>::try_from(fs).unwrap();
+    let cover = store.cover();
+    let group = CoverGroup {
+        id: ids::new_id(),
+        name: "末広町 在宅当番".into(),
+        description: "夜間・休日の当番".into(),
+        owner_facility_id: fa.id.clone(),
+        created_by: "tester".into(),
+        created_at: t0,
+    };
+    cover
+        .create_cover_group(group.clone(), audit("test.cover.create"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cover.cover_group(&group.id).await.unwrap(),
+        Some(group.clone())
+    );
+    let mine = cover.cover_groups_of(&fa.id).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].1.status, member_status::ACTIVE);
+
+    // Invitation, a second invitation refused, acceptance; a decline.
+    cover
+        .invite_to_cover_group(
+            &group.id,
+            &fb.id,
+            "tester",
+            t0 + 1,
+            audit("test.cover.invite"),
+        )
+        .await
+        .unwrap();
+    let e = cover
+        .invite_to_cover_group(
+            &group.id,
+            &fb.id,
+            "tester",
+            t0 + 2,
+            audit("test.cover.invite"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    cover
+        .invite_to_cover_group(
+            &group.id,
+            &fc.id,
+            "tester",
+            t0 + 2,
+            audit("test.cover.invite"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cover.cover_groups_of(&fb.id).await.unwrap()[0].1.status,
+        member_status::INVITED
+    );
+    cover
+        .answer_cover_invitation(&group.id, &fb.id, true, t0 + 3, audit("test.cover.accept"))
+        .await
+        .unwrap();
+    cover
+        .answer_cover_invitation(
+            &group.id,
+            &fc.id,
+            false,
+            t0 + 3,
+            audit("test.cover.decline"),
+        )
+        .await
+        .unwrap();
+    let e = cover
+        .answer_cover_invitation(&group.id, &fc.id, true, t0 + 4, audit("test.cover.accept"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let members = cover.cover_members(&group.id).await.unwrap();
+    let statuses: Vec<(&str, &str)> = members
+        .iter()
+        .map(|m| (m.facility_id.as_str(), m.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (fa.id.as_str(), "active"),
+            (fb.id.as_str(), "active"),
+            (fc.id.as_str(), "declined")
+        ]
+    );
+
+    // A patient of the clinic's care team, with a comprehensive consent; another one not
+    // put under cover.
+    let tag = kana_tag();
+    let mut persons = Vec::new();
+    for local in ["C-1", "C-2"] {
+        let p = ids::new_id();
+        store
+            .register_patient(
+                patient_record(
+                    &fa,
+                    local,
+                    "当番",
+                    "花子",
+                    &format!("トウ{tag}"),
+                    "ハナコ",
+                    "1940-01-01",
+                    vec![],
+                    t0,
+                ),
+                PersonLink::NewPerson(p.clone()),
+                vec![],
+                audit("test.patient.register"),
+            )
+            .await
+            .unwrap();
+        store
+            .record_consent(
+                sample_consent(&p, ConsentScope::Comprehensive, vec![], &fa.id, t0),
+                audit("test.consent.record"),
+            )
+            .await
+            .unwrap();
+        persons.push(p);
+    }
+    let [covered, uncovered] = <[String; 2]>::try_from(persons).unwrap();
+    // The station cannot put someone else's patient under cover; nothing is stored.
+    let e = cover
+        .set_covered_choice(
+            &group.id,
+            &fb.id,
+            CoveredChoice {
+                covers_all: false,
+                person_ids: vec![covered.clone()],
+            },
+            t0 + 5,
+            audit("test.cover.patients"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert_eq!(
+        cover.covered_choice(&group.id, &fb.id).await.unwrap(),
+        CoveredChoice::default()
+    );
+    cover
+        .set_covered_choice(
+            &group.id,
+            &fa.id,
+            CoveredChoice {
+                covers_all: false,
+                person_ids: vec![covered.clone(), covered.clone()],
+            },
+            t0 + 5,
+            audit("test.cover.patients"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cover.covered_choice(&group.id, &fa.id).await.unwrap(),
+        CoveredChoice {
+            covers_all: false,
+            person_ids: vec![covered.clone()]
+        }
+    );
+    assert_eq!(
+        cover.covered_persons(&group.id).await.unwrap(),
+        vec![covered.clone()]
+    );
+
+    // The rota: the station covers 10:00–18:00; an overlapping shift is refused, an
+    // adjacent one is fine; a non-member cannot be on the rota.
+    let shift = |id: &str, f: &Facility, from: i64, to: i64| CoverShift {
+        id: id.to_string(),
+        group_id: group.id.clone(),
+        facility_id: f.id.clone(),
+        on_call: "看護師 当番（090-0000-0000）".into(),
+        starts_at: t0 + from * hour,
+        ends_at: t0 + to * hour,
+        created_by: "tester".into(),
+        created_at: t0,
+    };
+    let s1 = shift(&ids::new_id(), &fb, 10, 18);
+    cover
+        .add_cover_shift(s1.clone(), audit("test.cover.shift"))
+        .await
+        .unwrap();
+    let e = cover
+        .add_cover_shift(
+            shift(&ids::new_id(), &fa, 17, 20),
+            audit("test.cover.shift"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let s2 = shift(&ids::new_id(), &fa, 18, 30);
+    cover
+        .add_cover_shift(s2.clone(), audit("test.cover.shift"))
+        .await
+        .unwrap();
+    let e = cover
+        .add_cover_shift(
+            shift(&ids::new_id(), &fc, 40, 50),
+            audit("test.cover.shift"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    let e = cover
+        .add_cover_shift(
+            shift(&ids::new_id(), &fa, 60, 60),
+            audit("test.cover.shift"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert_eq!(
+        cover
+            .cover_shifts(&group.id, t0, t0 + 48 * hour)
+            .await
+            .unwrap(),
+        vec![s1.clone(), s2.clone()]
+    );
+    assert_eq!(
+        cover
+            .cover_shifts(&group.id, t0 + 18 * hour, t0 + 19 * hour)
+            .await
+            .unwrap(),
+        vec![s2.clone()]
+    );
+
+    // Access facts: during the shift, for the covered patient only.
+    let during = t0 + 12 * hour;
+    let facts = store
+        .access_facts(&covered, Some(&fb.id), "u", during)
+        .await
+        .unwrap();
+    let grant = facts.cover.expect("covering during the shift");
+    assert_eq!(
+        (
+            grant.shift_id.as_str(),
+            grant.group_id.as_str(),
+            grant.ends_at
+        ),
+        (s1.id.as_str(), group.id.as_str(), s1.ends_at)
+    );
+    assert_eq!(facts.team_status, None);
+    for (person, at) in [
+        (&uncovered, during),
+        (&covered, t0 + 9 * hour),
+        (&covered, t0 + 18 * hour),
+    ] {
+        let facts = store
+            .access_facts(person, Some(&fb.id), "u", at)
+            .await
+            .unwrap();
+        assert_eq!(facts.cover, None, "{person} at {at}");
+    }
+    let current = cover.current_cover_shifts(&fb.id, during).await.unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].1, s1);
+    assert!(cover
+        .current_cover_shifts(&fa.id, during)
+        .await
+        .unwrap()
+        .is_empty());
+    // "All my team patients" covers the other one too.
+    cover
+        .set_covered_choice(
+            &group.id,
+            &fa.id,
+            CoveredChoice {
+                covers_all: true,
+                person_ids: vec![covered.clone()],
+            },
+            t0 + 6,
+            audit("test.cover.patients"),
+        )
+        .await
+        .unwrap();
+    let facts = store
+        .access_facts(&uncovered, Some(&fb.id), "u", during)
+        .await
+        .unwrap();
+    assert!(facts.cover.is_some());
+    assert_eq!(cover.covered_persons(&group.id).await.unwrap().len(), 2);
+
+    // A started shift cannot be deleted; a future one can.
+    let e = cover
+        .delete_cover_shift(&group.id, &s1.id, during, audit("test.cover.shift_delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    cover
+        .delete_cover_shift(&group.id, &s2.id, during, audit("test.cover.shift_delete"))
+        .await
+        .unwrap();
+    // Leaving ends the shift under way at once and the access with it.
+    cover
+        .end_cover_membership(
+            &group.id,
+            &fb.id,
+            member_status::LEFT,
+            during,
+            audit("test.cover.leave"),
+        )
+        .await
+        .unwrap();
+    let facts = store
+        .access_facts(&covered, Some(&fb.id), "u", during)
+        .await
+        .unwrap();
+    assert_eq!(facts.cover, None);
+    assert_eq!(
+        cover
+            .cover_shifts(&group.id, t0, t0 + 48 * hour)
+            .await
+            .unwrap()[0]
+            .ends_at,
+        during
+    );
+    let e = cover
+        .end_cover_membership(
+            &group.id,
+            &fb.id,
+            member_status::LEFT,
+            during,
+            audit("test.cover.leave"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    // Every change left its audit record.
+    let audited = store
+        .search_audit(&AuditQuery {
+            action_prefix: Some("test.cover.".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(audited.len() >= 11, "{}", audited.len());
 }
