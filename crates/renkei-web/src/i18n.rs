@@ -1234,6 +1234,100 @@ const NOTICE_MESSAGES: &[(&str, &str, &str)] = &[
     ("notice.board_post_hidden", "投稿を非表示にしました。", "The post was hidden."),
 ];
 
+/// Home-care group cover (在宅医療の当番・連携グループ).
+const COVER_MESSAGES: &[(&str, &str, &str)] = &[
+    ("nav.cover", "当番グループ", "On-call groups"),
+    ("cover.title", "在宅医療の当番・連携グループ", "Home-care on-call groups"),
+    ("cover.group_title", "当番グループ", "On-call group"),
+    ("cover.help", "診療所と訪問看護ステーションが当番表を組み、当番の時間帯はグループの対象患者を担当施設に代わって診られるようにします。閲覧は患者さんの同意の範囲内に限られ、すべて記録されます。", "Clinics and home-visit nursing stations keep an on-call rota; during a shift the covering facility may open the group's covered patients, within each patient's consent. Every access is audited."),
+    ("cover.none", "参加している当番グループはありません。", "Your facility is in no on-call group."),
+    ("cover.owner", "作成施設", "Created by"),
+    ("cover.accept", "参加する", "Join"),
+    ("cover.decline", "辞退する", "Decline"),
+    ("cover.create", "当番グループを作る", "Create an on-call group"),
+    ("cover.field.name", "グループ名", "Group name"),
+    ("cover.field.description", "説明（対象地域・時間帯など）", "Description (area, hours…)"),
+    ("cover.field.on_call", "当番者（氏名・連絡先、任意）", "On-call person (name and number, optional)"),
+    ("cover.field.starts_at", "開始日時", "Starts"),
+    ("cover.field.ends_at", "終了日時", "Ends"),
+    ("cover.no_patient_data", "グループ名と説明に患者さんの情報を書かないでください。", "Do not put patient information in the group's name or description."),
+    ("cover.not_eligible", "当番グループに参加できるのは診療所・在宅療養支援診療所・訪問看護ステーションです。", "On-call groups are for clinics, home-visit clinics and home-visit nursing stations."),
+    ("cover.admin_only", "当番グループの管理は、参加施設（診療所・訪問看護ステーション）の施設管理者が行います。", "On-call groups are managed by the facility administrators of member clinics and nursing stations."),
+    ("cover.owner_only", "施設の招待と除外は、グループを作成した施設の管理者が行います。", "Only the administrator of the facility that created the group invites and removes facilities."),
+    ("cover.invited_help", "この当番グループに招待されています。参加すると当番表に入り、自施設の患者をグループの対象にできます。", "Your facility is invited to this on-call group. Members take shifts and may put their patients under the group's cover."),
+    ("cover.members", "参加施設", "Member facilities"),
+    ("cover.facility", "施設", "Facility"),
+    ("cover.facility_type", "種別", "Type"),
+    ("cover.status", "状態", "Status"),
+    ("cover.status.active", "参加中", "Member"),
+    ("cover.status.invited", "招待中", "Invited"),
+    ("cover.status.declined", "辞退", "Declined"),
+    ("cover.status.left", "脱退", "Left"),
+    ("cover.status.removed", "除外", "Removed"),
+    ("cover.mine", "自施設", "Yours"),
+    ("cover.covers_all_short", "全担当患者を対象", "all team patients covered"),
+    ("cover.remove", "除外する", "Remove"),
+    ("cover.leave", "グループから抜ける", "Leave the group"),
+    ("cover.invite", "施設を招待する", "Invite a facility"),
+    ("cover.invite_send", "招待する", "Invite"),
+    ("cover.none_invitable", "招待できる施設はありません。", "No facility left to invite."),
+    ("cover.rota", "当番表", "Rota"),
+    ("cover.rota_help", "時刻は日本時間です。当番の施設は、その時間帯だけグループの対象患者を（同意の範囲内で）閲覧・記録できます。", "Times are JST. The covering facility may open and record for the group's covered patients during its shift only, within each patient's consent."),
+    ("cover.prev_week", "← 前の週", "← Previous week"),
+    ("cover.next_week", "次の週 →", "Next week →"),
+    ("cover.week_of", "{d} からの週", "Week of {d}"),
+    ("cover.mon", "月", "Mon"),
+    ("cover.tue", "火", "Tue"),
+    ("cover.wed", "水", "Wed"),
+    ("cover.thu", "木", "Thu"),
+    ("cover.fri", "金", "Fri"),
+    ("cover.sat", "土", "Sat"),
+    ("cover.sun", "日", "Sun"),
+    ("cover.now", "当番中", "On call now"),
+    ("cover.delete_shift", "削除", "Delete"),
+    ("cover.add_shift", "当番を追加する", "Add a shift"),
+    ("cover.covering_facility", "当番の施設", "Covering facility"),
+    ("cover.on_call_placeholder", "例：看護師 山田（090-xxxx-xxxx）", "e.g. Nurse Yamada (090-xxxx-xxxx)"),
+    ("cover.shift_help", "同じグループの当番は重ねられません。始まった当番は変更・削除できません。1回の当番は最長4日です。", "Shifts of a group may not overlap. A shift that has started can no longer be changed or deleted. A shift lasts at most 4 days."),
+    ("cover.my_patients", "自施設の対象患者", "Your patients under the group's cover"),
+    ("cover.patients_help", "自施設がケアチームに参加している患者から、当番施設が診てよい患者を選びます。閲覧できる範囲は各患者の同意によります（個別同意で当番施設が含まれない患者は見られません）。", "Choose which of your care-team patients the covering facility may see. What it sees follows each patient's consent (an individual consent that does not name the covering facility keeps the patient closed)."),
+    ("cover.covers_all", "自施設の担当患者すべて（今後加わる患者を含む）", "All my team patients (including future ones)"),
+    ("cover.no_team_patients", "自施設がケアチームに参加している患者はいません。", "Your facility is in no patient's care team."),
+    ("cover.save_patients", "対象患者を保存", "Save covered patients"),
+    ("cover.on_call", "当番中", "On call"),
+    ("cover.until", "{t} まで", "until {t}"),
+    ("cover.no_covered", "閲覧できる対象患者はいません。", "No covered patient you may open."),
+    ("cover.hidden", "ほかに同意の範囲外の対象患者が {n} 人います。", "{n} more covered patients are outside what their consent allows you."),
+    ("cover.open_record", "記録", "Record"),
+    ("cover.open_timeline", "タイムライン", "Timeline"),
+    ("cover.error.required", "入力してください", "required"),
+    ("cover.error.too_long", "長すぎます", "too long"),
+    ("cover.error.control", "使えない文字が含まれています", "contains characters that are not allowed"),
+    ("cover.error.not_invitable", "招待できるのは稼働中の診療所・訪問看護ステーションです。", "Only active clinics and home-visit nursing stations can be invited."),
+    ("cover.error.already_member", "その施設はすでに招待済みか参加中です。", "That facility is already invited or a member."),
+    ("cover.error.owner_cannot_leave", "作成施設はグループから抜けられません。", "The facility that created the group cannot leave it."),
+    ("cover.error.not_a_member", "その施設はこのグループの参加施設ではありません。", "That facility is not a member of this group."),
+    ("cover.error.past", "過去の時刻から始まる当番は登録できません。", "A shift cannot start in the past."),
+    ("cover.error.too_far", "登録できるのは約1年先までです。", "Shifts can be planned about a year ahead at most."),
+    ("cover.error.ends_before_start", "終了日時は開始日時より後にしてください。", "The end must be after the start."),
+    ("cover.error.too_long_shift", "1回の当番は最長4日です。", "A shift lasts at most 4 days."),
+    ("cover.error.datetime", "開始・終了日時を入力してください。", "Enter the start and end."),
+    ("cover.error.overlap", "ほかの当番と時間が重なっています。", "The shift overlaps another shift of the group."),
+    ("cover.error.started", "始まった当番は削除できません。", "A shift that has started cannot be deleted."),
+    ("cover.error.not_team_patient", "自施設がケアチームに参加していない患者は対象にできません。", "Only patients whose care team your facility is in can be covered."),
+    ("cover.error.too_many", "一度に選べる患者は500人までです。「担当患者すべて」を使ってください。", "At most 500 patients can be chosen one by one; use \"all my team patients\"."),
+    ("notice.cover_created", "当番グループを作成しました。", "The on-call group was created."),
+    ("notice.cover_invited", "施設を招待しました。", "The facility was invited."),
+    ("notice.cover_joined", "当番グループに参加しました。", "You joined the on-call group."),
+    ("notice.cover_declined", "招待を辞退しました。", "The invitation was declined."),
+    ("notice.cover_no_invitation", "この招待はもう有効ではありません。", "This invitation is no longer open."),
+    ("notice.cover_left", "当番グループから抜けました。", "You left the on-call group."),
+    ("notice.cover_removed", "施設を除外しました。", "The facility was removed."),
+    ("notice.cover_shift_added", "当番を追加しました。", "The shift was added."),
+    ("notice.cover_shift_deleted", "当番を削除しました。", "The shift was deleted."),
+    ("notice.cover_patients_saved", "対象患者を保存しました。", "Covered patients were saved."),
+];
+
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -1246,6 +1340,7 @@ fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
             .chain(ICU_CENSUS_MESSAGES)
             .chain(ICU_PAGES_MESSAGES)
             .chain(NOTICE_MESSAGES)
+            .chain(COVER_MESSAGES)
             .map(|(k, ja, en)| (*k, (*ja, *en)))
             .collect()
     })
@@ -1379,6 +1474,7 @@ mod tests {
             .chain(ICU_CENSUS_MESSAGES)
             .chain(ICU_PAGES_MESSAGES)
             .chain(NOTICE_MESSAGES)
+            .chain(COVER_MESSAGES)
         {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!ja.is_empty() && !en.is_empty(), "{k}");

@@ -167,6 +167,19 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route("/board/posts/{id}/edit", post(board::edit))
         .route("/board/posts/{id}/withdraw", post(board::withdraw))
         .route("/board/posts/{id}/hide", post(board::hide))
+        // Home-care group cover (在宅医療の当番・連携グループ).
+        .route("/cover-groups", get(cover::list).post(cover::create))
+        .route("/cover-groups/{id}", get(cover::show))
+        .route("/cover-groups/{id}/invite", post(cover::invite))
+        .route("/cover-groups/{id}/answer", post(cover::answer))
+        .route("/cover-groups/{id}/leave", post(cover::leave))
+        .route("/cover-groups/{id}/remove", post(cover::remove))
+        .route("/cover-groups/{id}/shifts", post(cover::add_shift))
+        .route(
+            "/cover-groups/{id}/shifts/{shift}/delete",
+            post(cover::delete_shift),
+        )
+        .route("/cover-groups/{id}/patients", post(cover::set_patients))
         .route("/facilities", get(directory::directory))
         .route("/facilities/{id}", get(directory::facility_detail))
         .route("/apply", get(apply::apply_page).post(apply::apply_submit))

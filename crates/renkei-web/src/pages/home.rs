@@ -47,6 +47,7 @@ struct HomePage {
     acp_reviews: Vec<super::acp::ReviewReminder>,
     timeline_unread: Vec<super::timeline::UnreadPatient>,
     important_notices: Vec<super::notices::NoticeRow>,
+    on_call: Vec<super::cover::OnCallCard>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +129,7 @@ pub async fn home(
         acp_reviews: super::acp::reminders(&state, &viewer).await?,
         timeline_unread: super::timeline::unread_patients(&state, &viewer).await?,
         important_notices: super::notices::important_unread(&state, &viewer).await?,
+        on_call: super::cover::on_call_cards(&state, &viewer).await?,
     };
     render(&page)
 }

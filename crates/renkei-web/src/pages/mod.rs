@@ -9,6 +9,7 @@ pub mod auth;
 pub mod board;
 pub mod care_log;
 pub mod clients;
+pub mod cover;
 pub mod directory;
 pub mod emergency;
 pub mod goals;
