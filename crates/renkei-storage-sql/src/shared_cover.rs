@@ -336,8 +336,7 @@ impl CoverStore for SqlStore {
 
     async fn current_cover_shifts(&self, facility_id: &str, now: Millis) -> StoreResult<Vec<(CoverGroup, CoverShift)>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COVER_GROUP_COLUMNS}, {COVER_SHIFT_COLUMNS} FROM cover_shifts s \
-             JOIN cover_groups g ON g.id = s.group_id \
+            "SELECT {COVER_SHIFT_COLUMNS} FROM cover_shifts s \
              JOIN cover_group_members m ON m.group_id = s.group_id AND m.facility_id = s.facility_id AND m.status = 'active' \
              WHERE s.facility_id = $1 AND s.starts_at <= $2 AND s.ends_at > $2 ORDER BY s.ends_at, s.id"
         ))
@@ -346,7 +345,16 @@ impl CoverStore for SqlStore {
         .fetch_all(self.read_pool())
         .await
         .map_err(err("reading current cover shifts"))?;
-        rows.iter().map(|r| Ok((cover_group_from(r)?, cover_shift_from(r)?))).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let shift = cover_shift_from(r)?;
+            let group = self
+                .cover_group(&shift.group_id)
+                .await?
+                .ok_or_else(|| corrupt("cover shift group", &shift.group_id))?;
+            out.push((group, shift));
+        }
+        Ok(out)
     }
 
     async fn covered_choice(&self, group_id: &str, facility_id: &str) -> StoreResult<CoveredChoice> {

@@ -652,7 +652,7 @@ pub async fn settings(store: &dyn Store) {
 
 /// A unique katakana tag (アイウエオカキクケコ for the digits of a random number), so that
 /// global searches see only this run's patients.
-fn kana_tag() -> String {
+pub fn kana_tag() -> String {
     const DIGITS: [char; 10] = ['ア', 'イ', 'ウ', 'エ', 'オ', 'カ', 'キ', 'ク', 'ケ', 'コ'];
     format!("{:08}", rand_digits())
         .chars()
@@ -670,7 +670,7 @@ fn hiragana(s: &str) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn patient_record(
+pub fn patient_record(
     facility: &Facility,
     local_id: &str,
     family_kanji: &str,
@@ -708,7 +708,7 @@ fn patient_record(
     }
 }
 
-fn sample_consent(
+pub fn sample_consent(
     person_id: &str,
     scope: renkei_domain::patient::ConsentScope,
     facilities: Vec<String>,
@@ -5469,7 +5469,7 @@ pub async fn cover_groups(store: &dyn Store) {
     }
     let current = cover.current_cover_shifts(&fb.id, during).await.unwrap();
     assert_eq!(current.len(), 1);
-    assert_eq!(current[0].1, s1);
+    assert_eq!(current[0], (group.clone(), s1.clone()));
     assert!(cover
         .current_cover_shifts(&fa.id, during)
         .await
