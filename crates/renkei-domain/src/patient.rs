@@ -560,7 +560,7 @@ pub fn cover_permits_contribution(
         return false;
     };
     cover.is_some_and(|g| g.ends_at > now)
-        && !consent.withdrawn_at.is_some_and(|t| t <= now)
+        && consent.withdrawn_at.is_none_or(|t| t > now)
         && (consent.scope == ConsentScope::Comprehensive
             || consent.facilities.iter().any(|f| f == facility_id))
 }
