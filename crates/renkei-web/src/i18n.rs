@@ -1295,6 +1295,7 @@ const COVER_MESSAGES: &[(&str, &str, &str)] = &[
     ("cover.no_team_patients", "自施設がケアチームに参加している患者はいません。", "Your facility is in no patient's care team."),
     ("cover.save_patients", "対象患者を保存", "Save covered patients"),
     ("cover.on_call", "当番中", "On call"),
+    ("cover.banner", "在宅医療の当番として閲覧しています（当番の時間帯のみ・同意の範囲内）。閲覧と記録はすべて記録されます。", "You are viewing this patient as the on-call facility of a home-care group (during the shift only, within the consent). Every view and entry is audited."),
     ("cover.until", "{t} まで", "until {t}"),
     ("cover.no_covered", "閲覧できる対象患者はいません。", "No covered patient you may open."),
     ("cover.hidden", "ほかに同意の範囲外の対象患者が {n} 人います。", "{n} more covered patients are outside what their consent allows you."),

@@ -356,7 +356,11 @@ async fn on_call_group_cover() {
         // During the shift: the covered patient opens, the others do not.
         let (status, page) = get(&app, &nurse, &format!("/patients/{covered}")).await;
         assert_eq!(status, 200, "{page}");
-        assert!(page.contains("当番"), "{page}");
+        assert!(page.contains("id=\"cover-banner\""), "{page}");
+        assert!(
+            page.contains(&format!("/patients/{covered}/timeline")),
+            "{page}"
+        );
         assert_eq!(
             get(&app, &nurse, &format!("/patients/{covered}/record"))
                 .await
@@ -378,6 +382,38 @@ async fn on_call_group_cover() {
                 .await
                 .0,
             404
+        );
+        // A contribution during the shift is stored, attributed to the covering station;
+        // the same post for a patient outside the cover is refused like any outsider's.
+        let post = |person: String| {
+            let app = &app;
+            let nurse = &nurse;
+            async move {
+                let form = reqwest::multipart::Form::new()
+                    .text("csrf", csrf(app, nurse).await)
+                    .text("kind", "report")
+                    .text("text", "夜間往診の依頼あり。発熱38.2℃、解熱剤で様子見。");
+                let res = nurse
+                    .post(app.url(&format!("/patients/{person}/timeline")))
+                    .multipart(form)
+                    .send()
+                    .await
+                    .unwrap();
+                res.status().as_u16()
+            }
+        };
+        assert_eq!(post(covered.clone()).await, 303);
+        assert_eq!(post(uncovered.clone()).await, 404);
+        let (_, timeline) = get(
+            &app,
+            &clinic_admin,
+            &format!("/patients/{covered}/timeline"),
+        )
+        .await;
+        assert!(timeline.contains("夜間往診の依頼あり"), "{timeline}");
+        assert!(
+            timeline.contains("当番テスト訪問看護ステーション"),
+            "{timeline}"
         );
         // The home page's on-call card lists the covered patient the nurse may open.
         let (_, home) = get(&app, &nurse, "/").await;

@@ -321,6 +321,8 @@ struct PatientPage {
     /// The viewer's unread timeline posts about the person.
     timeline_unread: i64,
     break_glass: bool,
+    /// Opened through a home-care group cover shift (在宅医療の当番).
+    covering: bool,
     /// The secretariat manages identity: link history and unlinking registrations.
     identity_admin: bool,
     history: Vec<(String, String, String)>,
@@ -494,6 +496,12 @@ pub async fn show(
             decision,
             Decision::Permit {
                 basis: renkei_domain::patient::Basis::BreakGlass
+            }
+        ),
+        covering: matches!(
+            decision,
+            Decision::Permit {
+                basis: renkei_domain::patient::Basis::GroupCover
             }
         ),
     };
