@@ -5,6 +5,7 @@
 pub mod access;
 pub mod acp;
 pub mod clinical;
+pub mod documents;
 pub mod facilities;
 pub mod icu;
 pub mod ingest;

@@ -137,3 +137,4 @@ include!("shared_clients.rs");
 include!("shared_timeline.rs");
 include!("shared_icu.rs");
 include!("shared_notifications.rs");
+include!("shared_documents.rs");

@@ -5,6 +5,7 @@
 //! same transaction, so an action is never stored without its audit record and an audit
 //! record never describes an action that did not happen.
 
+pub mod documents;
 pub mod fhir;
 pub mod icu;
 pub mod notifications;
@@ -61,6 +62,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The in-app inbox and e-mail preferences.
     fn notifications(&self) -> &dyn notifications::NotificationStore;
+
+    /// Deliveries of documents between facilities and their receipts.
+    fn documents(&self) -> &dyn documents::DocumentStore;
 
     // --- live events ------------------------------------------------------------------
     /// Sends an event to every subscriber on every node: PostgreSQL `NOTIFY` (so nodes

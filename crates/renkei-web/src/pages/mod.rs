@@ -8,6 +8,7 @@ pub mod apply;
 pub mod auth;
 pub mod clients;
 pub mod directory;
+pub mod documents;
 pub mod emergency;
 pub mod home;
 pub mod icu;
