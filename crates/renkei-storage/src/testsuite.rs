@@ -4699,16 +4699,38 @@ pub async fn document_deliveries(store: &dyn Store) {
     // Only the addressed facility confirms, once.
     let head = store.audit_head().await.unwrap().unwrap().0;
     assert!(!d
-        .confirm_receipt(&format!("{tag}-d1"), &other, "u-other", t0 + 5, audit("test.receipt"))
+        .confirm_receipt(
+            &format!("{tag}-d1"),
+            &other,
+            "u-other",
+            t0 + 5,
+            audit("test.receipt")
+        )
         .await
         .unwrap());
-    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head, "no record of a refusal here");
+    assert_eq!(
+        store.audit_head().await.unwrap().unwrap().0,
+        head,
+        "no record of a refusal here"
+    );
     assert!(d
-        .confirm_receipt(&format!("{tag}-d1"), &hospital, "u-h", t0 + 6, audit("test.receipt"))
+        .confirm_receipt(
+            &format!("{tag}-d1"),
+            &hospital,
+            "u-h",
+            t0 + 6,
+            audit("test.receipt")
+        )
         .await
         .unwrap());
     assert!(!d
-        .confirm_receipt(&format!("{tag}-d1"), &hospital, "u-h2", t0 + 7, audit("test.receipt"))
+        .confirm_receipt(
+            &format!("{tag}-d1"),
+            &hospital,
+            "u-h2",
+            t0 + 7,
+            audit("test.receipt")
+        )
         .await
         .unwrap());
     assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 1);
