@@ -136,6 +136,12 @@ async fn pdf_generation_time() {
             render_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         bytes = pdf.len();
+        if i == 0 {
+            // To look at the layout: DOCUMENTS_BENCH_SAVE=/tmp/referral.pdf
+            if let Ok(path) = std::env::var("DOCUMENTS_BENCH_SAVE") {
+                std::fs::write(path, &pdf).unwrap();
+            }
+        }
     }
     let (p50, p95, max) = summary(render_ms);
     println!(
