@@ -1029,8 +1029,9 @@ pub async fn pdf(
 }
 
 /// `GET /patients/{id}/documents/{doc}/bundle`: the document as a FHIR document Bundle
-/// (type `document`, the Composition first, then the Patient it is about), after the
-/// JP-CLINS eReferral structure.
+/// (type `document`, the Composition first, then the Patient it is about). It follows the
+/// FHIR document rules and the JP-CLINS eReferral layout in outline (LOINC 57133-1 for the
+/// referral letter) but claims no JP-CLINS profile: Renkei's sections are its own form fields.
 pub async fn bundle(
     State(state): State<SharedState>,
     viewer: Viewer,
@@ -1057,7 +1058,6 @@ pub async fn bundle(
     }
     let doc = json!({
         "resourceType": "Bundle",
-        "meta": { "profile": ["http://jpfhir.jp/fhir/eReferral/StructureDefinition/JP_Bundle_eReferral"] },
         "identifier": { "system": format!("{base}/documents"), "value": format!("{}-{}", row.id, row.version_id) },
         "type": "document",
         "timestamp": clinical::instant(now_millis()),
