@@ -295,7 +295,7 @@ pub async fn list(
         .iter()
         .filter(|r| r.resource_type == "Composition" && docs::kind_of(&content(r)).is_some())
         .collect();
-    compositions.sort_by(|a, b| b.last_updated.cmp(&a.last_updated));
+    compositions.sort_by_key(|r| std::cmp::Reverse(r.last_updated));
     let ids: Vec<String> = compositions.iter().map(|r| r.id.clone()).collect();
     let deliveries = state.store.documents().deliveries_of(&ids).await?;
     let mut names = HashMap::new();
@@ -504,6 +504,9 @@ fn field_views(lang: Lang, kind: &Kind, values: &[(String, String)]) -> Vec<Fiel
         .collect()
 }
 
+/// What a refused form held: the field values and the chosen recipients.
+type Submitted = (Vec<(String, String)>, Vec<String>);
+
 #[allow(clippy::too_many_arguments)]
 async fn doc_page(
     state: &SharedState,
@@ -512,7 +515,7 @@ async fn doc_page(
     row: &FhirRow,
     v: &Value,
     kind: &'static Kind,
-    submitted: Option<(Vec<(String, String)>, Vec<String>)>,
+    submitted: Option<Submitted>,
     errors: Vec<String>,
     notice: Option<&str>,
 ) -> AppResult<Response> {
