@@ -258,7 +258,7 @@ async fn admission_info_draft_send_receipt_pdf_and_bundle() {
         assert!(app
             .store
             .documents()
-            .deliveries_of(&[doc.clone()])
+            .deliveries_of(std::slice::from_ref(&doc))
             .await
             .unwrap()
             .is_empty());
@@ -281,7 +281,7 @@ async fn admission_info_draft_send_receipt_pdf_and_bundle() {
         let deliveries = app
             .store
             .documents()
-            .deliveries_of(&[doc.clone()])
+            .deliveries_of(std::slice::from_ref(&doc))
             .await
             .unwrap();
         assert_eq!(deliveries.len(), 1);
@@ -316,7 +316,7 @@ async fn admission_info_draft_send_receipt_pdf_and_bundle() {
         let d = &app
             .store
             .documents()
-            .deliveries_of(&[doc.clone()])
+            .deliveries_of(std::slice::from_ref(&doc))
             .await
             .unwrap()[0];
         assert!(d.received_at.is_some());
