@@ -122,3 +122,4 @@ include!("shared_timeline.rs");
 include!("shared_icu.rs");
 include!("shared_notifications.rs");
 include!("shared_notices.rs");
+include!("shared_documents.rs");

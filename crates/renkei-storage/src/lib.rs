@@ -5,6 +5,7 @@
 //! same transaction, so an action is never stored without its audit record and an audit
 //! record never describes an action that did not happen.
 
+pub mod documents;
 pub mod fhir;
 pub mod icu;
 pub mod notices;
@@ -65,6 +66,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Notices with read state, and the discussion board.
     fn notices(&self) -> &dyn notices::NoticeStore;
+    /// Deliveries of documents between facilities and their receipts.
+    fn documents(&self) -> &dyn documents::DocumentStore;
 
     // --- live events ------------------------------------------------------------------
     /// Sends an event to every subscriber on every node: PostgreSQL `NOTIFY` (so nodes

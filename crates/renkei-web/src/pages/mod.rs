@@ -10,6 +10,7 @@ pub mod board;
 pub mod care_log;
 pub mod clients;
 pub mod directory;
+pub mod documents;
 pub mod emergency;
 pub mod goals;
 pub mod home;
