@@ -2290,8 +2290,11 @@ impl<'a> History<'a> {
                 "同じ質問を繰り返すが、穏やかに過ごしている",
                 "夜間に何度も起きて探し物をしていたと家族より",
             ];
-            let bpsd = (frail && n % 4 == 1).then(|| BPSD[w.rng.gen_range(0..BPSD.len())]);
-            w.care_items(at + 30 * MINUTE, &day, bpsd);
+            let bpsd = (frail && n % 4 == 0).then(|| BPSD[w.rng.gen_range(0..BPSD.len())]);
+            // Care records on alternate visits (the care workers record the others).
+            if n % 2 == 0 || event.is_some() {
+                w.care_items(at + 30 * MINUTE, &day, bpsd);
+            }
             if let Some((id, text)) = goal.as_ref().filter(|_| n % 4 == 3) {
                 let (assessment, note) = if event.is_some() {
                     (
