@@ -958,7 +958,12 @@ pub async fn create(
     let request = json!({
         "resourceType": "Communication",
         "status": "in-progress",
-        "category": [{ "coding": [{ "system": EVENT_SYSTEM, "code": "request", "display": "搬送依頼" }] }],
+        // The timeline kind too: the request shows on the patient's timeline as an urgent
+        // report, its steps as replies.
+        "category": [
+            { "coding": [{ "system": EVENT_SYSTEM, "code": "request", "display": "搬送依頼" }] },
+            { "coding": [{ "system": super::timeline::KIND_SYSTEM, "code": "report", "display": "報告" }] },
+        ],
         "priority": "stat",
         "subject": { "reference": format!("Patient/{}", ra.person) },
         "sent": clinical::instant(now),
