@@ -1281,6 +1281,7 @@ const TRANSFER_MESSAGES: &[(&str, &str, &str)] = &[
     ("transfers.eta_range", "到着予定は1時間前から24時間後までの日時にしてください。", "The ETA must lie between an hour ago and 24 hours from now."),
     ("transfers.outcome_required", "転帰を選んでください。", "Choose the outcome."),
     ("transfers.wrong_order", "この搬送の現在の状況では、この操作はできません。", "This step does not fit the transfer's current status."),
+    ("transfers.steps_hidden", "本人の同意が受入れ病院の情報を当施設と共有していないため、受入れ病院の了解・結果はここに表示できません（通知は届きます）。", "The patient's consent does not share the receiving hospital's information with your facility, so its acknowledgement and feedback cannot be shown here (you are still notified)."),
     ("transfers.waiting_receiver", "受入れ病院の対応を待っています。", "Waiting for the receiving hospital."),
     ("transfers.status.requested", "依頼中", "Requested"),
     ("transfers.status.acknowledged", "受入れ了解", "Acknowledged"),

@@ -1084,6 +1084,9 @@ struct DetailPage {
     c: Chrome,
     t: TransferView,
     is_receiver: bool,
+    /// The consent does not share the receiving hospital's care data with the viewer, so
+    /// its steps cannot be shown here.
+    steps_hidden: bool,
     may_write: bool,
     f: StepForm,
     errors: Vec<String>,
@@ -1132,6 +1135,11 @@ async fn detail_page(
             ..Chrome::for_viewer(state, viewer, "transfers.detail_title").with_notice(notice)
         },
         may_write: ra.may_contribute(),
+        steps_hidden: !is_receiver
+            && !ra
+                .access
+                .shared
+                .contains(&renkei_domain::patient::InfoCategory::Care),
         is_receiver,
         t,
         f,
