@@ -497,6 +497,11 @@ async fn transfer_flow_from_request_to_feedback() {
             !page.contains("id=\"feedback-form\""),
             "the sender has no forms"
         );
+        // The request and its steps are on the patient's timeline too.
+        let (status, timeline) = get(&app, &doctor, &format!("/patients/{person}/timeline")).await;
+        assert_eq!(status, 200);
+        assert!(timeline.contains("抗凝固薬内服中"));
+        assert!(timeline.contains("SCU準備済み"));
         // Every view was audited naming the patient.
         let audit = app
             .store
