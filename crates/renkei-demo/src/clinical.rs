@@ -1284,12 +1284,7 @@ impl Writer<'_> {
     }
 
     /// The patient's alert limits (an active Goal, category `vital-limits`).
-    fn limits(
-        &mut self,
-        at: Millis,
-        targets: &[(&str, &str, &str, &str, Option<f64>, Option<f64>)],
-        note: &str,
-    ) {
+    fn limits(&mut self, at: Millis, targets: &[LimitTarget<'_>], note: &str) {
         let targets: Vec<Value> = targets
             .iter()
             .map(|(loinc, label, unit, ucum, low, high)| {
@@ -1387,6 +1382,9 @@ const TEAM_GOAL: &str = "https://renkei.example.jp/fhir/CodeSystem/team-goal";
 const GOAL_PROGRESS: &str = "https://renkei.example.jp/fhir/CodeSystem/goal-progress";
 const TIMELINE_KIND: &str = "https://renkei.example.jp/fhir/CodeSystem/timeline-kind";
 const GOAL_ACHIEVEMENT: &str = "http://terminology.hl7.org/CodeSystem/goal-achievement";
+
+/// One bound set of a patient's limits: (LOINC, label, unit, UCUM, low, high).
+type LimitTarget<'a> = (&'a str, &'a str, &'a str, &'a str, Option<f64>, Option<f64>);
 
 /// What a home visit records beyond the vital signs.
 struct CareDay {

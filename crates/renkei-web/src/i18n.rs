@@ -1285,6 +1285,78 @@ const NOTICE_MESSAGES: &[(&str, &str, &str)] = &[
     ("notice.board_post_hidden", "投稿を非表示にしました。", "The post was hidden."),
 ];
 
+/// 救急搬送 (`pages/transfers.rs`).
+const TRANSFER_MESSAGES: &[(&str, &str, &str)] = &[
+    ("nav.transfers", "救急搬送", "Transfers"),
+    ("transfers.title", "救急搬送", "Emergency transfers"),
+    ("transfers.help", "搬送元が搬送先の病院へ画像・バイタル・申し送りを到着前に共有し、受入れ病院が了解・準備し、治療後に結果を返します。", "The sending facility shares images, vital signs and notes with the receiving hospital before arrival; the hospital acknowledges and prepares, and sends feedback after treatment."),
+    ("transfers.incoming", "受入れ（当院宛て）", "Incoming"),
+    ("transfers.outgoing", "送り出し（当施設から）", "Outgoing"),
+    ("transfers.pending", "チーム参加待ちの搬送依頼", "Transfer requests awaiting your answer"),
+    ("transfers.pending_help", "受け入れると当院が患者のケアチームに参加し、共有された情報（同意の範囲内）と搬送の詳細を見られます。", "Accepting makes your hospital a member of the patient's care team, so it sees what is shared (within the consent) and the transfer's details."),
+    ("transfers.accept", "受け入れてチームに参加", "Accept and join the team"),
+    ("transfers.none", "該当する搬送はありません。", "No transfers."),
+    ("transfers.new_title", "救急搬送の依頼", "Request an emergency transfer"),
+    ("transfers.open", "救急搬送を依頼", "Request a transfer"),
+    ("transfers.detail_title", "救急搬送", "Emergency transfer"),
+    ("transfers.receiver", "搬送先の病院", "Receiving hospital"),
+    ("transfers.complaint", "主訴・搬送理由", "Chief complaint / reason"),
+    ("transfers.eta", "到着予定", "ETA"),
+    ("transfers.means", "搬送手段", "Means"),
+    ("transfers.note", "申し送り", "Notes"),
+    ("transfers.photo", "画像（写真・心電図など）", "Image (photo, ECG…)"),
+    ("transfers.vitals", "バイタルサイン", "Vital signs"),
+    ("transfers.send", "搬送を依頼する", "Send the request"),
+    ("transfers.patient", "患者", "Patient"),
+    ("transfers.from", "搬送元", "From"),
+    ("transfers.to", "搬送先", "To"),
+    ("transfers.status", "状況", "Status"),
+    ("transfers.opened", "依頼日時", "Requested"),
+    ("transfers.sender", "依頼者", "Requested by"),
+    ("transfers.steps", "経過", "Steps"),
+    ("transfers.preparation", "準備・受入れメモ", "Preparation note"),
+    ("transfers.acknowledge", "受入れを了解", "Acknowledge"),
+    ("transfers.mark_arrived", "到着を記録", "Mark arrived"),
+    ("transfers.feedback", "治療結果のフィードバック", "Feedback after treatment"),
+    ("transfers.diagnosis", "診断", "Diagnosis"),
+    ("transfers.treatment", "治療・処置", "Treatment"),
+    ("transfers.outcome", "転帰", "Outcome"),
+    ("transfers.message", "搬送元へのメッセージ", "Message to the sender"),
+    ("transfers.send_feedback", "フィードバックを送る", "Send feedback"),
+    ("transfers.receiver_required", "搬送先の病院を選んでください。", "Choose the receiving hospital."),
+    ("transfers.receiver_not_hospital", "搬送先には病院のみ選べます。", "Only a hospital can receive a transfer."),
+    ("transfers.receiver_not_active", "この病院は現在ネットワークを利用できません（停止中）。", "This hospital cannot use the network at present (suspended)."),
+    ("transfers.receiver_self", "自施設は搬送先に選べません。", "Your own facility cannot be the receiver."),
+    ("transfers.means_required", "搬送手段を選んでください。", "Choose the means of transport."),
+    ("transfers.eta_required", "到着予定日時を入力してください。", "Enter the ETA."),
+    ("transfers.eta_range", "到着予定は1時間前から24時間後までの日時にしてください。", "The ETA must lie between an hour ago and 24 hours from now."),
+    ("transfers.outcome_required", "転帰を選んでください。", "Choose the outcome."),
+    ("transfers.wrong_order", "この搬送の現在の状況では、この操作はできません。", "This step does not fit the transfer's current status."),
+    ("transfers.steps_hidden", "本人の同意が受入れ病院の情報を当施設と共有していないため、受入れ病院の了解・結果はここに表示できません（通知は届きます）。", "The patient's consent does not share the receiving hospital's information with your facility, so its acknowledgement and feedback cannot be shown here (you are still notified)."),
+    ("transfers.waiting_receiver", "受入れ病院の対応を待っています。", "Waiting for the receiving hospital."),
+    ("transfers.status.requested", "依頼中", "Requested"),
+    ("transfers.status.acknowledged", "受入れ了解", "Acknowledged"),
+    ("transfers.status.arrived", "到着", "Arrived"),
+    ("transfers.status.completed", "結果返信済み", "Feedback sent"),
+    ("transfers.step.acknowledged", "受入れ了解", "Acknowledged"),
+    ("transfers.step.arrived", "到着", "Arrived"),
+    ("transfers.step.feedback", "治療結果", "Feedback"),
+    ("transfers.means.ambulance", "救急車", "Ambulance"),
+    ("transfers.means.helicopter", "ドクターヘリ", "Air ambulance"),
+    ("transfers.means.private_car", "自家用車", "Private car"),
+    ("transfers.means.other", "その他", "Other"),
+    ("transfers.outcome.admitted", "入院", "Admitted"),
+    ("transfers.outcome.discharged", "外来治療・帰宅", "Treated and sent home"),
+    ("transfers.outcome.transferred", "転院", "Transferred on"),
+    ("transfers.outcome.died", "死亡", "Died"),
+    ("transfers.outcome.other", "その他", "Other"),
+    ("notice.transfer_opened", "搬送を依頼しました。受入れ病院の医師・看護師に通知しました。", "Transfer requested; the receiving hospital's physicians and nurses were notified."),
+    ("notice.transfer_acknowledged", "受入れを了解しました。搬送元に通知しました。", "Acknowledged; the sender was notified."),
+    ("notice.transfer_arrived", "到着を記録しました。", "Arrival recorded."),
+    ("notice.transfer_feedback", "フィードバックを送りました。", "Feedback sent."),
+    ("notifications.kind.transfer", "救急搬送", "Emergency transfer"),
+];
+
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -1297,6 +1369,7 @@ fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
             .chain(ICU_CENSUS_MESSAGES)
             .chain(ICU_PAGES_MESSAGES)
             .chain(NOTICE_MESSAGES)
+            .chain(TRANSFER_MESSAGES)
             .map(|(k, ja, en)| (*k, (*ja, *en)))
             .collect()
     })
@@ -1430,6 +1503,7 @@ mod tests {
             .chain(ICU_CENSUS_MESSAGES)
             .chain(ICU_PAGES_MESSAGES)
             .chain(NOTICE_MESSAGES)
+            .chain(TRANSFER_MESSAGES)
         {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!ja.is_empty() && !en.is_empty(), "{k}");

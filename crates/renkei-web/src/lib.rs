@@ -302,6 +302,13 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/patients/{id}/timeline/{post}/files/{n}",
             get(timeline::download),
         )
+        // 救急搬送 (pages/transfers.rs)
+        .route("/transfers", get(transfers::list))
+        .route("/transfers/{id}", get(transfers::show))
+        .route("/transfers/{id}/photo", get(transfers::photo))
+        .route("/transfers/{id}/{step}", post(transfers::step))
+        .route("/patients/{id}/transfers", post(transfers::create))
+        .route("/patients/{id}/transfers/new", get(transfers::new_form))
         .route("/invitations", get(patients::invitations))
         .route("/invitations/{id}", post(patients::answer_invitation))
         .route(

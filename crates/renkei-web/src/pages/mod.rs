@@ -25,6 +25,7 @@ pub mod patients;
 pub mod record;
 pub mod staff;
 pub mod timeline;
+pub mod transfers;
 
 use crate::error::{urlencode, AppResult};
 use crate::i18n::Tr;
