@@ -37,7 +37,7 @@ function serverEnv(extra) {
   return { ...env, ...extra };
 }
 
-export async function startServer({ env = {}, timeoutMs = 30_000 } = {}) {
+export async function startServer({ env = {}, timeoutMs = 90_000 } = {}) {
   const bin = renkeiBin();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'renkei-e2e-'));
   const started = Date.now();

@@ -470,10 +470,29 @@ pub async fn commit(
 pub async fn commit_notifying(
     store: &dyn Store,
     author: &Author,
-    mut writes: Vec<FhirWrite>,
+    writes: Vec<FhirWrite>,
     action: &str,
     now: Millis,
     notifications: Vec<renkei_storage::notifications::Notification>,
+) -> Result<Vec<FhirRow>, StoreError> {
+    commit_with(
+        store,
+        author,
+        writes,
+        action,
+        now,
+        Extra::Notifications(notifications),
+    )
+    .await
+}
+
+async fn commit_with(
+    store: &dyn Store,
+    author: &Author,
+    mut writes: Vec<FhirWrite>,
+    action: &str,
+    now: Millis,
+    extra: Extra,
 ) -> Result<Vec<FhirRow>, StoreError> {
     // R4's Provenance has no `patient` element: the patient is the row's patient record.
     let mut by_patient: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
@@ -502,16 +521,48 @@ pub async fn commit_notifying(
     let audit = write_audit(author, action, &writes, &persons);
     let count = writes.len();
     writes.extend(provenances);
-    let mut rows = if notifications.is_empty() {
-        store.fhir_write(writes, vec![audit]).await?
-    } else {
-        store
-            .notifications()
-            .fhir_write_notifying(writes, vec![audit], notifications)
-            .await?
+    let mut rows = match extra {
+        Extra::Notifications(n) if n.is_empty() => store.fhir_write(writes, vec![audit]).await?,
+        Extra::Notifications(n) => {
+            store
+                .notifications()
+                .fhir_write_notifying(writes, vec![audit], n)
+                .await?
+        }
+        Extra::Deliveries(d) => {
+            store
+                .documents()
+                .fhir_write_sending(writes, vec![audit], d)
+                .await?
+        }
     };
     rows.truncate(count);
     Ok(rows)
+}
+
+/// [`commit`] of the write that makes a document final, with the deliveries that send it
+/// (see `renkei_storage::documents`), in the same transaction; audited as `document.send`.
+pub async fn commit_sending(
+    store: &dyn Store,
+    author: &Author,
+    writes: Vec<FhirWrite>,
+    now: Millis,
+    deliveries: Vec<renkei_storage::documents::DocumentDelivery>,
+) -> Result<Vec<FhirRow>, StoreError> {
+    commit_with(
+        store,
+        author,
+        writes,
+        "document.send",
+        now,
+        Extra::Deliveries(deliveries),
+    )
+    .await
+}
+
+enum Extra {
+    Notifications(Vec<renkei_storage::notifications::Notification>),
+    Deliveries(Vec<renkei_storage::documents::DocumentDelivery>),
 }
 
 /// The stored Provenance of `targets`, attached to the patient record they are about.

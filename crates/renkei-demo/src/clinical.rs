@@ -724,6 +724,7 @@ struct Author {
     user_id: String,
     login_id: String,
     profession: Profession,
+    display_name: String,
 }
 
 /// The team of one person, by role.
@@ -747,8 +748,8 @@ struct Person<'a> {
 /// Everything the generator needs from the network, looked up once.
 struct Lookup<'a> {
     facility_type: HashMap<&'a str, FacilityType>,
-    /// user id → (login, profession)
-    users: HashMap<&'a str, (&'a str, Profession)>,
+    /// user id → (login, profession, name)
+    users: HashMap<&'a str, (&'a str, Profession, &'a str)>,
     /// facility id → the pharmacist who records its dispensing
     pharmacist: HashMap<&'a str, &'a str>,
 }
@@ -764,7 +765,10 @@ impl<'a> Lookup<'a> {
         let mut users = HashMap::new();
         let mut pharmacist: HashMap<&str, &str> = HashMap::new();
         for u in &import.users {
-            users.insert(u.id.as_str(), (u.login_id.as_str(), u.profession));
+            users.insert(
+                u.id.as_str(),
+                (u.login_id.as_str(), u.profession, u.display_name.as_str()),
+            );
             if u.profession == Profession::Pharmacist {
                 // The featured account where there is one, else the first pharmacist.
                 let featured = crate::FEATURED_LOGIN_IDS.contains(&u.login_id.as_str());
@@ -785,13 +789,14 @@ impl<'a> Lookup<'a> {
     }
 
     fn author(&self, facility_id: &str, user_id: &str) -> Option<Author> {
-        let (login, profession) = self.users.get(user_id)?;
+        let (login, profession, name) = self.users.get(user_id)?;
         Some(Author {
             facility_id: facility_id.to_string(),
             facility_type: *self.facility_type.get(facility_id)?,
             user_id: user_id.to_string(),
             login_id: login.to_string(),
             profession: *profession,
+            display_name: name.to_string(),
         })
     }
 }
@@ -1218,6 +1223,137 @@ impl Writer<'_> {
         }
     }
 
+    /// The care items of a home visit (category `survey`), and a BPSD note if any.
+    fn care_items(&mut self, at: Millis, day: &CareDay, note: Option<&str>) {
+        let base = |system: &str, code: &str, text: &str| {
+            json!({
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [{ "coding": [{ "system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey" }] }],
+                "code": { "coding": [{ "system": system, "code": code, "display": text }], "text": text },
+                "subject": subject(self.person),
+                "effectiveDateTime": date_time(at),
+            })
+        };
+        let items = [
+            (
+                CARE_RECORD,
+                "meal-staple",
+                "主食摂取量",
+                day.staple,
+                "%",
+                "%",
+            ),
+            (CARE_RECORD, "meal-side", "副食摂取量", day.side, "%", "%"),
+            (LOINC, "9108-2", "水分摂取量（1日）", day.fluid, "mL", "mL"),
+            (
+                CARE_RECORD,
+                "urination-count",
+                "排尿回数（1日）",
+                day.urination,
+                "回",
+                "/d",
+            ),
+            (
+                CARE_RECORD,
+                "bowel-count",
+                "排便回数（1日）",
+                day.bowel,
+                "回",
+                "/d",
+            ),
+            (
+                CARE_RECORD,
+                "sleep-hours",
+                "睡眠時間",
+                day.sleep,
+                "時間",
+                "h",
+            ),
+        ];
+        for (system, code, text, value, unit, ucum) in items {
+            let mut o = base(system, code, text);
+            o["valueQuantity"] = quantity(value, unit, ucum);
+            self.push(o);
+        }
+        if let Some(n) = note {
+            let mut o = base(CARE_RECORD, "bpsd-note", "BPSD・様子");
+            o["valueString"] = json!(n);
+            self.push(o);
+        }
+    }
+
+    /// The patient's alert limits (an active Goal, category `vital-limits`).
+    fn limits(&mut self, at: Millis, targets: &[LimitTarget<'_>], note: &str) {
+        let targets: Vec<Value> = targets
+            .iter()
+            .map(|(loinc, label, unit, ucum, low, high)| {
+                let mut range = serde_json::Map::new();
+                if let Some(l) = low {
+                    range.insert("low".into(), quantity(*l, unit, ucum));
+                }
+                if let Some(h) = high {
+                    range.insert("high".into(), quantity(*h, unit, ucum));
+                }
+                json!({ "measure": { "coding": [{ "system": LOINC, "code": loinc }], "text": label },
+                        "detailRange": Value::Object(range) })
+            })
+            .collect();
+        self.push(json!({
+            "resourceType": "Goal",
+            "lifecycleStatus": "active",
+            "category": [{ "coding": [{ "system": CARE_RECORD, "code": "vital-limits", "display": "個別アラート範囲" }] }],
+            "description": { "text": "在宅バイタルサインの個別アラート範囲" },
+            "subject": subject(self.person),
+            "startDate": date(at),
+            "target": targets,
+            "note": [{ "text": note }],
+        }));
+    }
+
+    /// A one-team goal; returns its id.
+    fn team_goal(&mut self, at: Millis, domain: (&str, &str), text: &str, by: &str) -> String {
+        self.push(json!({
+            "resourceType": "Goal",
+            "lifecycleStatus": "active",
+            "achievementStatus": { "coding": [{ "system": GOAL_ACHIEVEMENT, "code": "in-progress", "display": "In Progress" }], "text": "取り組み中" },
+            "category": [{ "coding": [
+                { "system": TEAM_GOAL, "code": "team-goal", "display": "ワンチームの目標" },
+                { "system": TEAM_GOAL, "code": domain.0, "display": domain.1 },
+            ] }],
+            "description": { "text": text },
+            "subject": subject(self.person),
+            "startDate": date(at),
+            "expressedBy": { "display": by },
+        }))
+    }
+
+    /// A progress note on a team goal (a timeline post about the goal).
+    fn goal_progress(
+        &mut self,
+        at: Millis,
+        goal: &str,
+        goal_text: &str,
+        assessment: (&str, &str),
+        text: &str,
+        by: &str,
+    ) {
+        self.push(json!({
+            "resourceType": "Communication",
+            "status": "completed",
+            "category": [
+                { "coding": [{ "system": TIMELINE_KIND, "code": "report", "display": "報告" }] },
+                { "coding": [{ "system": GOAL_PROGRESS, "code": assessment.0, "display": assessment.1 }] },
+            ],
+            "priority": "routine",
+            "subject": subject(self.person),
+            "about": [{ "reference": format!("Goal/{goal}"), "display": goal_text }],
+            "sent": instant(at),
+            "sender": { "display": by },
+            "payload": [{ "contentString": format!("【目標の経過：{}】{goal_text}\n{text}", assessment.1) }],
+        }));
+    }
+
     fn note(&mut self, kind: (&str, &str, &str), at: Millis, title: &str, text: &str) -> String {
         let data = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
         self.push(json!({
@@ -1239,6 +1375,26 @@ impl Writer<'_> {
 }
 
 const NURSE_NOTE: (&str, &str, &str) = ("34746-8", "Nurse Note", "看護記録");
+/// Renkei's code systems for home care records, patient limits and team goals (the same
+/// as `renkei_core::care_log` and `renkei_core::team_goals`; docs/fhir.md).
+const CARE_RECORD: &str = "https://renkei.example.jp/fhir/CodeSystem/care-record";
+const TEAM_GOAL: &str = "https://renkei.example.jp/fhir/CodeSystem/team-goal";
+const GOAL_PROGRESS: &str = "https://renkei.example.jp/fhir/CodeSystem/goal-progress";
+const TIMELINE_KIND: &str = "https://renkei.example.jp/fhir/CodeSystem/timeline-kind";
+const GOAL_ACHIEVEMENT: &str = "http://terminology.hl7.org/CodeSystem/goal-achievement";
+
+/// One bound set of a patient's limits: (LOINC, label, unit, UCUM, low, high).
+type LimitTarget<'a> = (&'a str, &'a str, &'a str, &'a str, Option<f64>, Option<f64>);
+
+/// What a home visit records beyond the vital signs.
+struct CareDay {
+    staple: f64,
+    side: f64,
+    fluid: f64,
+    urination: f64,
+    bowel: f64,
+    sleep: f64,
+}
 const PROGRESS_NOTE: (&str, &str, &str) = ("11506-3", "Progress note", "経過記録");
 const DISCHARGE_SUMMARY: (&str, &str, &str) = ("18842-5", "Discharge summary", "退院時サマリー");
 
@@ -1999,6 +2155,64 @@ impl<'a> History<'a> {
             "室内歩行の付き添いとリハビリ体操を実施",
         ];
         let mut tape_noted = false;
+        // The nursing station's own limits for the patients it watches most closely, and the
+        // team goal it keeps with everyone.
+        let by = format!(
+            "{}（{}）",
+            author.display_name,
+            author.profession.label(renkei_domain::Lang::Ja)
+        );
+        let mut goal = None;
+        if let Some(first) = visits.first().copied() {
+            let mut targets = Vec::new();
+            if htn || hf {
+                targets.push((
+                    "8480-6",
+                    "収縮期血圧",
+                    "mmHg",
+                    "mm[Hg]",
+                    Some(90.0),
+                    Some(170.0),
+                ));
+            }
+            if copd {
+                targets.push(("59408-5", "SpO2", "%", "%", Some(89.0), None));
+            }
+            if hf {
+                let w0 = base.weight.unwrap_or(50.0);
+                targets.push((
+                    "29463-7",
+                    "体重",
+                    "kg",
+                    "kg",
+                    None,
+                    Some((w0 + 2.0).round()),
+                ));
+            }
+            if !targets.is_empty() {
+                let note = if hf {
+                    "心不全：体重2kg以上の増加、収縮期170超で主治医へ連絡"
+                } else if copd {
+                    "COPD：SpO2 89%未満で主治医へ連絡"
+                } else {
+                    "高血圧：収縮期170超で主治医へ連絡"
+                };
+                w.limits(first, &targets, note);
+            }
+            if frail || hf {
+                let text = if frail {
+                    "住み慣れた自宅で、トイレまで自分で歩いて行ける"
+                } else {
+                    "塩分と水分に気をつけて、再入院せずに自宅で過ごす"
+                };
+                let domain = if frail {
+                    ("rehabilitation", "リハビリ")
+                } else {
+                    ("wish", "本人の望む暮らし")
+                };
+                goal = Some((w.team_goal(first, domain, text, &by), text));
+            }
+        }
         for (n, at) in visits.iter().enumerate() {
             // Drift: slow changes, plus what an illness or a hospital stay does.
             base.systolic += noise(w.rng, 3.0);
@@ -2052,6 +2266,50 @@ impl<'a> History<'a> {
                 v.weight = None;
             }
             w.vitals(*at, &v);
+            let poor = event.is_some() && v.temperature > 37.5;
+            let day = CareDay {
+                staple: if poor {
+                    30.0
+                } else {
+                    (w.rng.gen_range(6..=10) * 10) as f64
+                },
+                side: if poor {
+                    20.0
+                } else {
+                    (w.rng.gen_range(5..=10) * 10) as f64
+                },
+                fluid: (w.rng.gen_range(8..=14) * 100) as f64 - if hf { 200.0 } else { 0.0 },
+                urination: w.rng.gen_range(5..=9) as f64,
+                bowel: w.rng.gen_range(0..=2) as f64,
+                sleep: (w.rng.gen_range(10..=16) as f64) / 2.0,
+            };
+            const BPSD: &[&str] = &[
+                "夕方になると落ち着かず、帰宅願望の訴えあり。傾聴にて落ち着く",
+                "同じ質問を繰り返すが、穏やかに過ごしている",
+                "夜間に何度も起きて探し物をしていたと家族より",
+            ];
+            let bpsd = (frail && n % 4 == 0).then(|| BPSD[w.rng.gen_range(0..BPSD.len())]);
+            // Care records on alternate visits (the care workers record the others).
+            if n % 2 == 0 || event.is_some() {
+                w.care_items(at + 30 * MINUTE, &day, bpsd);
+            }
+            if let Some((id, text)) = goal.as_ref().filter(|_| n % 4 == 3) {
+                let (assessment, note) = if event.is_some() {
+                    (
+                        ("worsening", "悪化"),
+                        "体調を崩し、目標に向けた取り組みを一時中断",
+                    )
+                } else if n >= 8 {
+                    (
+                        ("improving", "改善"),
+                        "歩行器で室内移動が安定してきた。家族の見守りも継続",
+                    )
+                } else {
+                    (("no-change", "変化なし"), "体調は安定。現在の支援を継続")
+                };
+                let (id, text) = (id.clone(), *text);
+                w.goal_progress(at + 90 * MINUTE, &id, text, assessment, note, &by);
+            }
             if n % 3 == 0 || event.is_some() {
                 let cond = CONDITION[w.rng.gen_range(0..CONDITION.len())];
                 let care = CARE[w.rng.gen_range(0..CARE.len())];

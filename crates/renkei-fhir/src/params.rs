@@ -658,6 +658,24 @@ static AUDIT_EVENT_PARAMS: &[SearchParamDef] = &[
     sp("source", Reference, "AuditEvent.source.observer", NONE),
 ];
 
+static COMPOSITION_PARAMS: &[SearchParamDef] = &[
+    sp("identifier", Token, "Composition.identifier", NONE),
+    sp("status", Token, "Composition.status", NONE),
+    sp("type", Token, "Composition.type", NONE),
+    sp("category", Token, "Composition.category", NONE),
+    sp("date", Date, "Composition.date", NONE),
+    sp("title", String, "Composition.title", NONE),
+    sp(
+        "patient",
+        Reference,
+        "Composition.subject.where(resolve() is Patient)",
+        PATIENT,
+    ),
+    sp("subject", Reference, "Composition.subject", NONE),
+    sp("encounter", Reference, "Composition.encounter", ENCOUNTER),
+    sp("author", Reference, "Composition.author", ACTORS),
+];
+
 static COMMUNICATION_PARAMS: &[SearchParamDef] = &[
     sp("identifier", Token, "Communication.identifier", NONE),
     sp("status", Token, "Communication.status", NONE),
@@ -714,6 +732,7 @@ pub(crate) fn of(resource_type: &str) -> &'static [SearchParamDef] {
         "Provenance" => PROVENANCE_PARAMS,
         "AuditEvent" => AUDIT_EVENT_PARAMS,
         "Communication" => COMMUNICATION_PARAMS,
+        "Composition" => COMPOSITION_PARAMS,
         _ => &[],
     }
 }

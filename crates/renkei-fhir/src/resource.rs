@@ -144,6 +144,7 @@ static TYPES: &[TypeInfo] = {
             default_category: Demographics,
         },
         t("Communication", base!("Communication"), Care),
+        t("Composition", base!("Composition"), Documents),
     ]
 };
 

@@ -1269,6 +1269,26 @@ static COMMUNICATION: &[El] = &[
     m("note", Ty::Annotation),
 ];
 
+// Renkei's documents (入院時情報提供書, 診療情報提供書…) and the `Composition` of a FHIR
+// document Bundle; sections nest, so their content is left open.
+static COMPOSITION: &[El] = &[
+    e("identifier", Ty::Identifier),
+    req("status", code(COMPOSITION_STATUS)),
+    req("type", CC),
+    m("category", CC),
+    e("subject", ANY),
+    e("encounter", r(&["Encounter"])),
+    req("date", Ty::DateTime),
+    req_m("author", ANY),
+    req("title", Ty::String),
+    e("confidentiality", code(&[])),
+    m("attester", Ty::Open),
+    e("custodian", r(&["Organization"])),
+    m("relatesTo", Ty::Open),
+    m("event", Ty::Open),
+    m("section", Ty::Open),
+];
+
 /// The type-specific top-level elements of `resource_type` (without the DomainResource
 /// ones; Binary's list is complete).
 pub(crate) fn elements(resource_type: &str) -> Option<&'static [El]> {
@@ -1296,6 +1316,7 @@ pub(crate) fn elements(resource_type: &str) -> Option<&'static [El]> {
         "Provenance" => PROVENANCE,
         "AuditEvent" => AUDIT_EVENT,
         "Communication" => COMMUNICATION,
+        "Composition" => COMPOSITION,
         _ => return None,
     })
 }

@@ -729,6 +729,7 @@ pub(crate) fn compartment_element(resource_type: &str) -> Option<(&'static str, 
         | "Procedure"
         | "ImagingStudy"
         | "DocumentReference"
+        | "Composition"
         | "CarePlan"
         | "Goal" => Some(("subject", true)),
         "Communication" => Some(("subject", false)),

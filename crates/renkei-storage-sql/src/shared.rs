@@ -459,6 +459,10 @@ impl Store for SqlStore {
         self
     }
 
+    fn documents(&self) -> &dyn renkei_storage::documents::DocumentStore {
+        self
+    }
+
     fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<renkei_storage::Event> {
         self.events.subscribe()
     }
@@ -1472,7 +1476,7 @@ impl Store for SqlStore {
         self.t_unread(user_id, person_ids, scope).await
     }
     async fn fhir_write(&self, writes: Vec<renkei_storage::fhir::FhirWrite>, audit: Vec<AuditEntry>) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
-        self.f_write(writes, audit, &[]).await
+        self.f_write(writes, audit, &[], &[]).await
     }
     async fn fhir_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<renkei_storage::fhir::FhirRow>> {
         self.f_read(resource_type, id).await

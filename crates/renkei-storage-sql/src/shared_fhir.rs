@@ -805,6 +805,7 @@ impl SqlStore {
         writes: Vec<FhirWrite>,
         audit: Vec<AuditEntry>,
         notifications: &[renkei_storage::notifications::Notification],
+        deliveries: &[renkei_storage::documents::DocumentDelivery],
     ) -> StoreResult<Vec<FhirRow>> {
         let at = writes.iter().map(|w| w.last_updated).max().unwrap_or_else(renkei_domain::now_millis);
         let mut tx = self.begin_write().await?;
@@ -909,6 +910,7 @@ impl SqlStore {
         insert_fhir_index(&mut tx, &rows).await?;
         append_audits_in(&mut tx, audit, at).await?;
         insert_notifications(&mut tx, notifications).await?;
+        insert_deliveries(&mut tx, deliveries).await?;
         let persons = persons_of_records(&mut tx, stored.iter().filter_map(|r| r.patient_record_id.as_deref())).await?;
         tx.commit().await.map_err(err("committing FHIR writes"))?;
         for row in &mut stored {

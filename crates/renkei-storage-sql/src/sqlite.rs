@@ -124,3 +124,4 @@ include!("shared_icu.rs");
 include!("shared_notifications.rs");
 include!("shared_notices.rs");
 include!("shared_cover.rs");
+include!("shared_documents.rs");

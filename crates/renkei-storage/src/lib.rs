@@ -6,6 +6,7 @@
 //! record never describes an action that did not happen.
 
 pub mod cover;
+pub mod documents;
 pub mod fhir;
 pub mod icu;
 pub mod notices;
@@ -66,6 +67,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Notices with read state, and the discussion board.
     fn notices(&self) -> &dyn notices::NoticeStore;
+    /// Deliveries of documents between facilities and their receipts.
+    fn documents(&self) -> &dyn documents::DocumentStore;
 
     /// Home-care on-call groups, their rota and covered patients.
     fn cover(&self) -> &dyn cover::CoverStore;

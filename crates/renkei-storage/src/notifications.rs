@@ -31,12 +31,15 @@ pub mod kind {
     pub const TEAM_INVITATION: &str = "team_invitation";
     /// A home visit recorded a value outside the patient's alert limits.
     pub const VITAL_LIMIT: &str = "vital_limit";
+    /// An emergency transfer to the user's hospital, or a step of one the user requested.
+    pub const TRANSFER: &str = "transfer";
     /// Every kind, in the order the inbox explains them.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         MENTION,
         REPLY,
         URGENT,
         VITAL_LIMIT,
+        TRANSFER,
         BREAK_GLASS,
         TEAM_INVITATION,
     ];

@@ -81,6 +81,7 @@ pub async fn run_all(store: &dyn Store) {
     notices(store).await;
     board(store).await;
     cover_groups(store).await;
+    document_deliveries(store).await;
 }
 
 /// Published events reach a subscriber; topics and sizes the channel cannot carry are
@@ -5551,4 +5552,124 @@ pub async fn cover_groups(store: &dyn Store) {
         .await
         .unwrap();
     assert!(audited.len() >= 11, "{}", audited.len());
+}
+
+/// Deliveries of documents: stored with the write that makes the document final (and not
+/// at all when it fails), read by document and by recipient, a receipt confirmed once, only
+/// by the addressed facility, with its audit record.
+pub async fn document_deliveries(store: &dyn Store) {
+    use crate::documents::DocumentDelivery;
+    use fhir::*;
+    use fhir_checks::*;
+    let d = store.documents();
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let t0 = ms(2031, 2, 1, 0, 0);
+    let hospital = format!("fac-{tag}-h");
+    let other = format!("fac-{tag}-o");
+    let delivery = |id: &str, doc: &str, to: &str, at: i64| DocumentDelivery {
+        id: format!("{tag}-{id}"),
+        document_id: format!("{tag}-{doc}"),
+        person_id: format!("person-{tag}"),
+        from_facility_id: format!("fac-{tag}-cm"),
+        from_user_id: "cm".into(),
+        to_facility_id: to.to_string(),
+        sent_at: at,
+        received_at: None,
+        received_by: None,
+    };
+    let doc = |id: &str, at: i64| {
+        write(
+            FhirWriteKind::Create,
+            "Composition",
+            &format!("{tag}-{id}"),
+            1,
+            at,
+            None,
+            None,
+            "documents",
+            tag,
+            vec![],
+        )
+    };
+    let before = store.audit_head().await.unwrap().map(|h| h.0).unwrap_or(0);
+    d.fhir_write_sending(
+        vec![doc("c1", t0)],
+        vec![audit("test.send")],
+        vec![
+            delivery("d1", "c1", &hospital, t0),
+            delivery("d2", "c1", &other, t0),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, before + 1);
+    // A failing write (the same id again) leaves no delivery behind.
+    let failed = d
+        .fhir_write_sending(
+            vec![doc("c1", t0 + 1)],
+            vec![audit("test.send")],
+            vec![delivery("d3", "c1", &hospital, t0 + 1)],
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+    assert!(d.delivery(&format!("{tag}-d3")).await.unwrap().is_none());
+    d.fhir_write_sending(
+        vec![doc("c2", t0 + 2)],
+        vec![audit("test.send")],
+        vec![delivery("d4", "c2", &hospital, t0 + 2)],
+    )
+    .await
+    .unwrap();
+    let of_c1 = d.deliveries_of(&[format!("{tag}-c1")]).await.unwrap();
+    assert_eq!(of_c1.len(), 2);
+    let inbox = d.deliveries_to(&hospital, false, 10).await.unwrap();
+    let ids: Vec<&str> = inbox.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, vec![format!("{tag}-d4"), format!("{tag}-d1")]);
+    // Only the addressed facility confirms, once.
+    let head = store.audit_head().await.unwrap().unwrap().0;
+    assert!(!d
+        .confirm_receipt(
+            &format!("{tag}-d1"),
+            &other,
+            "u-other",
+            t0 + 5,
+            audit("test.receipt")
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        store.audit_head().await.unwrap().unwrap().0,
+        head,
+        "no record of a refusal here"
+    );
+    assert!(d
+        .confirm_receipt(
+            &format!("{tag}-d1"),
+            &hospital,
+            "u-h",
+            t0 + 6,
+            audit("test.receipt")
+        )
+        .await
+        .unwrap());
+    assert!(!d
+        .confirm_receipt(
+            &format!("{tag}-d1"),
+            &hospital,
+            "u-h2",
+            t0 + 7,
+            audit("test.receipt")
+        )
+        .await
+        .unwrap());
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 1);
+    let confirmed = d.delivery(&format!("{tag}-d1")).await.unwrap().unwrap();
+    assert_eq!(
+        (confirmed.received_at, confirmed.received_by.as_deref()),
+        (Some(t0 + 6), Some("u-h"))
+    );
+    let pending = d.deliveries_to(&hospital, true, 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, format!("{tag}-d4"));
 }

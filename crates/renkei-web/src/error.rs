@@ -21,6 +21,9 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
+    /// The PDF cannot be made: no Japanese font is configured or installed.
+    #[error("no document font: {0}")]
+    NoDocumentFont(String),
 }
 
 impl From<askama::Error> for AppError {
@@ -97,6 +100,16 @@ impl IntoResponse for AppError {
                     "Server error",
                     "処理を完了できませんでした。データは変更されていません。",
                     "The request could not be completed; nothing was changed.",
+                )
+            }
+            AppError::NoDocumentFont(e) => {
+                tracing::error!(error = %e, "document PDF");
+                page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "PDFを作成できません",
+                    "PDF unavailable",
+                    "日本語フォントが見つかりません。管理者は設定 document_font_file にフォントファイル（例: Noto Sans CJK）を指定してください。文書は画面で閲覧できます。",
+                    "No Japanese font was found. The administrator sets document_font_file to a font file (e.g. Noto Sans CJK). The document can still be read on screen.",
                 )
             }
             AppError::Internal(e) => {

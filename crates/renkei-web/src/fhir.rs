@@ -146,7 +146,7 @@ impl From<AppError> for FhirError {
                     "The request could not be completed.",
                 )
             }
-            AppError::Internal(e) => {
+            AppError::Internal(e) | AppError::NoDocumentFont(e) => {
                 tracing::error!(error = %e, "internal error (fhir)");
                 FhirError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
+pub mod pdf;
 pub mod security;
 pub mod session;
 
@@ -60,6 +61,9 @@ pub struct WebConfig {
     /// Tele-ICU threshold alert rules (the defaults, or the site's `icu_alert_rules_file`),
     /// for values entered on the bed page.
     pub icu_alert_rules: Arc<Vec<renkei_core::icu::ThresholdRule>>,
+    /// The Japanese font (TTF/OTF/TTC) of document PDFs; `None`: the first of
+    /// `pdf::DEFAULT_FONT_FILES` that exists.
+    pub document_font_file: Option<std::path::PathBuf>,
 }
 
 /// In demo mode the second factor is computed from a published secret so a visitor can
@@ -87,6 +91,7 @@ impl Default for WebConfig {
             max_body_bytes: 1024 * 1024,
             mailer: None,
             icu_alert_rules: Arc::new(renkei_core::icu::default_rules()),
+            document_font_file: None,
         }
     }
 }
@@ -97,6 +102,8 @@ pub struct AppState {
     pub login_limiter: security::RateLimiter,
     /// Bounds concurrent Argon2 work to the CPU count (see `security::password_work`).
     pub password_slots: tokio::sync::Semaphore,
+    /// The Japanese font of document PDFs, read on the first PDF (or why it could not be).
+    pub document_font: tokio::sync::OnceCell<Result<krilla::text::Font, String>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -113,6 +120,7 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
                 .map(|n| n.get())
                 .unwrap_or(2),
         ),
+        document_font: tokio::sync::OnceCell::new(),
         store,
         config,
     });
@@ -281,6 +289,24 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
                 )),
         )
         .route("/patients/{id}/timeline/{post}/edit", post(timeline::edit))
+        .route("/documents", get(documents::inbox))
+        .route(
+            "/patients/{id}/documents",
+            get(documents::list).post(documents::create),
+        )
+        .route(
+            "/patients/{id}/documents/{doc}",
+            get(documents::show).post(documents::save),
+        )
+        .route(
+            "/patients/{id}/documents/{doc}/receipt",
+            post(documents::confirm),
+        )
+        .route("/patients/{id}/documents/{doc}/pdf", get(documents::pdf))
+        .route(
+            "/patients/{id}/documents/{doc}/bundle",
+            get(documents::bundle),
+        )
         .route(
             "/patients/{id}/timeline/{post}/history",
             get(timeline::history),
@@ -289,6 +315,13 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/patients/{id}/timeline/{post}/files/{n}",
             get(timeline::download),
         )
+        // 救急搬送 (pages/transfers.rs)
+        .route("/transfers", get(transfers::list))
+        .route("/transfers/{id}", get(transfers::show))
+        .route("/transfers/{id}/photo", get(transfers::photo))
+        .route("/transfers/{id}/{step}", post(transfers::step))
+        .route("/patients/{id}/transfers", post(transfers::create))
+        .route("/patients/{id}/transfers/new", get(transfers::new_form))
         .route("/invitations", get(patients::invitations))
         .route("/invitations/{id}", post(patients::answer_invitation))
         .route(

@@ -38,6 +38,7 @@ const SETTING_KEYS: &[&str] = &[
     "icu_code_map_file",
     "icu_raw_retention_days",
     "icu_alert_rules_file",
+    "document_font_file",
     "smtp_url",
     "smtp_from",
 ];
@@ -89,6 +90,9 @@ pub struct Settings {
     pub icu_raw_retention_days: u64,
     /// A TOML file of `[[rule]]` changes to the Tele-ICU alert rules; empty: the defaults.
     pub icu_alert_rules_file: Option<PathBuf>,
+    /// The Japanese font (TTF, OTF or TTC) embedded in document PDFs; empty: the first
+    /// installed of Noto Sans CJK, Noto Serif CJK, IPAex Gothic.
+    pub document_font_file: Option<PathBuf>,
     /// SMTP server for notification e-mail (a link to the inbox only):
     /// `smtps://user:pass@host:465`, `smtp://host:587?tls=required`; empty: no e-mail.
     pub smtp_url: String,
@@ -127,6 +131,7 @@ impl Default for Settings {
             icu_code_map_file: None,
             icu_raw_retention_days: 30,
             icu_alert_rules_file: None,
+            document_font_file: None,
             smtp_url: String::new(),
             smtp_from: String::new(),
         }
@@ -267,6 +272,7 @@ impl Settings {
             max_body_bytes: self.max_body_bytes,
             mailer: None,
             icu_alert_rules: std::sync::Arc::new(renkei_core::icu::default_rules()),
+            document_font_file: self.document_font_file.clone(),
         }
     }
 

@@ -91,6 +91,14 @@ pub(crate) fn valid(ty: &str) -> Value {
             "source": {"observer": {"reference": "Organization/o1"}},
         }),
         "Communication" => json!({"status": "completed"}),
+        "Composition" => json!({
+            "status": "final",
+            "type": cc("http://jpfhir.jp/fhir/Common/CodeSystem/doc-typecodes", "57133-1"),
+            "subject": subject,
+            "date": "2024-05-01T09:00:00+09:00",
+            "author": [{"display": "苫小牧市立病院"}],
+            "title": "診療情報提供書",
+        }),
         other => panic!("no fixture for {other}"),
     };
     v["resourceType"] = json!(ty);

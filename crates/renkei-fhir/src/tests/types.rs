@@ -3,7 +3,7 @@ use crate::resource::{search_params, type_info, types};
 use crate::search::ParamKind;
 use renkei_domain::patient::InfoCategory;
 
-const ALL: [&str; 23] = [
+const ALL: [&str; 24] = [
     "Patient",
     "Organization",
     "Practitioner",
@@ -27,6 +27,7 @@ const ALL: [&str; 23] = [
     "Provenance",
     "AuditEvent",
     "Communication",
+    "Composition",
 ];
 
 #[test]

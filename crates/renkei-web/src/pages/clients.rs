@@ -50,6 +50,7 @@ pub(crate) const GROUPS: &[(&str, &[&str])] = &[
             "CarePlan",
             "Goal",
             "Communication",
+            "Composition",
         ],
     ),
     (

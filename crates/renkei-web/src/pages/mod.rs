@@ -11,6 +11,7 @@ pub mod care_log;
 pub mod clients;
 pub mod cover;
 pub mod directory;
+pub mod documents;
 pub mod emergency;
 pub mod goals;
 pub mod home;
@@ -25,6 +26,7 @@ pub mod patients;
 pub mod record;
 pub mod staff;
 pub mod timeline;
+pub mod transfers;
 
 use crate::error::{urlencode, AppResult};
 use crate::i18n::Tr;
