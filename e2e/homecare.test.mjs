@@ -76,6 +76,8 @@ test('home care: alert limits, a visit outside them notifies the doctor, team go
   await step('the nurse sets the patient\'s limits: systolic at most 150 mmHg', async () => {
     const np = await as('homenurse');
     await np.locator('#limits-form summary').click();
+    // The demo may have set limits already: start from an empty form.
+    for (const input of await np.locator('#limits-form table input').all()) await input.fill('');
     await np.fill('#systolic_high', '150');
     await np.fill('#limits_note', '心不全：収縮期 150 超で主治医へ');
     const res = await submit(np, '#limits-form button[type=submit]');
