@@ -23,7 +23,7 @@ const FHIR_INDEX_HINTS: bool = false;
 pub struct PostgresStore {
     pool: Pool<Postgres>,
     url: String,
-    audit_jobs: tokio::sync::mpsc::Sender<AuditJob>,
+    write_jobs: tokio::sync::mpsc::Sender<WriteJob>,
     /// Fed by this node's LISTEN connection, so events from every node arrive here.
     events: tokio::sync::broadcast::Sender<renkei_storage::Event>,
 }
@@ -51,7 +51,7 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Backend(format!("migrating PostgreSQL: {e}")))?;
         // The chain head row must exist so that FOR UPDATE has something to lock.
-        let audit_jobs = spawn_audit_writer(pool.clone());
+        let write_jobs = spawn_group_writer(pool.clone());
         let events = tokio::sync::broadcast::channel(EVENT_BUFFER).0;
         let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
             .await
@@ -64,7 +64,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             url: url.to_string(),
-            audit_jobs,
+            write_jobs,
             events,
         })
     }

@@ -159,50 +159,128 @@ fn readiness_from_row(row: &<Db as sqlx::Database>::Row) -> Result<ReadinessSurv
 /// How many events a slow subscriber may fall behind before it gets `Lagged`.
 const EVENT_BUFFER: usize = 4096;
 
-type AuditJob = (AuditEntry, tokio::sync::oneshot::Sender<Result<AuditRecord, StoreError>>);
+/// A write handed to the group committer (`spawn_group_writer`).
+enum WriteJob {
+    /// A stand-alone audit record (every read of patient data writes one).
+    Audit {
+        entry: AuditEntry,
+        reply: tokio::sync::oneshot::Sender<Result<AuditRecord, StoreError>>,
+    },
+    /// A clinical write: resources, their audit records, and what goes with them.
+    Fhir {
+        writes: Vec<renkei_storage::fhir::FhirWrite>,
+        audit: Vec<AuditEntry>,
+        notifications: Vec<renkei_storage::notifications::Notification>,
+        deliveries: Vec<renkei_storage::documents::DocumentDelivery>,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<renkei_storage::fhir::FhirRow>, StoreError>>,
+    },
+}
 
-/// Group commit for stand-alone audit records (every read of patient data writes one):
-/// records that arrive while a commit is in flight are sealed together in the next
-/// transaction, so concurrent reads share one durable write instead of queueing for one
-/// each. Every caller still gets its record back only after the commit.
-fn spawn_audit_writer(pool: Pool<Db>) -> tokio::sync::mpsc::Sender<AuditJob> {
-    let (jobs, mut queue) = tokio::sync::mpsc::channel::<AuditJob>(4096);
+/// Jobs per shared transaction. Large enough that 32 concurrent clients share one commit;
+/// small enough that one transaction stays short.
+const GROUP_COMMIT_MAX: usize = 64;
+
+/// Group commit. Every durable commit costs an fsync (SQLite `synchronous=FULL`) and takes
+/// the audit-chain head lock, so writes that arrive while a commit is in flight are done
+/// together in the next transaction: stand-alone audit records sealed in one multi-row
+/// insert, and each clinical write inside its own savepoint, so one write that fails
+/// (a version conflict, a constraint) is rolled back alone and the others still commit.
+/// Every caller gets its answer only after the shared commit; if the commit fails, every
+/// job in it fails.
+fn spawn_group_writer(pool: Pool<Db>) -> tokio::sync::mpsc::Sender<WriteJob> {
+    let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriteJob>(4096);
     tokio::spawn(async move {
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
-            while batch.len() < 256 {
+            while batch.len() < GROUP_COMMIT_MAX {
                 match queue.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
-            let entries: Vec<AuditEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
-            match write_audit_batch(&pool, entries).await {
-                Ok(records) => {
-                    for ((_, reply), record) in batch.into_iter().zip(records) {
-                        let _ = reply.send(Ok(record));
-                    }
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    for (_, reply) in batch {
-                        let _ = reply.send(Err(StoreError::Backend(message.clone())));
-                    }
-                }
-            }
+            write_group(&pool, batch).await;
         }
     });
     jobs
 }
 
-async fn write_audit_batch(pool: &Pool<Db>, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut tx = begin_on(pool).await?;
-    let mut records = Vec::with_capacity(entries.len());
-    for entry in entries {
-        records.push(append_audit_in(&mut tx, entry, renkei_domain::now_millis()).await?);
+/// One clinical write's answer, held until the shared commit.
+type FhirAnswer = (
+    tokio::sync::oneshot::Sender<Result<Vec<renkei_storage::fhir::FhirRow>, StoreError>>,
+    Result<Vec<renkei_storage::fhir::FhirRow>, StoreError>,
+);
+
+async fn write_group(pool: &Pool<Db>, batch: Vec<WriteJob>) {
+    let mut audits = Vec::new();
+    let mut fhir = Vec::new();
+    for job in batch {
+        match job {
+            WriteJob::Audit { entry, reply } => audits.push((entry, reply)),
+            WriteJob::Fhir { writes, audit, notifications, deliveries, reply } => {
+                fhir.push((writes, audit, notifications, deliveries, reply))
+            }
+        }
     }
-    tx.commit().await.map_err(err("committing audit records"))?;
-    Ok(records)
+    let mut audit_replies = Vec::with_capacity(audits.len());
+    let mut fhir_answers: Vec<FhirAnswer> = Vec::with_capacity(fhir.len());
+    let outcome: Result<Vec<AuditRecord>, StoreError> = async {
+        let mut tx = begin_on(pool).await?;
+        let single = fhir.len() == 1 && audits.is_empty();
+        for (writes, audit, notifications, deliveries, reply) in fhir {
+            if single {
+                // Alone in the transaction: its failure is the transaction's.
+                let result = fhir_write_in(&mut tx, writes, audit, &notifications, &deliveries).await;
+                let failed = result.is_err();
+                fhir_answers.push((reply, result));
+                if failed {
+                    return Ok(Vec::new());
+                }
+                continue;
+            }
+            let mut savepoint = sqlx::Acquire::begin(&mut *tx).await.map_err(err("opening a savepoint"))?;
+            let result = fhir_write_in(&mut savepoint, writes, audit, &notifications, &deliveries).await;
+            match &result {
+                Ok(_) => savepoint.commit().await.map_err(err("releasing a savepoint"))?,
+                Err(_) => savepoint.rollback().await.map_err(err("rolling back a savepoint"))?,
+            }
+            fhir_answers.push((reply, result));
+        }
+        let entries: Vec<AuditEntry> = audits
+            .into_iter()
+            .map(|(entry, reply)| {
+                audit_replies.push(reply);
+                entry
+            })
+            .collect();
+        let records = append_audits_in(&mut tx, entries, renkei_domain::now_millis()).await?;
+        tx.commit().await.map_err(err("committing a group of writes"))?;
+        Ok(records)
+    }
+    .await;
+    match outcome {
+        Ok(records) => {
+            for (reply, record) in audit_replies.into_iter().zip(records) {
+                let _ = reply.send(Ok(record));
+            }
+            for (reply, result) in fhir_answers {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            // Nothing of the group is stored: every job fails, including writes that had
+            // succeeded inside their savepoints.
+            let message = e.to_string();
+            for reply in audit_replies {
+                let _ = reply.send(Err(StoreError::Backend(message.clone())));
+            }
+            for (reply, result) in fhir_answers {
+                let _ = reply.send(match result {
+                    Err(own) => Err(own),
+                    Ok(_) => Err(StoreError::Backend(message.clone())),
+                });
+            }
+        }
+    }
 }
 
 /// Appends to the audit chain inside the caller's transaction.
@@ -1160,8 +1238,8 @@ impl Store for SqlStore {
 
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<AuditRecord> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.audit_jobs
-            .send((entry, reply))
+        self.write_jobs
+            .send(WriteJob::Audit { entry, reply })
             .await
             .map_err(|_| StoreError::Backend("the audit writer has stopped".into()))?;
         answer
@@ -1476,7 +1554,7 @@ impl Store for SqlStore {
         self.t_unread(user_id, person_ids, scope).await
     }
     async fn fhir_write(&self, writes: Vec<renkei_storage::fhir::FhirWrite>, audit: Vec<AuditEntry>) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
-        self.f_write(writes, audit, &[], &[]).await
+        self.f_write(writes, audit, Vec::new(), Vec::new()).await
     }
     async fn fhir_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<renkei_storage::fhir::FhirRow>> {
         self.f_read(resource_type, id).await

@@ -173,12 +173,13 @@ fn group_references(references: &[String]) -> Vec<(String, Vec<String>)> {
 
 /// Seals and appends several audit records in the caller's transaction: the head is
 /// locked once, the records go in with multi-row INSERTs and the head moves once.
-async fn append_audits_in(conn: &mut Conn, entries: Vec<AuditEntry>, at: Millis) -> Result<(), StoreError> {
+async fn append_audits_in(conn: &mut Conn, entries: Vec<AuditEntry>, at: Millis) -> Result<Vec<AuditRecord>, StoreError> {
     if entries.len() <= 1 {
+        let mut records = Vec::with_capacity(1);
         for entry in entries {
-            append_audit_in(conn, entry, at).await?;
+            records.push(append_audit_in(conn, entry, at).await?);
         }
-        return Ok(());
+        return Ok(records);
     }
     let head = sqlx::query(LOCK_AUDIT_HEAD)
         .fetch_one(&mut *conn)
@@ -224,7 +225,7 @@ async fn append_audits_in(conn: &mut Conn, entries: Vec<AuditEntry>, at: Millis)
         .execute(&mut *conn)
         .await
         .map_err(err("moving audit head"))?;
-    Ok(())
+    Ok(records)
 }
 
 /// Inserts versions with multi-row INSERTs.
@@ -799,124 +800,143 @@ fn push_search_body(
     push_scope(qb, "r", scope);
 }
 
+/// The body of a clinical write, inside the caller's transaction: versions, search index,
+/// audit records, notifications and document deliveries.
+async fn fhir_write_in(
+    tx: &mut Conn,
+    writes: Vec<FhirWrite>,
+    audit: Vec<AuditEntry>,
+    notifications: &[renkei_storage::notifications::Notification],
+    deliveries: &[renkei_storage::documents::DocumentDelivery],
+) -> Result<Vec<FhirRow>, StoreError> {
+    let at = writes.iter().map(|w| w.last_updated).max().unwrap_or_else(renkei_domain::now_millis);
+    let mut stored: Vec<FhirRow> = Vec::with_capacity(writes.len());
+    // Resources that existed before this write: their old index rows go.
+    let mut replaced: Vec<(String, String)> = Vec::new();
+    // The index of each resource's last version in this batch.
+    let mut index: HashMap<(String, String), Vec<IndexEntry>> = HashMap::new();
+    // Positions in `stored` of creates not yet inserted.
+    let mut created: Vec<usize> = Vec::new();
+    for w in writes {
+        let key = format!("{}/{}", w.resource_type, w.id);
+        let (method, deleted) = match w.kind {
+            FhirWriteKind::Create => ("create", false),
+            FhirWriteKind::Update { .. } => ("update", false),
+            FhirWriteKind::Delete { .. } => ("delete", true),
+        };
+        let expected = match w.kind {
+            FhirWriteKind::Create | FhirWriteKind::Update { expected_version: None } => None,
+            FhirWriteKind::Update { expected_version: Some(v) } | FhirWriteKind::Delete { expected_version: v } => Some(v),
+        };
+        let content = match expected {
+            // Creates are stored together (`insert_created`), before the next update
+            // and at the end: one statement per chunk instead of one per resource.
+            None => w.content,
+            Some(expected) => {
+                insert_created(&mut *tx, &stored, &mut created).await?;
+                // A delete without content keeps the previous content.
+                let new_content = (!(deleted && w.content.is_empty())).then_some(w.content.as_str());
+                let updated: Option<String> = sqlx::query_scalar(
+                    "UPDATE fhir_resources SET version_id = $1, last_updated = $2, deleted = $3, \
+                     patient_record_id = $4, source_facility_id = $5, category = $6, \
+                     content = COALESCE($7, content), method = $8 \
+                     WHERE resource_type = $9 AND id = $10 AND version_id = $11 RETURNING content",
+                )
+                .bind(w.version_id)
+                .bind(w.last_updated)
+                .bind(deleted)
+                .bind(&w.patient_record_id)
+                .bind(&w.source_facility_id)
+                .bind(&w.category)
+                .bind(new_content)
+                .bind(method)
+                .bind(&w.resource_type)
+                .bind(&w.id)
+                .bind(expected)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| fhir_write_error(e, &key, w.patient_record_id.as_deref()))?;
+                match updated {
+                    Some(content) => content,
+                    None => {
+                        let current: Option<i64> =
+                            sqlx::query_scalar("SELECT version_id FROM fhir_resources WHERE resource_type = $1 AND id = $2")
+                                .bind(&w.resource_type)
+                                .bind(&w.id)
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(err("reading FHIR resource"))?;
+                        return Err(match current {
+                            None => StoreError::NotFound(key),
+                            Some(current) => StoreError::Conflict(format!(
+                                "{key}: version {current} is current, not {expected}"
+                            )),
+                        });
+                    }
+                }
+            }
+        };
+        let k = (w.resource_type.clone(), w.id.clone());
+        if expected.is_some() && !replaced.contains(&k) {
+            replaced.push(k.clone());
+        }
+        index.insert(k, if deleted { Vec::new() } else { w.index });
+        if expected.is_none() {
+            created.push(stored.len());
+        }
+        stored.push(FhirRow {
+            resource_type: w.resource_type,
+            id: w.id,
+            version_id: w.version_id,
+            last_updated: w.last_updated,
+            deleted,
+            patient_record_id: w.patient_record_id,
+            person_id: None,
+            source_facility_id: w.source_facility_id,
+            category: w.category,
+            content,
+            method: method.to_string(),
+        });
+    }
+    insert_created(&mut *tx, &stored, &mut created).await?;
+    insert_fhir_versions(&mut *tx, &stored).await?;
+    delete_fhir_index(&mut *tx, &replaced).await?;
+    let mut rows = FhirIndexRows::default();
+    for ((resource_type, id), entries) in &index {
+        let patient = patient_of(entries);
+        for entry in entries {
+            rows.add(resource_type, id, patient, entry);
+        }
+    }
+    insert_fhir_index(&mut *tx, &rows).await?;
+    append_audits_in(&mut *tx, audit, at).await?;
+    insert_notifications(&mut *tx, notifications).await?;
+    insert_deliveries(&mut *tx, deliveries).await?;
+    let persons = persons_of_records(&mut *tx, stored.iter().filter_map(|r| r.patient_record_id.as_deref())).await?;
+    for row in &mut stored {
+        row.person_id = row.patient_record_id.as_ref().and_then(|r| persons.get(r).cloned());
+    }
+    Ok(stored)
+}
+
 impl SqlStore {
+    /// A clinical write, through the group committer: it shares its commit with whatever
+    /// else is being written at the moment, and returns after that commit.
     async fn f_write(
         &self,
         writes: Vec<FhirWrite>,
         audit: Vec<AuditEntry>,
-        notifications: &[renkei_storage::notifications::Notification],
-        deliveries: &[renkei_storage::documents::DocumentDelivery],
+        notifications: Vec<renkei_storage::notifications::Notification>,
+        deliveries: Vec<renkei_storage::documents::DocumentDelivery>,
     ) -> StoreResult<Vec<FhirRow>> {
-        let at = writes.iter().map(|w| w.last_updated).max().unwrap_or_else(renkei_domain::now_millis);
-        let mut tx = self.begin_write().await?;
-        let mut stored: Vec<FhirRow> = Vec::with_capacity(writes.len());
-        // Resources that existed before this write: their old index rows go.
-        let mut replaced: Vec<(String, String)> = Vec::new();
-        // The index of each resource's last version in this batch.
-        let mut index: HashMap<(String, String), Vec<IndexEntry>> = HashMap::new();
-        // Positions in `stored` of creates not yet inserted.
-        let mut created: Vec<usize> = Vec::new();
-        for w in writes {
-            let key = format!("{}/{}", w.resource_type, w.id);
-            let (method, deleted) = match w.kind {
-                FhirWriteKind::Create => ("create", false),
-                FhirWriteKind::Update { .. } => ("update", false),
-                FhirWriteKind::Delete { .. } => ("delete", true),
-            };
-            let expected = match w.kind {
-                FhirWriteKind::Create | FhirWriteKind::Update { expected_version: None } => None,
-                FhirWriteKind::Update { expected_version: Some(v) } | FhirWriteKind::Delete { expected_version: v } => Some(v),
-            };
-            let content = match expected {
-                // Creates are stored together (`insert_created`), before the next update
-                // and at the end: one statement per chunk instead of one per resource.
-                None => w.content,
-                Some(expected) => {
-                    insert_created(&mut tx, &stored, &mut created).await?;
-                    // A delete without content keeps the previous content.
-                    let new_content = (!(deleted && w.content.is_empty())).then_some(w.content.as_str());
-                    let updated: Option<String> = sqlx::query_scalar(
-                        "UPDATE fhir_resources SET version_id = $1, last_updated = $2, deleted = $3, \
-                         patient_record_id = $4, source_facility_id = $5, category = $6, \
-                         content = COALESCE($7, content), method = $8 \
-                         WHERE resource_type = $9 AND id = $10 AND version_id = $11 RETURNING content",
-                    )
-                    .bind(w.version_id)
-                    .bind(w.last_updated)
-                    .bind(deleted)
-                    .bind(&w.patient_record_id)
-                    .bind(&w.source_facility_id)
-                    .bind(&w.category)
-                    .bind(new_content)
-                    .bind(method)
-                    .bind(&w.resource_type)
-                    .bind(&w.id)
-                    .bind(expected)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| fhir_write_error(e, &key, w.patient_record_id.as_deref()))?;
-                    match updated {
-                        Some(content) => content,
-                        None => {
-                            let current: Option<i64> =
-                                sqlx::query_scalar("SELECT version_id FROM fhir_resources WHERE resource_type = $1 AND id = $2")
-                                    .bind(&w.resource_type)
-                                    .bind(&w.id)
-                                    .fetch_optional(&mut *tx)
-                                    .await
-                                    .map_err(err("reading FHIR resource"))?;
-                            return Err(match current {
-                                None => StoreError::NotFound(key),
-                                Some(current) => StoreError::Conflict(format!(
-                                    "{key}: version {current} is current, not {expected}"
-                                )),
-                            });
-                        }
-                    }
-                }
-            };
-            let k = (w.resource_type.clone(), w.id.clone());
-            if expected.is_some() && !replaced.contains(&k) {
-                replaced.push(k.clone());
-            }
-            index.insert(k, if deleted { Vec::new() } else { w.index });
-            if expected.is_none() {
-                created.push(stored.len());
-            }
-            stored.push(FhirRow {
-                resource_type: w.resource_type,
-                id: w.id,
-                version_id: w.version_id,
-                last_updated: w.last_updated,
-                deleted,
-                patient_record_id: w.patient_record_id,
-                person_id: None,
-                source_facility_id: w.source_facility_id,
-                category: w.category,
-                content,
-                method: method.to_string(),
-            });
-        }
-        insert_created(&mut tx, &stored, &mut created).await?;
-        insert_fhir_versions(&mut tx, &stored).await?;
-        delete_fhir_index(&mut tx, &replaced).await?;
-        let mut rows = FhirIndexRows::default();
-        for ((resource_type, id), entries) in &index {
-            let patient = patient_of(entries);
-            for entry in entries {
-                rows.add(resource_type, id, patient, entry);
-            }
-        }
-        insert_fhir_index(&mut tx, &rows).await?;
-        append_audits_in(&mut tx, audit, at).await?;
-        insert_notifications(&mut tx, notifications).await?;
-        insert_deliveries(&mut tx, deliveries).await?;
-        let persons = persons_of_records(&mut tx, stored.iter().filter_map(|r| r.patient_record_id.as_deref())).await?;
-        tx.commit().await.map_err(err("committing FHIR writes"))?;
-        for row in &mut stored {
-            row.person_id = row.patient_record_id.as_ref().and_then(|r| persons.get(r).cloned());
-        }
-        Ok(stored)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.write_jobs
+            .send(WriteJob::Fhir { writes, audit, notifications, deliveries, reply })
+            .await
+            .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the writer dropped a write".into()))?
     }
 
     async fn f_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<FhirRow>> {
@@ -1009,22 +1029,20 @@ impl SqlStore {
         rows.iter().map(fhir_row_from).collect()
     }
 
+    async fn f_count(&self, q: &SearchQuery, scope: &FhirScope, driver: Option<Driver<'_>>) -> StoreResult<i64> {
+        let mut qb = QueryBuilder::<Db>::new("SELECT COUNT(*) ");
+        push_search_body(&mut qb, q, scope, driver, false);
+        qb.build_query_scalar()
+            .fetch_one(self.read_pool())
+            .await
+            .map_err(err("counting FHIR resources"))
+    }
+
     async fn f_search(&self, q: &SearchQuery, scope: &FhirScope) -> StoreResult<FhirPage> {
         let patients = patient_targets(q);
         let driver = choose_driver(q, patients.as_deref());
-        let total = if q.want_total {
-            let mut qb = QueryBuilder::<Db>::new("SELECT COUNT(*) ");
-            push_search_body(&mut qb, q, scope, driver, false);
-            let n: i64 = qb
-                .build_query_scalar()
-                .fetch_one(self.read_pool())
-                .await
-                .map_err(err("counting FHIR resources"))?;
-            Some(n)
-        } else {
-            None
-        };
         if q.count == 0 {
+            let total = if q.want_total { Some(self.f_count(q, scope, driver).await?) } else { None };
             return Ok(FhirPage { rows: vec![], total });
         }
         // Which index table each sorting parameter lives in.
@@ -1096,6 +1114,13 @@ impl SqlStore {
             .fetch_all(self.read_pool())
             .await
             .map_err(err("searching FHIR resources"))?;
+        // A page that is not full is the last one: the total is known without counting
+        // (unless the offset ran past the end, when the page says nothing).
+        let total = match q.want_total {
+            false => None,
+            true if ids.len() < q.count && (q.offset == 0 || !ids.is_empty()) => Some((q.offset + ids.len()) as i64),
+            true => Some(self.f_count(q, scope, driver).await?),
+        };
         if ids.is_empty() {
             return Ok(FhirPage { rows: vec![], total });
         }

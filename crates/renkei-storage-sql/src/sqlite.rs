@@ -28,7 +28,7 @@ const FHIR_INDEX_HINTS: bool = true;
 pub struct SqliteStore {
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
-    audit_jobs: tokio::sync::mpsc::Sender<AuditJob>,
+    write_jobs: tokio::sync::mpsc::Sender<WriteJob>,
     /// One node owns an SQLite file: live events stay in this process.
     events: tokio::sync::broadcast::Sender<renkei_storage::Event>,
 }
@@ -83,11 +83,11 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(|e| backend_error("opening read pool", e))?;
-        let audit_jobs = spawn_audit_writer(writer.clone());
+        let write_jobs = spawn_group_writer(writer.clone());
         Ok(SqliteStore {
             writer,
             reader,
-            audit_jobs,
+            write_jobs,
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
         })
     }

@@ -467,9 +467,26 @@ fn lenient(headers: &HeaderMap) -> bool {
 
 /// Persons named by `patient`/`subject` criteria, with merges followed. None: the search is
 /// not limited to named patients.
+/// The survivor of each `Patient/` id named in a search, looked up once per request
+/// (the criteria and the merge expansion both need it).
+#[derive(Default)]
+struct Survivors(std::collections::HashMap<String, Option<String>>);
+
+impl Survivors {
+    async fn of(&mut self, state: &SharedState, id: &str) -> FhirResult<Option<String>> {
+        if let Some(found) = self.0.get(id) {
+            return Ok(found.clone());
+        }
+        let found = state.store.resolve_person(id).await?;
+        self.0.insert(id.to_string(), found.clone());
+        Ok(found)
+    }
+}
+
 async fn criterion_persons(
     state: &SharedState,
     query: &SearchQuery,
+    survivors: &mut Survivors,
 ) -> FhirResult<Option<Vec<String>>> {
     let mut named: Option<BTreeSet<String>> = None;
     for c in &query.criteria {
@@ -482,7 +499,7 @@ async fn criterion_persons(
             match v {
                 ValueMatch::Reference(r) if r.starts_with("Patient/") => {
                     let id = &r["Patient/".len()..];
-                    if let Some(p) = state.store.resolve_person(id).await? {
+                    if let Some(p) = survivors.of(state, id).await? {
                         these.insert(p);
                     }
                 }
@@ -501,13 +518,17 @@ async fn criterion_persons(
 
 /// Adds the person IDs merged into each named person to patient criteria, so data written
 /// before a merge is found under the survivor.
-async fn expand_patient_references(state: &SharedState, query: &mut SearchQuery) -> FhirResult<()> {
+async fn expand_patient_references(
+    state: &SharedState,
+    query: &mut SearchQuery,
+    survivors: &mut Survivors,
+) -> FhirResult<()> {
     for c in &mut query.criteria {
         let mut extra = Vec::new();
         for v in &c.any_of {
             if let ValueMatch::Reference(r) = v {
                 if let Some(id) = r.strip_prefix("Patient/") {
-                    if let Some(survivor) = state.store.resolve_person(id).await? {
+                    if let Some(survivor) = survivors.of(state, id).await? {
                         let mut ids = BTreeSet::from([survivor.clone()]);
                         for e in state.store.link_history(&survivor).await? {
                             if e.action == "merge" {
@@ -635,10 +656,11 @@ pub(crate) async fn run_search(
     resolve_chains(state, actor, &mut parsed)
         .await
         .map_err(IntoResponse::into_response)?;
-    let named = criterion_persons(state, &parsed.query)
+    let mut survivors = Survivors::default();
+    let named = criterion_persons(state, &parsed.query, &mut survivors)
         .await
         .map_err(IntoResponse::into_response)?;
-    expand_patient_references(state, &mut parsed.query)
+    expand_patient_references(state, &mut parsed.query, &mut survivors)
         .await
         .map_err(IntoResponse::into_response)?;
     let scope = search_scope(state, actor, named)

@@ -104,6 +104,8 @@ pub struct AppState {
     pub password_slots: tokio::sync::Semaphore,
     /// The Japanese font of document PDFs, read on the first PDF (or why it could not be).
     pub document_font: tokio::sync::OnceCell<Result<krilla::text::Font, String>>,
+    /// Bearer tokens recently found valid (see `oauth::TokenCache`).
+    pub tokens: oauth::TokenCache,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -121,6 +123,7 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
                 .unwrap_or(2),
         ),
         document_font: tokio::sync::OnceCell::new(),
+        tokens: oauth::TokenCache::default(),
         store,
         config,
     });

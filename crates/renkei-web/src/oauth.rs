@@ -281,6 +281,55 @@ fn unauthorized(ja: &str, en: &str) -> FhirError {
 }
 
 /// The system behind an `Authorization: Bearer` token; None when the request carries none.
+/// Bearer tokens found valid in the last few seconds, so that a system's every request does
+/// not look its token up again. A token revoked or a facility suspended through this node
+/// clears the cache at once; on other nodes (and after `renkei admin` changes) the change
+/// takes effect within [`TokenCache::TTL`]. A token is never used past its own expiry.
+#[derive(Default)]
+pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, CachedToken>>);
+
+struct CachedToken {
+    checked: std::time::Instant,
+    token: ApiToken,
+    facility: renkei_storage::Facility,
+}
+
+impl TokenCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    /// Beyond this many live tokens the cache starts afresh rather than grow.
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, hash: &str, now: i64) -> Option<(ApiToken, renkei_storage::Facility)> {
+        let entries = self.0.lock().expect("token cache");
+        let hit = entries.get(hash)?;
+        (hit.checked.elapsed() < Self::TTL && hit.token.expires_at > now)
+            .then(|| (hit.token.clone(), hit.facility.clone()))
+    }
+
+    fn put(&self, hash: String, token: ApiToken, facility: renkei_storage::Facility) {
+        let mut entries = self.0.lock().expect("token cache");
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, e| e.checked.elapsed() < Self::TTL);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            hash,
+            CachedToken {
+                checked: std::time::Instant::now(),
+                token,
+                facility,
+            },
+        );
+    }
+
+    /// Forgets every token: a client was revoked or a facility's status changed.
+    pub fn clear(&self) {
+        self.0.lock().expect("token cache").clear();
+    }
+}
+
 pub async fn actor_from_bearer(
     parts: &Parts,
     state: &SharedState,
@@ -296,11 +345,18 @@ pub async fn actor_from_bearer(
         return Ok(None);
     };
     let now = now_millis();
-    let Some((stored, facility)) = state
-        .store
-        .api_token(&token_hash(token.trim()), now)
-        .await?
-    else {
+    let hash = token_hash(token.trim());
+    let found = match state.tokens.get(&hash, now) {
+        Some(hit) => Some(hit),
+        None => {
+            let found = state.store.api_token(&hash, now).await?;
+            if let Some((stored, facility)) = &found {
+                state.tokens.put(hash, stored.clone(), facility.clone());
+            }
+            found
+        }
+    };
+    let Some((stored, facility)) = found else {
         return Err(unauthorized(
             "アクセストークンが無効か期限切れです。",
             "The access token is invalid, expired or revoked.",

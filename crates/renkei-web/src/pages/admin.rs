@@ -237,7 +237,11 @@ pub async fn change_status(
         )
         .await
     {
-        Ok(_) => Ok(axum::response::Redirect::to(&format!("/facilities/{id}")).into_response()),
+        Ok(_) => {
+            // A suspended facility's system tokens stop working now, on this node.
+            state.tokens.clear();
+            Ok(axum::response::Redirect::to(&format!("/facilities/{id}")).into_response())
+        }
         Err(renkei_storage::StoreError::InvalidState(m)) => Err(AppError::BadRequest(m)),
         Err(e) => Err(e.into()),
     }

@@ -412,7 +412,10 @@ pub async fn revoke(
         .revoke_api_client(&client.id, now_millis(), audit)
         .await
     {
-        Ok(()) => Ok(Redirect::to("/facility/clients?msg=notice.client_revoked").into_response()),
+        Ok(()) => {
+            state.tokens.clear();
+            Ok(Redirect::to("/facility/clients?msg=notice.client_revoked").into_response())
+        }
         // Another administrator revoked it a moment ago.
         Err(StoreError::InvalidState(_)) => {
             Ok(Redirect::to("/facility/clients?msg=notice.client_already_revoked").into_response())
