@@ -503,18 +503,19 @@ async fn system_clients_use_client_credentials_and_scopes() {
             send(anon.get(app.url("/fhir/Observation")).bearer_auth("forged")).await;
         assert_eq!(status, 401);
 
-        // Revocation ends every token at once.
-        app.store
-            .revoke_api_client(
-                "ehr-1",
-                renkei_domain::now_millis(),
-                renkei_domain::audit::AuditEntry::new(
-                    "api_client.revoke",
-                    renkei_domain::audit::Outcome::Success,
-                ),
-            )
+        // Revocation by the facility administrator ends every token at once, although the
+        // server had just found this one valid (and cached it).
+        let (status, _, _) = send(anon.get(app.url("/fhir/Observation")).bearer_auth(&full)).await;
+        assert_eq!(status, 200);
+        let (admin, _) = app.sign_in("admin1").await;
+        let csrf = csrf(&app, &admin).await;
+        let res = admin
+            .post(app.url("/facility/clients/ehr-1/revoke"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
             .await
             .unwrap();
+        assert_eq!(res.status(), 303);
         let (status, _, _) = send(anon.get(app.url("/fhir/Observation")).bearer_auth(&full)).await;
         assert_eq!(status, 401);
         let res = token_req(None, secret).send().await.unwrap();
