@@ -1345,6 +1345,15 @@ impl Store for SqlStore {
     async fn invite_to_team(&self, person_id: &str, facility_id: &str, by_facility: &str, by_user: &str, note: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
         self.p_invite(person_id, facility_id, by_facility, by_user, note, at, audit).await
     }
+    async fn fhir_write_inviting(
+        &self,
+        writes: Vec<renkei_storage::fhir::FhirWrite>,
+        audit: Vec<AuditEntry>,
+        notifications: Vec<renkei_storage::notifications::Notification>,
+        invitation: TeamInvitation,
+    ) -> StoreResult<(Vec<renkei_storage::fhir::FhirRow>, bool)> {
+        self.f_write(writes, audit, &notifications, &[], Some(invitation)).await
+    }
     async fn respond_to_invitation(&self, person_id: &str, facility_id: &str, accept: bool, at: Millis, audit: AuditEntry) -> StoreResult<()> {
         self.p_respond(person_id, facility_id, accept, at, audit).await
     }
@@ -1476,7 +1485,7 @@ impl Store for SqlStore {
         self.t_unread(user_id, person_ids, scope).await
     }
     async fn fhir_write(&self, writes: Vec<renkei_storage::fhir::FhirWrite>, audit: Vec<AuditEntry>) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
-        self.f_write(writes, audit, &[], &[]).await
+        self.f_write(writes, audit, &[], &[], None).await.map(|(rows, _)| rows)
     }
     async fn fhir_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<renkei_storage::fhir::FhirRow>> {
         self.f_read(resource_type, id).await

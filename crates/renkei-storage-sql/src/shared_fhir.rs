@@ -806,7 +806,8 @@ impl SqlStore {
         audit: Vec<AuditEntry>,
         notifications: &[renkei_storage::notifications::Notification],
         deliveries: &[renkei_storage::documents::DocumentDelivery],
-    ) -> StoreResult<Vec<FhirRow>> {
+        invitation: Option<TeamInvitation>,
+    ) -> StoreResult<(Vec<FhirRow>, bool)> {
         let at = writes.iter().map(|w| w.last_updated).max().unwrap_or_else(renkei_domain::now_millis);
         let mut tx = self.begin_write().await?;
         let mut stored: Vec<FhirRow> = Vec::with_capacity(writes.len());
@@ -911,12 +912,16 @@ impl SqlStore {
         append_audits_in(&mut tx, audit, at).await?;
         insert_notifications(&mut tx, notifications).await?;
         insert_deliveries(&mut tx, deliveries).await?;
+        let invited = match invitation {
+            Some(i) => matches!(invite_in(&mut tx, i).await?, InviteOutcome::Invited),
+            None => false,
+        };
         let persons = persons_of_records(&mut tx, stored.iter().filter_map(|r| r.patient_record_id.as_deref())).await?;
         tx.commit().await.map_err(err("committing FHIR writes"))?;
         for row in &mut stored {
             row.person_id = row.patient_record_id.as_ref().and_then(|r| persons.get(r).cloned());
         }
-        Ok(stored)
+        Ok((stored, invited))
     }
 
     async fn f_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<FhirRow>> {
