@@ -578,6 +578,9 @@ async fn referral_letter_is_a_jp_clins_ereferral_bundle() {
             json!({ "resourceType": "MedicationRequest", "status": "active", "intent": "order",
                 "medicationCodeableConcept": { "text": "フロセミド錠20mg" }, "subject": subject,
                 "authoredOn": "2026-11-29", "dosageInstruction": [{ "text": "1日1回 朝食後" }] }),
+            json!({ "resourceType": "MedicationRequest", "status": "stopped", "intent": "order",
+                "medicationCodeableConcept": { "text": "中止した薬" }, "subject": subject,
+                "authoredOn": "2026-10-01" }),
             json!({ "resourceType": "Observation", "status": "final",
                 "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }],
                 "code": { "text": "BNP" }, "subject": subject, "effectiveDateTime": "2026-11-29T09:00:00+09:00",
@@ -762,7 +765,8 @@ async fn referral_letter_is_a_jp_clins_ereferral_bundle() {
         assert_eq!(section_entry_types(1), ["Condition"], "active problem");
         assert_eq!(section_entry_types(2), ["Condition"], "past illness");
         assert_eq!(section_entry_types(4), ["Observation"], "the laboratory result only");
-        assert_eq!(section_entry_types(5), ["MedicationRequest"]);
+        assert_eq!(section_entry_types(5), ["MedicationRequest"], "not the stopped one");
+        assert!(!text.contains("中止した薬"));
         assert_eq!(section_entry_types(6), ["AllergyIntolerance"]);
 
         // The patient as the care office registered them, references inside the clinical

@@ -25,6 +25,7 @@ use renkei_core::documents::{self as docs, DocumentFacts, DueStatus, FieldKind, 
 use renkei_domain::audit::Outcome;
 use renkei_domain::patient::{InfoCategory, Sex};
 use renkei_domain::{now_millis, Lang};
+use renkei_fhir::search::{Criterion, ValueMatch};
 use renkei_storage::documents::DocumentDelivery;
 use renkei_storage::fhir::{FhirRow, FhirWriteKind};
 use serde::Deserialize;
@@ -1203,6 +1204,20 @@ async fn referral_bundle(
         address: r.address.clone(),
         phones: r.phones.clone(),
     });
+    // Only what the letter can carry: current prescriptions and laboratory results (not
+    // every vital sign of an ICU stay).
+    let token = |param: &str, codes: &[&str]| Criterion {
+        param: param.into(),
+        negate: false,
+        missing: None,
+        any_of: codes
+            .iter()
+            .map(|c| ValueMatch::Token {
+                system: None,
+                code: c.to_string(),
+            })
+            .collect(),
+    };
     let (rows, _) = record::person_rows(
         state,
         &ra.person,
@@ -1210,8 +1225,11 @@ async fn referral_bundle(
         &[
             ("Condition", Vec::new()),
             ("AllergyIntolerance", Vec::new()),
-            ("MedicationRequest", Vec::new()),
-            ("Observation", Vec::new()),
+            (
+                "MedicationRequest",
+                vec![token("status", &["active", "on-hold"])],
+            ),
+            ("Observation", vec![token("category", &["laboratory"])]),
             ("Encounter", Vec::new()),
         ],
     )
