@@ -658,13 +658,22 @@ pub fn referral_bundle(f: &ReferralFacts<'_>) -> Value {
             .zip(&to_urls)
             .map(|(o, url)| reference(url, "Organization", &o.name))
             .collect();
-    let from_text = format!(
-        "<p>{}</p><p>{}</p><p>{}</p><p>{}</p>",
-        escape_xhtml(&f.from.name),
-        escape_xhtml(format!("{} {}", f.from.postal_code, f.from.address).trim()),
-        escape_xhtml(&format!("電話 {}", f.from.tel)),
-        escape_xhtml(&f.author.name),
-    );
+    let from_text: String = [
+        f.from.name.clone(),
+        format!("{} {}", f.from.postal_code, f.from.address)
+            .trim()
+            .to_string(),
+        if f.from.tel.trim().is_empty() {
+            String::new()
+        } else {
+            format!("電話 {}", f.from.tel)
+        },
+        f.author.name.clone(),
+    ]
+    .iter()
+    .filter(|line| !line.is_empty())
+    .map(|line| format!("<p>{}</p>", escape_xhtml(line)))
+    .collect();
     let mut sections = vec![
         section_json(REFERRAL_TO, &to_text, to_entries),
         section_json(
@@ -785,8 +794,11 @@ pub fn referral_bundle(f: &ReferralFacts<'_>) -> Value {
         "resourceType": "Practitioner",
         "id": id_of(&author_url),
         "meta": { "profile": [JP_PRACTITIONER] },
-        "identifier": [{ "system": USER_SYSTEM, "value": f.author.user_id }],
     });
+    // A letter stored through the FHIR API may not name its Renkei user.
+    if !f.author.user_id.is_empty() {
+        practitioner["identifier"] = json!([{ "system": USER_SYSTEM, "value": f.author.user_id }]);
+    }
     let names = human_names(&f.author.name, &f.author.kana);
     if !names.is_empty() {
         practitioner["name"] = Value::Array(names);
@@ -969,5 +981,77 @@ mod tests {
                 "{r}"
             );
         }
+    }
+
+    #[test]
+    fn a_draft_claims_no_profile_and_a_facility_without_code_gets_the_instance_identifier() {
+        let kind = docs::kind(docs::REFERRAL).unwrap();
+        let facts = docs::DocumentFacts {
+            kind,
+            person_id: "p1",
+            title: kind.ja.into(),
+            final_: false,
+            date: "2026-12-31T16:00:00Z".into(),
+            author_display: "".into(),
+            author_user_id: "",
+            facility_display: "".into(),
+        };
+        let c = docs::composition(&facts, &[]);
+        let f = ReferralFacts {
+            composition: &c,
+            composition_id: "3f2c6a52-6a8e-4a57-9d64-1c2b3a4d5e6f",
+            version_id: 1,
+            last_updated: "2026-12-31T16:00:00Z".into(),
+            now: "2026-12-31T16:05:00Z".into(),
+            person_ids: vec!["p1".into()],
+            patient: None,
+            from: OrgFacts {
+                tel: String::new(),
+                ..org("f1", "訪問看護ステーション", None)
+            },
+            author: AuthorFacts {
+                user_id: String::new(),
+                name: String::new(),
+                kana: String::new(),
+            },
+            to: Vec::new(),
+            encounter: None,
+            clinical: Vec::new(),
+            fhir_base: "https://renkei.example.jp/fhir",
+        };
+        let b = referral_bundle(&f);
+        assert!(b["meta"].get("profile").is_none());
+        assert_eq!(
+            b["identifier"],
+            json!({ "system": DOCUMENT_INSTANCE_SYSTEM, "value": "3f2c6a52-6a8e-4a57-9d64-1c2b3a4d5e6f-1" })
+        );
+        let comp = &b["entry"][0]["resource"];
+        assert_eq!(
+            b["entry"][0]["fullUrl"],
+            "urn:uuid:3f2c6a52-6a8e-4a57-9d64-1c2b3a4d5e6f"
+        );
+        assert!(comp["meta"].get("profile").is_none());
+        assert_eq!(comp["status"], "preliminary");
+        // 2026-12-31T16:00Z is New Year's Day in Japan.
+        assert_eq!(comp["event"][0]["period"]["start"], "2027-01-01");
+        assert!(comp["section"][0].get("entry").is_none(), "not sent yet");
+        assert!(comp["section"][0]["text"]["div"]
+            .as_str()
+            .unwrap()
+            .contains("未送付"));
+        // The required sections are there even when empty; nothing else is.
+        let inner: Vec<&str> = comp["section"][2]["section"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["code"]["coding"][0]["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(inner, vec!["950", "340"]);
+        assert_eq!(comp["section"].as_array().unwrap().len(), 3, "no 備考");
+        // No empty strings anywhere (FHIR forbids them).
+        assert!(!b.to_string().contains("\"\""), "{b}");
+        let practitioner = &b["entry"][2]["resource"];
+        assert_eq!(practitioner["resourceType"], "Practitioner");
+        assert!(practitioner.get("identifier").is_none());
     }
 }
