@@ -22,6 +22,8 @@ DEMO_PASSWORD = "renkei-demo-2026"
 DEMO_TOTP_SECRET = "RENKEIDEMORENKEIDEMORENKEIDEMO22"
 # The featured hospital doctor of the demo network (see `renkei demo` output).
 LOGIN = "hospital.doctor"
+# The featured care manager (the documents test sends a referral letter to that office).
+CARE_MANAGER = "caremanager"
 
 
 def totp(secret, at=None):

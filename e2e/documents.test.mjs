@@ -3,7 +3,9 @@
 // drafts a 入院時情報提供書 (admission date today, due in 3 days), saves it, then sends it to
 // the hospital; hospital.doctor finds it under 文書 (received, not yet confirmed), reads it
 // and confirms receipt; the care manager sees who confirmed it and when. The PDF is
-// downloaded in the browser session and its text read with poppler's pdftotext.
+// downloaded in the browser session and its text read with poppler's pdftotext. Then the
+// hospital sends a 診療情報提供書 to the care manager, who downloads it as a JP-CLINS
+// eReferral FHIR document Bundle.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -29,6 +31,7 @@ const PATIENT = {
 };
 const FULL_NAME = `${PATIENT.familyKanji} ${PATIENT.givenKanji}`;
 const ADL = '屋内は歩行器で移動。食事は自立、入浴は一部介助。';
+const REFERRAL_PURPOSE = '退院後の在宅療養について引き続きご支援をお願いします。';
 
 before(async () => {
   server = await startServer();
@@ -74,6 +77,7 @@ test('documents: draft, send, receipt and PDF of a 入院時情報提供書', { 
   assert.ok(cm && hospital, `demo logins: ${Object.keys(server.logins)}`);
   let personId;
   let documentPath;
+  let referralPath;
 
   await step('hospital.doctor registers the patient, records consent and invites the care manager', async () => {
     const doc = await as('hospital.doctor');
@@ -178,5 +182,38 @@ test('documents: draft, send, receipt and PDF of a 入院時情報提供書', { 
     for (const want of ['入院時情報提供書', FULL_NAME, cm.facility, hospital.facility, ADL, '自宅での生活を続けたい']) {
       assert.ok(pdfText.includes(want), `${want} missing from the PDF text:\n${pdfText}`);
     }
+  });
+
+  await step('hospital.doctor writes a 診療情報提供書 and sends it to the care manager', async () => {
+    const doc = await as('hospital.doctor');
+    await doc.goto(`${server.baseUrl}/patients/${personId}/documents`);
+    await doc.selectOption('#doc-kind', 'referral');
+    await submit(doc, '#new-document button[type=submit]');
+    referralPath = pathOf(doc);
+    await doc.fill('#f-purpose', REFERRAL_PURPOSE);
+    await doc.fill('#f-diagnosis', '慢性心不全');
+    await doc.check(`#recipients label:has-text("${cm.facility}") input`);
+    await submit(doc, '#send');
+    assert.equal(await notice(doc), '文書を送付しました。');
+  });
+
+  await step('caremanager downloads it as a JP-CLINS eReferral FHIR document', async () => {
+    const page = await as('caremanager');
+    await page.goto(`${server.baseUrl}${referralPath}`);
+    const href = await page.getAttribute('#bundle-link', 'href');
+    const res = await page.request.get(`${server.baseUrl}${href}`);
+    assert.equal(res.status(), 200);
+    assert.equal(res.headers()['content-type'], 'application/fhir+json');
+    const bundle = await res.json();
+    assert.equal(bundle.type, 'document');
+    assert.deepEqual(bundle.meta.profile, ['http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_eReferral|1']);
+    const composition = bundle.entry[0].resource;
+    assert.equal(composition.type.coding[0].code, '57133-1');
+    const codes = composition.section.map((s) => s.code.coding[0].code);
+    assert.deepEqual(codes.slice(0, 3), ['910', '920', '300']);
+    const purpose = composition.section[2].section.find((s) => s.code.coding[0].code === '950');
+    assert.ok(purpose.text.div.includes(REFERRAL_PURPOSE), purpose.text.div);
+    const addressed = bundle.entry.find((e) => e.fullUrl === composition.section[0].entry[0].reference);
+    assert.equal(addressed.resource.name, cm.facility);
   });
 });

@@ -484,6 +484,7 @@ pub async fn commit_notifying(
         Extra::Notifications(notifications),
     )
     .await
+    .map(|(rows, _)| rows)
 }
 
 async fn commit_with(
@@ -493,7 +494,7 @@ async fn commit_with(
     action: &str,
     now: Millis,
     extra: Extra,
-) -> Result<Vec<FhirRow>, StoreError> {
+) -> Result<(Vec<FhirRow>, bool), StoreError> {
     // R4's Provenance has no `patient` element: the patient is the row's patient record.
     let mut by_patient: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
     for w in &writes {
@@ -521,23 +522,32 @@ async fn commit_with(
     let audit = write_audit(author, action, &writes, &persons);
     let count = writes.len();
     writes.extend(provenances);
-    let mut rows = match extra {
-        Extra::Notifications(n) if n.is_empty() => store.fhir_write(writes, vec![audit]).await?,
-        Extra::Notifications(n) => {
+    let (mut rows, invited) = match extra {
+        Extra::Notifications(n) if n.is_empty() => {
+            (store.fhir_write(writes, vec![audit]).await?, false)
+        }
+        Extra::Notifications(n) => (
             store
                 .notifications()
                 .fhir_write_notifying(writes, vec![audit], n)
-                .await?
-        }
-        Extra::Deliveries(d) => {
+                .await?,
+            false,
+        ),
+        Extra::Deliveries(d) => (
             store
                 .documents()
                 .fhir_write_sending(writes, vec![audit], d)
+                .await?,
+            false,
+        ),
+        Extra::Invitation(n, invitation) => {
+            store
+                .fhir_write_inviting(writes, vec![audit], n, *invitation)
                 .await?
         }
     };
     rows.truncate(count);
-    Ok(rows)
+    Ok((rows, invited))
 }
 
 /// [`commit`] of the write that makes a document final, with the deliveries that send it
@@ -558,11 +568,40 @@ pub async fn commit_sending(
         Extra::Deliveries(deliveries),
     )
     .await
+    .map(|(rows, _)| rows)
+}
+
+/// [`commit_notifying`] together with an invitation of a facility to the person's care
+/// team (`Store::fhir_write_inviting`), in one transaction: a transfer request is never
+/// stored without the receiving hospital's invitation, nor the invitation without it. The
+/// flag says whether the facility was invited (it is not when already a member or invited).
+pub async fn commit_inviting(
+    store: &dyn Store,
+    author: &Author,
+    writes: Vec<FhirWrite>,
+    action: &str,
+    now: Millis,
+    notifications: Vec<renkei_storage::notifications::Notification>,
+    invitation: renkei_storage::TeamInvitation,
+) -> Result<(Vec<FhirRow>, bool), StoreError> {
+    commit_with(
+        store,
+        author,
+        writes,
+        action,
+        now,
+        Extra::Invitation(notifications, Box::new(invitation)),
+    )
+    .await
 }
 
 enum Extra {
     Notifications(Vec<renkei_storage::notifications::Notification>),
     Deliveries(Vec<renkei_storage::documents::DocumentDelivery>),
+    Invitation(
+        Vec<renkei_storage::notifications::Notification>,
+        Box<renkei_storage::TeamInvitation>,
+    ),
 }
 
 /// The stored Provenance of `targets`, attached to the patient record they are about.

@@ -6,6 +6,7 @@ pub mod access;
 pub mod acp;
 pub mod care_log;
 pub mod clinical;
+pub mod clins;
 pub mod documents;
 pub mod facilities;
 pub mod icu;

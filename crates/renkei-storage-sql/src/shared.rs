@@ -172,7 +172,9 @@ enum WriteJob {
         audit: Vec<AuditEntry>,
         notifications: Vec<renkei_storage::notifications::Notification>,
         deliveries: Vec<renkei_storage::documents::DocumentDelivery>,
-        reply: tokio::sync::oneshot::Sender<Result<Vec<renkei_storage::fhir::FhirRow>, StoreError>>,
+        /// A care-team invitation made with the write (an emergency transfer's receiver).
+        invitation: Option<TeamInvitation>,
+        reply: tokio::sync::oneshot::Sender<Result<(Vec<renkei_storage::fhir::FhirRow>, bool), StoreError>>,
     },
 }
 
@@ -206,8 +208,8 @@ fn spawn_group_writer(pool: Pool<Db>) -> tokio::sync::mpsc::Sender<WriteJob> {
 
 /// One clinical write's answer, held until the shared commit.
 type FhirAnswer = (
-    tokio::sync::oneshot::Sender<Result<Vec<renkei_storage::fhir::FhirRow>, StoreError>>,
-    Result<Vec<renkei_storage::fhir::FhirRow>, StoreError>,
+    tokio::sync::oneshot::Sender<Result<(Vec<renkei_storage::fhir::FhirRow>, bool), StoreError>>,
+    Result<(Vec<renkei_storage::fhir::FhirRow>, bool), StoreError>,
 );
 
 async fn write_group(pool: &Pool<Db>, batch: Vec<WriteJob>) {
@@ -216,8 +218,8 @@ async fn write_group(pool: &Pool<Db>, batch: Vec<WriteJob>) {
     for job in batch {
         match job {
             WriteJob::Audit { entry, reply } => audits.push((entry, reply)),
-            WriteJob::Fhir { writes, audit, notifications, deliveries, reply } => {
-                fhir.push((writes, audit, notifications, deliveries, reply))
+            WriteJob::Fhir { writes, audit, notifications, deliveries, invitation, reply } => {
+                fhir.push((writes, audit, notifications, deliveries, invitation, reply))
             }
         }
     }
@@ -226,10 +228,10 @@ async fn write_group(pool: &Pool<Db>, batch: Vec<WriteJob>) {
     let outcome: Result<Vec<AuditRecord>, StoreError> = async {
         let mut tx = begin_on(pool).await?;
         let single = fhir.len() == 1 && audits.is_empty();
-        for (writes, audit, notifications, deliveries, reply) in fhir {
+        for (writes, audit, notifications, deliveries, invitation, reply) in fhir {
             if single {
                 // Alone in the transaction: its failure is the transaction's.
-                let result = fhir_write_in(&mut tx, writes, audit, &notifications, &deliveries).await;
+                let result = fhir_write_in(&mut tx, writes, audit, &notifications, &deliveries, invitation).await;
                 let failed = result.is_err();
                 fhir_answers.push((reply, result));
                 if failed {
@@ -238,7 +240,7 @@ async fn write_group(pool: &Pool<Db>, batch: Vec<WriteJob>) {
                 continue;
             }
             let mut savepoint = sqlx::Acquire::begin(&mut *tx).await.map_err(err("opening a savepoint"))?;
-            let result = fhir_write_in(&mut savepoint, writes, audit, &notifications, &deliveries).await;
+            let result = fhir_write_in(&mut savepoint, writes, audit, &notifications, &deliveries, invitation).await;
             match &result {
                 Ok(_) => savepoint.commit().await.map_err(err("releasing a savepoint"))?,
                 Err(_) => savepoint.rollback().await.map_err(err("rolling back a savepoint"))?,
@@ -1423,6 +1425,15 @@ impl Store for SqlStore {
     async fn invite_to_team(&self, person_id: &str, facility_id: &str, by_facility: &str, by_user: &str, note: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
         self.p_invite(person_id, facility_id, by_facility, by_user, note, at, audit).await
     }
+    async fn fhir_write_inviting(
+        &self,
+        writes: Vec<renkei_storage::fhir::FhirWrite>,
+        audit: Vec<AuditEntry>,
+        notifications: Vec<renkei_storage::notifications::Notification>,
+        invitation: TeamInvitation,
+    ) -> StoreResult<(Vec<renkei_storage::fhir::FhirRow>, bool)> {
+        self.f_write(writes, audit, notifications, Vec::new(), Some(invitation)).await
+    }
     async fn respond_to_invitation(&self, person_id: &str, facility_id: &str, accept: bool, at: Millis, audit: AuditEntry) -> StoreResult<()> {
         self.p_respond(person_id, facility_id, accept, at, audit).await
     }
@@ -1554,7 +1565,7 @@ impl Store for SqlStore {
         self.t_unread(user_id, person_ids, scope).await
     }
     async fn fhir_write(&self, writes: Vec<renkei_storage::fhir::FhirWrite>, audit: Vec<AuditEntry>) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
-        self.f_write(writes, audit, Vec::new(), Vec::new()).await
+        self.f_write(writes, audit, Vec::new(), Vec::new(), None).await.map(|(rows, _)| rows)
     }
     async fn fhir_read(&self, resource_type: &str, id: &str) -> StoreResult<Option<renkei_storage::fhir::FhirRow>> {
         self.f_read(resource_type, id).await

@@ -50,7 +50,7 @@ impl DocumentStore for SqlStore {
         audit: Vec<AuditEntry>,
         deliveries: Vec<DocumentDelivery>,
     ) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
-        self.f_write(writes, audit, Vec::new(), deliveries).await
+        self.f_write(writes, audit, Vec::new(), deliveries, None).await.map(|(rows, _)| rows)
     }
 
     async fn deliveries_of(&self, document_ids: &[String]) -> StoreResult<Vec<DocumentDelivery>> {

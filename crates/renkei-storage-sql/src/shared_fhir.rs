@@ -808,7 +808,8 @@ async fn fhir_write_in(
     audit: Vec<AuditEntry>,
     notifications: &[renkei_storage::notifications::Notification],
     deliveries: &[renkei_storage::documents::DocumentDelivery],
-) -> Result<Vec<FhirRow>, StoreError> {
+    invitation: Option<TeamInvitation>,
+) -> Result<(Vec<FhirRow>, bool), StoreError> {
     let at = writes.iter().map(|w| w.last_updated).max().unwrap_or_else(renkei_domain::now_millis);
     let mut stored: Vec<FhirRow> = Vec::with_capacity(writes.len());
     // Resources that existed before this write: their old index rows go.
@@ -912,11 +913,15 @@ async fn fhir_write_in(
     append_audits_in(&mut *tx, audit, at).await?;
     insert_notifications(&mut *tx, notifications).await?;
     insert_deliveries(&mut *tx, deliveries).await?;
+    let invited = match invitation {
+        Some(i) => matches!(invite_in(&mut *tx, i).await?, InviteOutcome::Invited),
+        None => false,
+    };
     let persons = persons_of_records(&mut *tx, stored.iter().filter_map(|r| r.patient_record_id.as_deref())).await?;
     for row in &mut stored {
         row.person_id = row.patient_record_id.as_ref().and_then(|r| persons.get(r).cloned());
     }
-    Ok(stored)
+    Ok((stored, invited))
 }
 
 impl SqlStore {
@@ -928,10 +933,11 @@ impl SqlStore {
         audit: Vec<AuditEntry>,
         notifications: Vec<renkei_storage::notifications::Notification>,
         deliveries: Vec<renkei_storage::documents::DocumentDelivery>,
-    ) -> StoreResult<Vec<FhirRow>> {
+        invitation: Option<TeamInvitation>,
+    ) -> StoreResult<(Vec<FhirRow>, bool)> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.write_jobs
-            .send(WriteJob::Fhir { writes, audit, notifications, deliveries, reply })
+            .send(WriteJob::Fhir { writes, audit, notifications, deliveries, invitation, reply })
             .await
             .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
         answer

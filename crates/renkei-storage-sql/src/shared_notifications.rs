@@ -59,7 +59,7 @@ impl NotificationStore for SqlStore {
         audit: Vec<AuditEntry>,
         notifications: Vec<Notification>,
     ) -> StoreResult<Vec<renkei_storage::fhir::FhirRow>> {
-        self.f_write(writes, audit, notifications, Vec::new()).await
+        self.f_write(writes, audit, notifications, Vec::new(), None).await.map(|(rows, _)| rows)
     }
 
     async fn add_notifications(&self, notifications: Vec<Notification>) -> StoreResult<()> {

@@ -938,51 +938,20 @@ impl SqlStore {
     #[allow(clippy::too_many_arguments)]
     async fn p_invite(&self, person_id: &str, facility_id: &str, by_facility: &str, by_user: &str, note: &str, at: Millis, audit: AuditEntry) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let current: Option<String> = sqlx::query_scalar("SELECT status FROM care_team_members WHERE person_id = $1 AND facility_id = $2")
-            .bind(person_id)
-            .bind(facility_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err("reading team"))?;
-        match current.as_deref() {
-            Some("active") => return Err(StoreError::InvalidState("the facility is already in the care team".into())),
-            Some("invited") => return Err(StoreError::InvalidState("the facility is already invited".into())),
-            _ => {}
+        let invitation = TeamInvitation {
+            person_id: person_id.to_string(),
+            facility_id: facility_id.to_string(),
+            by_facility: by_facility.to_string(),
+            by_user: by_user.to_string(),
+            note: note.to_string(),
+            at,
+            audit,
+        };
+        match invite_in(&mut tx, invitation).await? {
+            InviteOutcome::Invited => {}
+            InviteOutcome::AlreadyActive => return Err(StoreError::InvalidState("the facility is already in the care team".into())),
+            InviteOutcome::AlreadyInvited => return Err(StoreError::InvalidState("the facility is already invited".into())),
         }
-        sqlx::query(
-            "INSERT INTO care_team_members (person_id, facility_id, status, invited_by_facility, invited_by_user, note, created_at, updated_at) \
-             VALUES ($1, $2, 'invited', $3, $4, $5, $6, $6) ON CONFLICT (person_id, facility_id) DO UPDATE SET \
-             status = 'invited', invited_by_facility = excluded.invited_by_facility, invited_by_user = excluded.invited_by_user, \
-             note = excluded.note, updated_at = excluded.updated_at",
-        )
-        .bind(person_id)
-        .bind(facility_id)
-        .bind(by_facility)
-        .bind(by_user)
-        .bind(note)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(err("inviting facility"))?;
-        // Every active member of the invited facility hears of it (the inbox).
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, kind, person_id, actor_user_id, actor_facility_id, source_id, link, created_at, read_at) \
-             SELECT $1 || m.user_id, m.user_id, 'team_invitation', $2, $3, $4, NULL, '/invitations', $5, NULL \
-             FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.facility_id = $6 AND m.active = TRUE AND u.active = TRUE AND u.id <> $3",
-        )
-        .bind(format!("{}-", renkei_domain::ids::new_id()))
-        .bind(person_id)
-        .bind(by_user)
-        .bind(by_facility)
-        .bind(at)
-        .bind(facility_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(err("notifying invited facility"))?;
-        let mut audit = audit;
-        audit.patient_id = Some(person_id.to_string());
-        append_audit_in(&mut tx, audit, at).await?;
         tx.commit().await.map_err(err("committing invitation"))
     }
 
@@ -1141,4 +1110,64 @@ impl SqlStore {
             })
             .collect()
     }
+}
+
+/// What [`invite_in`] found and did.
+enum InviteOutcome {
+    Invited,
+    AlreadyActive,
+    AlreadyInvited,
+}
+
+/// Invites a facility to a person's care team inside the caller's transaction: the member
+/// row, a notification for every active member of the invited facility and the audit record.
+/// Writes nothing when the facility is already an active member or invited.
+async fn invite_in(conn: &mut Conn, invitation: TeamInvitation) -> Result<InviteOutcome, StoreError> {
+    let TeamInvitation { person_id, facility_id, by_facility, by_user, note, at, audit } = invitation;
+    let current: Option<String> = sqlx::query_scalar("SELECT status FROM care_team_members WHERE person_id = $1 AND facility_id = $2")
+        .bind(&person_id)
+        .bind(&facility_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err("reading team"))?;
+    match current.as_deref() {
+        Some("active") => return Ok(InviteOutcome::AlreadyActive),
+        Some("invited") => return Ok(InviteOutcome::AlreadyInvited),
+        _ => {}
+    }
+    sqlx::query(
+        "INSERT INTO care_team_members (person_id, facility_id, status, invited_by_facility, invited_by_user, note, created_at, updated_at) \
+         VALUES ($1, $2, 'invited', $3, $4, $5, $6, $6) ON CONFLICT (person_id, facility_id) DO UPDATE SET \
+         status = 'invited', invited_by_facility = excluded.invited_by_facility, invited_by_user = excluded.invited_by_user, \
+         note = excluded.note, updated_at = excluded.updated_at",
+    )
+    .bind(&person_id)
+    .bind(&facility_id)
+    .bind(&by_facility)
+    .bind(&by_user)
+    .bind(&note)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(err("inviting facility"))?;
+    // Every active member of the invited facility hears of it (the inbox).
+    sqlx::query(
+        "INSERT INTO notifications (id, user_id, kind, person_id, actor_user_id, actor_facility_id, source_id, link, created_at, read_at) \
+         SELECT $1 || m.user_id, m.user_id, 'team_invitation', $2, $3, $4, NULL, '/invitations', $5, NULL \
+         FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.facility_id = $6 AND m.active = TRUE AND u.active = TRUE AND u.id <> $3",
+    )
+    .bind(format!("{}-", renkei_domain::ids::new_id()))
+    .bind(&person_id)
+    .bind(&by_user)
+    .bind(&by_facility)
+    .bind(at)
+    .bind(&facility_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(err("notifying invited facility"))?;
+    let mut audit = audit;
+    audit.patient_id = Some(person_id);
+    append_audit_in(conn, audit, at).await?;
+    Ok(InviteOutcome::Invited)
 }

@@ -341,6 +341,18 @@ pub trait Store: Send + Sync + 'static {
         at: Millis,
         audit: AuditEntry,
     ) -> StoreResult<()>;
+    /// [`notifications::NotificationStore::fhir_write_notifying`] and an invitation of a
+    /// facility to the person's care team (as [`Store::invite_to_team`]: member row, the
+    /// invited facility's notifications, the invitation's audit record), in one transaction:
+    /// all or nothing. A facility that is already an active member or invited is left as it
+    /// is (no invitation, no audit record for it); the flag says whether it was invited.
+    async fn fhir_write_inviting(
+        &self,
+        writes: Vec<fhir::FhirWrite>,
+        audit: Vec<AuditEntry>,
+        notifications: Vec<notifications::Notification>,
+        invitation: TeamInvitation,
+    ) -> StoreResult<(Vec<fhir::FhirRow>, bool)>;
     /// Accept or decline; `InvalidState` unless an invitation is open.
     async fn respond_to_invitation(
         &self,

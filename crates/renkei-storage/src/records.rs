@@ -577,3 +577,18 @@ pub struct IngestFile {
     pub detail: String,
     pub processed_at: Millis,
 }
+
+/// An invitation of a facility to a person's care team, written together with other writes
+/// ([`crate::Store::fhir_write_inviting`]).
+#[derive(Debug, Clone)]
+pub struct TeamInvitation {
+    pub person_id: String,
+    pub facility_id: String,
+    pub by_facility: String,
+    pub by_user: String,
+    /// Shown to the invited facility (at most a few hundred characters).
+    pub note: String,
+    pub at: Millis,
+    /// The invitation's own audit record (`team.invite`); the person is filled in.
+    pub audit: renkei_domain::audit::AuditEntry,
+}

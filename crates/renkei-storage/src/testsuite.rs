@@ -82,6 +82,7 @@ pub async fn run_all(store: &dyn Store) {
     board(store).await;
     cover_groups(store).await;
     document_deliveries(store).await;
+    writes_with_invitation(store).await;
 }
 
 /// Published events reach a subscriber; topics and sizes the channel cannot carry are
@@ -5672,4 +5673,190 @@ pub async fn document_deliveries(store: &dyn Store) {
     let pending = d.deliveries_to(&hospital, true, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].id, format!("{tag}-d4"));
+}
+
+/// A FHIR write and an invitation to the care team in one transaction: both or neither
+/// (the invitation's own audit record and the invited facility's notification included); an
+/// existing member or open invitation is left as it is.
+pub async fn writes_with_invitation(store: &dyn Store) {
+    use crate::notifications::Notification;
+    use fhir::*;
+    use fhir_checks::*;
+    use renkei_domain::patient::TeamStatus;
+    let t0 = ms(2031, 3, 1, 0, 0);
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let mut facilities = Vec::new();
+    for (name, kana) in [
+        ("招待テスト診療所", "ショウタイテストシンリョウジョ"),
+        ("招待テスト病院", "ショウタイテストビョウイン"),
+        ("招待テスト第二病院", "ショウタイテストダイニビョウイン"),
+    ] {
+        facilities.push(
+            store
+                .create_facility(
+                    sample_facility(name, kana, FacilityType::Hospital, ""),
+                    audit("facility.apply"),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let [clinic, hospital, second] = <[Facility; 3]>::try_from(facilities).unwrap();
+    let doctor = store
+        .create_user(
+            sample_user(
+                &format!("inv-{}", &tag[..8]),
+                vec![(hospital.id.clone(), MemberRole::Member)],
+            ),
+            audit("user.create"),
+        )
+        .await
+        .unwrap();
+    let person = ids::new_id();
+    let record = store
+        .register_patient(
+            patient_record(
+                &clinic,
+                &format!("INV-{tag}"),
+                "招待",
+                "花子",
+                "ショウタイ",
+                "ハナコ",
+                "1940-01-02",
+                vec![],
+                t0,
+            ),
+            PersonLink::NewPerson(person.clone()),
+            vec![],
+            audit("test.patient.register"),
+        )
+        .await
+        .unwrap();
+    let request = |id: &str, at: i64| {
+        write(
+            FhirWriteKind::Create,
+            "Communication",
+            &format!("{tag}-{id}"),
+            1,
+            at,
+            Some(&record.id),
+            Some(&clinic.id),
+            "communications",
+            tag,
+            vec![],
+        )
+    };
+    let invitation = |facility: &str, at: i64| TeamInvitation {
+        person_id: person.clone(),
+        facility_id: facility.to_string(),
+        by_facility: clinic.id.clone(),
+        by_user: "tester".into(),
+        note: "搬送依頼".into(),
+        at,
+        audit: audit("test.team.invite"),
+    };
+    let notice = |id: &str, at: i64| Notification {
+        id: format!("{tag}-{id}"),
+        user_id: doctor.id.clone(),
+        kind: "transfer".into(),
+        person_id: Some(person.clone()),
+        actor_user_id: Some("tester".into()),
+        actor_facility_id: Some(clinic.id.clone()),
+        source_id: Some(format!("{tag}-{id}")),
+        link: format!("/transfers/{tag}-{id}"),
+        created_at: at,
+        read_at: None,
+    };
+    let head = store.audit_head().await.unwrap().unwrap().0;
+    let unread = |n: Vec<Notification>| {
+        n.into_iter()
+            .filter(|x| x.person_id.as_deref() == Some(person.as_str()))
+            .count()
+    };
+
+    // Both stored: the write's audit record and the invitation's.
+    let (rows, invited) = store
+        .fhir_write_inviting(
+            vec![request("r1", t0)],
+            vec![audit("test.create")],
+            vec![notice("r1", t0)],
+            invitation(&hospital.id, t0),
+        )
+        .await
+        .unwrap();
+    assert!(invited);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].person_id.as_deref(), Some(person.as_str()));
+    assert_eq!(
+        store.team_status(&person, &hospital.id).await.unwrap(),
+        Some(TeamStatus::Invited)
+    );
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 2);
+    let invite_audit = store
+        .search_audit(&AuditQuery {
+            action_prefix: Some("test.team.invite".into()),
+            patient_id: Some(person.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(invite_audit.len(), 1, "the invitation names the person");
+    let inbox = store
+        .notifications()
+        .notifications_of(&doctor.id, false, 50, 0)
+        .await
+        .unwrap();
+    assert_eq!(unread(inbox), 2, "the request's and the invitation's");
+
+    // Already invited: the write goes through, the invitation is left as it was.
+    let (_, invited) = store
+        .fhir_write_inviting(
+            vec![request("r2", t0 + 1)],
+            vec![audit("test.create")],
+            vec![],
+            invitation(&hospital.id, t0 + 1),
+        )
+        .await
+        .unwrap();
+    assert!(!invited);
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 3);
+
+    // An invitation that cannot be stored (no such facility): nothing at all is stored —
+    // not the resource, not the notification, not either audit record.
+    let failed = store
+        .fhir_write_inviting(
+            vec![request("r3", t0 + 2)],
+            vec![audit("test.create")],
+            vec![notice("r3", t0 + 2)],
+            invitation(&format!("no-such-facility-{tag}"), t0 + 2),
+        )
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(store
+        .fhir_read("Communication", &format!("{tag}-r3"))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 3);
+    let inbox = store
+        .notifications()
+        .notifications_of(&doctor.id, false, 50, 0)
+        .await
+        .unwrap();
+    assert_eq!(unread(inbox), 2);
+
+    // A write that fails (the same id again) leaves no invitation behind.
+    let failed = store
+        .fhir_write_inviting(
+            vec![request("r1", t0 + 3)],
+            vec![audit("test.create")],
+            vec![],
+            invitation(&second.id, t0 + 3),
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+    assert_eq!(store.team_status(&person, &second.id).await.unwrap(), None);
+    assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 3);
 }

@@ -514,3 +514,306 @@ async fn overdue_admission_and_other_kinds() {
     })
     .await;
 }
+
+/// Every `reference` string anywhere below `v`.
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("reference") {
+                out.push(r.clone());
+            }
+            for child in map.values() {
+                references(child, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
+        _ => {}
+    }
+}
+
+fn section_codes(sections: &Value) -> Vec<String> {
+    sections
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(
+                s["code"]["coding"][0]["system"],
+                "http://jpfhir.jp/fhir/clins/CodeSystem/document-section"
+            );
+            s["code"]["coding"][0]["code"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn referral_letter_is_a_jp_clins_ereferral_bundle() {
+    each_backend(|app| async move {
+        let (cm, _) = app.sign_in("cm1").await;
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let (outsider, _) = app.sign_in("otherdoc").await;
+        let person = register(&app, &cm, "CM-CLINS").await;
+        consent_and_join_hospital(&app, &cm, &doctor, &person).await;
+        let care_office = facility_of(&app, "cm1").await;
+
+        // The hospital's record of the patient: problems, an allergy, a prescription, a
+        // laboratory result, a vital sign and the admission.
+        let subject = json!({ "reference": format!("Patient/{person}") });
+        let clinical_status = |code: &str| {
+            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": code }] })
+        };
+        let resources = [
+            json!({ "resourceType": "Encounter", "status": "in-progress",
+                "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP" },
+                "subject": subject, "period": { "start": "2026-11-28T10:00:00+09:00" } }),
+            json!({ "resourceType": "Condition", "clinicalStatus": clinical_status("active"),
+                "code": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10", "code": "I50.0", "display": "うっ血性心不全" }] },
+                "subject": subject, "onsetDateTime": "2026-11-20" }),
+            json!({ "resourceType": "Condition", "clinicalStatus": clinical_status("resolved"),
+                "code": { "text": "狭心症" }, "subject": subject, "onsetDateTime": "2018-04-01" }),
+            json!({ "resourceType": "AllergyIntolerance",
+                "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active" }] },
+                "code": { "text": "ペニシリン" }, "patient": subject,
+                "reaction": [{ "manifestation": [{ "text": "発疹" }] }] }),
+            json!({ "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                "medicationCodeableConcept": { "text": "フロセミド錠20mg" }, "subject": subject,
+                "authoredOn": "2026-11-29", "dosageInstruction": [{ "text": "1日1回 朝食後" }] }),
+            json!({ "resourceType": "MedicationRequest", "status": "stopped", "intent": "order",
+                "medicationCodeableConcept": { "text": "中止した薬" }, "subject": subject,
+                "authoredOn": "2026-10-01" }),
+            json!({ "resourceType": "Observation", "status": "final",
+                "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }],
+                "code": { "text": "BNP" }, "subject": subject, "effectiveDateTime": "2026-11-29T09:00:00+09:00",
+                "valueQuantity": { "value": 420, "unit": "pg/mL", "system": "http://unitsofmeasure.org", "code": "pg/mL" } }),
+            json!({ "resourceType": "Observation", "status": "final",
+                "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs" }] }],
+                "code": { "coding": [{ "system": "http://loinc.org", "code": "8310-5", "display": "体温" }] },
+                "subject": subject, "effectiveDateTime": "2026-11-29T09:00:00+09:00",
+                "valueQuantity": { "value": 36.8, "unit": "℃", "system": "http://unitsofmeasure.org", "code": "Cel" } }),
+        ];
+        for r in &resources {
+            let res = doctor
+                .post(app.url(&format!("/fhir/{}", r["resourceType"].as_str().unwrap())))
+                .header("content-type", "application/fhir+json")
+                .body(r.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
+        }
+
+        // The referral letter, sent to the care office.
+        let token = csrf(&app, &doctor).await;
+        let (status, location, _) = post_form(
+            &app,
+            &doctor,
+            &format!("/patients/{person}/documents"),
+            &[("csrf", token.clone()), ("kind", "referral".into())],
+        )
+        .await;
+        assert_eq!(status, 303);
+        let doc_path = location.split('?').next().unwrap().to_string();
+        let doc = doc_path.rsplit('/').next().unwrap().to_string();
+        let (status, _, body) = post_form(
+            &app,
+            &doctor,
+            &doc_path,
+            &[
+                ("csrf", token.clone()),
+                ("version", "1".into()),
+                ("action", "send".into()),
+                ("purpose", "退院後の在宅療養支援のお願い".into()),
+                ("diagnosis", "うっ血性心不全".into()),
+                ("history", "2018年 狭心症".into()),
+                ("course", "利尿薬で改善。".into()),
+                ("medication", "フロセミド錠20mg 1日1回".into()),
+                ("allergies", "ペニシリン（発疹）".into()),
+                ("remarks", "体重の増加に <ご注意> ください".into()),
+                ("to", care_office.clone()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+
+        let reads_before = audits(&app, &person, "patient.read", "success").await;
+        let res = cm
+            .get(app.url(&format!("{doc_path}/bundle")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(res.headers()["content-type"], "application/fhir+json");
+        let text = res.text().await.unwrap();
+        // For Medplum's validator (docs/fhir.md): RENKEI_FHIR_DUMP=<dir>.
+        if let Ok(dir) = std::env::var("RENKEI_FHIR_DUMP") {
+            let name = format!("referral-bundle-{}.json", renkei_domain::ids::new_id());
+            std::fs::write(std::path::Path::new(&dir).join(name), &text).unwrap();
+        }
+        let bundle: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            audits(&app, &person, "patient.read", "success").await,
+            reads_before + 1,
+            "one audited read"
+        );
+
+        // The Bundle.
+        assert_eq!(
+            bundle["meta"]["profile"][0],
+            "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_eReferral|1"
+        );
+        assert_eq!(bundle["type"], "document");
+        assert_eq!(
+            bundle["identifier"]["system"],
+            "http://jpfhir.jp/fhir/clins/bundle-identifier"
+        );
+        let (_, stored_letter) = stored(&app, &doc).await;
+        let written = chrono::DateTime::parse_from_rfc3339(stored_letter["date"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            + chrono::Duration::hours(9);
+        let year = written.format("%Y").to_string();
+        assert_eq!(
+            bundle["identifier"]["value"],
+            format!("0110000001^{year}^{doc}")
+        );
+        assert!(bundle["timestamp"].as_str().is_some());
+        let entries = bundle["entry"].as_array().unwrap();
+        let full_urls: Vec<&str> = entries
+            .iter()
+            .map(|e| e["fullUrl"].as_str().unwrap())
+            .collect();
+        let mut unique = full_urls.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), full_urls.len(), "fullUrls are unique");
+        let entry = |url: &str| -> &Value {
+            &entries
+                .iter()
+                .find(|e| e["fullUrl"] == url)
+                .unwrap_or_else(|| panic!("{url} is not an entry"))["resource"]
+        };
+
+        // The Composition, its fullUrl its id.
+        let comp = &entries[0]["resource"];
+        assert_eq!(entries[0]["fullUrl"], format!("urn:uuid:{doc}"));
+        assert_eq!(comp["resourceType"], "Composition");
+        assert_eq!(
+            comp["meta"]["profile"][0],
+            "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Composition_eReferral|1"
+        );
+        assert!(comp["meta"]["lastUpdated"].as_str().is_some());
+        assert_eq!(comp["status"], "final");
+        assert_eq!(
+            comp["type"]["coding"],
+            json!([{ "system": "http://jpfhir.jp/fhir/Common/CodeSystem/doc-typecodes", "code": "57133-1", "display": "診療情報提供書" }])
+        );
+        assert_eq!(comp["category"][0]["coding"][0]["code"], "INPATIENT");
+        assert_eq!(comp["title"], "診療情報提供書");
+        assert_eq!(comp["event"][0]["code"][0]["text"], "診療情報提供書発行");
+        assert_eq!(
+            comp["extension"][0]["url"],
+            "http://hl7.org/fhir/StructureDefinition/composition-clinicaldocument-versionNumber"
+        );
+        assert_eq!(
+            comp["identifier"]["system"],
+            "http://jpfhir.jp/fhir/core/IdSystem/resourceInstance-identifier"
+        );
+        assert!(comp["text"]["div"].as_str().unwrap().contains("苫小牧 花子"));
+        assert_eq!(section_codes(&comp["section"]), ["910", "920", "300", "220"]);
+        assert_eq!(
+            section_codes(&comp["section"][2]["section"]),
+            ["950", "340", "370", "330", "620", "430", "510"]
+        );
+        let remarks = comp["section"][3]["text"]["div"].as_str().unwrap();
+        assert!(remarks.contains("&lt;ご注意&gt;"), "{remarks}");
+
+        // Every reference of the Composition resolves to an entry, of the right type.
+        let mut refs = Vec::new();
+        references(comp, &mut refs);
+        assert!(refs.len() >= 12, "{refs:?}");
+        for r in &refs {
+            assert!(full_urls.contains(&r.as_str()), "{r} does not resolve");
+        }
+        assert_eq!(entry(comp["subject"]["reference"].as_str().unwrap())["resourceType"], "Patient");
+        assert_eq!(entry(comp["encounter"]["reference"].as_str().unwrap())["resourceType"], "Encounter");
+        let author_types: Vec<&Value> = comp["author"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &entry(a["reference"].as_str().unwrap())["resourceType"])
+            .collect();
+        assert_eq!(author_types, [&json!("Practitioner"), &json!("Organization")]);
+        let from = entry(comp["custodian"]["reference"].as_str().unwrap());
+        assert_eq!(from["name"], "テスト総合病院");
+        assert_eq!(
+            from["identifier"][0],
+            json!({ "system": "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no", "value": "0110000001" })
+        );
+        let to = &comp["section"][0]["entry"];
+        assert_eq!(to.as_array().unwrap().len(), 1);
+        assert_eq!(entry(to[0]["reference"].as_str().unwrap())["name"], "テスト居宅介護支援事業所");
+        let section_entry_types = |i: usize| -> Vec<String> {
+            comp["section"][2]["section"][i]["entry"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .map(|r| entry(r["reference"].as_str().unwrap())["resourceType"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(section_entry_types(1), ["Condition"], "active problem");
+        assert_eq!(section_entry_types(2), ["Condition"], "past illness");
+        assert_eq!(section_entry_types(4), ["Observation"], "the laboratory result only");
+        assert_eq!(section_entry_types(5), ["MedicationRequest"], "not the stopped one");
+        assert!(!text.contains("中止した薬"));
+        assert_eq!(section_entry_types(6), ["AllergyIntolerance"]);
+
+        // The patient as the care office registered them, references inside the clinical
+        // entries pointing at the document's Patient.
+        let patient_url = comp["subject"]["reference"].as_str().unwrap();
+        let patient = entry(patient_url);
+        assert_eq!(patient["identifier"][0]["value"], "CM-CLINS");
+        assert_eq!(patient["birthDate"], "1938-04-12");
+        assert_eq!(patient["name"][0]["text"], "苫小牧 花子");
+        for (i, e) in entries.iter().enumerate() {
+            let mut r = e["resource"].clone();
+            for element in ["subject", "patient"] {
+                if let Some(subject) = r.get_mut(element) {
+                    assert_eq!(subject["reference"], patient_url, "{i}");
+                    // Renkei's validator takes `urn:uuid:` only inside a transaction.
+                    subject["reference"] = json!(format!("Patient/{person}"));
+                }
+            }
+            // Each resource of the document is valid FHIR R4 for Renkei's own validator.
+            if let Err(issues) = renkei_fhir::resource::prepare(&r) {
+                panic!("{}: {issues:?}", r["resourceType"]);
+            }
+        }
+
+        // The writer sees the letter addressed to the care office too; a draft of another
+        // letter claims no profile.
+        let res = doctor.get(app.url(&format!("{doc_path}/bundle"))).send().await.unwrap();
+        let theirs: Value = res.json().await.unwrap();
+        assert_eq!(theirs["entry"][0]["resource"]["section"][0]["entry"].as_array().unwrap().len(), 1);
+        let (_, location, _) = post_form(
+            &app,
+            &doctor,
+            &format!("/patients/{person}/documents"),
+            &[("csrf", token.clone()), ("kind", "referral".into())],
+        )
+        .await;
+        let draft = location.split('?').next().unwrap().to_string();
+        let res = doctor.get(app.url(&format!("{draft}/bundle"))).send().await.unwrap();
+        let draft_bundle: Value = res.json().await.unwrap();
+        assert!(draft_bundle["meta"].get("profile").is_none());
+        assert_eq!(draft_bundle["entry"][0]["resource"]["status"], "preliminary");
+
+        // Outside the care team: 404, audited as a refusal.
+        let denied = audits(&app, &person, "patient.read", "denied").await;
+        let (status, _) = get(&app, &outsider, &format!("{doc_path}/bundle")).await;
+        assert_eq!(status, 404);
+        assert_eq!(audits(&app, &person, "patient.read", "denied").await, denied + 1);
+    })
+    .await;
+}

@@ -342,9 +342,31 @@ async fn transfer_flow_from_request_to_feedback() {
             .to_string();
         // Request, blood pressure panel, pulse, SpO2, photo and the Provenance's kin.
         assert_eq!(stored(&app, &TYPES).await, before + 5);
-        // The receiving hospital's physician heard of it; it is invited to the team.
+        // The receiving hospital's physician heard of it; it is invited to the team, by the
+        // request's own transaction, with its audit record naming the transfer.
         assert_eq!(transfer_notifications(&app, "otherdoc").await, 1);
         assert_eq!(transfer_notifications(&app, "doctor1").await, 0);
+        let invitations = app.store.invitations_for(&other.id).await.unwrap();
+        assert_eq!(invitations.len(), 1);
+        assert!(
+            invitations[0].0.note.contains("右片麻痺"),
+            "{}",
+            invitations[0].0.note
+        );
+        let invite_audits = app
+            .store
+            .search_audit(&renkei_storage::AuditQuery {
+                action_prefix: Some("team.invite".into()),
+                patient_id: Some(person.clone()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(invite_audits.len(), 1);
+        let detail: serde_json::Value =
+            serde_json::from_str(&invite_audits[0].entry.detail).unwrap();
+        assert_eq!(detail["transfer"], id.as_str());
 
         // Before accepting, the receiver (like any outsider) gets 404 for the transfer.
         for client in [&otherdoc, &paramedic] {

@@ -20,9 +20,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use renkei_core::clinical::{self, WriteIntent};
+use renkei_core::clins;
 use renkei_core::documents::{self as docs, DocumentFacts, DueStatus, FieldKind, Kind};
 use renkei_domain::audit::Outcome;
+use renkei_domain::patient::{InfoCategory, Sex};
 use renkei_domain::{now_millis, Lang};
+use renkei_fhir::search::{Criterion, ValueMatch};
 use renkei_storage::documents::DocumentDelivery;
 use renkei_storage::fhir::{FhirRow, FhirWriteKind};
 use serde::Deserialize;
@@ -1032,9 +1035,9 @@ pub async fn pdf(
 }
 
 /// `GET /patients/{id}/documents/{doc}/bundle`: the document as a FHIR document Bundle
-/// (type `document`, the Composition first, then the Patient it is about). It follows the
-/// FHIR document rules and the JP-CLINS eReferral layout in outline (LOINC 57133-1 for the
-/// referral letter) but claims no JP-CLINS profile: Renkei's sections are its own form fields.
+/// (type `document`, the Composition first). A 診療情報提供書 is the JP-CLINS eReferral
+/// document ([`referral_bundle`]); the other kinds are a general FHIR document of
+/// Renkei's form (the Composition, then the Patient it is about).
 pub async fn bundle(
     State(state): State<SharedState>,
     viewer: Viewer,
@@ -1042,7 +1045,11 @@ pub async fn bundle(
 ) -> AppResult<Response> {
     let resource = format!("page:/patients/{{id}}/documents/{doc_id}/bundle");
     let ra = record::open(&state, &viewer, &person_id, &resource).await?;
-    let (row, mut v, _kind) = document_row(&state, &viewer, &ra, &doc_id, &resource).await?;
+    let (row, mut v, kind) = document_row(&state, &viewer, &ra, &doc_id, &resource).await?;
+    if kind.code == docs::REFERRAL {
+        let doc = referral_bundle(&state, &viewer, &ra, &row, &v, &resource).await?;
+        return fhir_json(&doc);
+    }
     let header = record::header(&state, &viewer, &ra.person).await?;
     let base = state.config.public_url.trim_end_matches('/');
     let patient_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
@@ -1077,14 +1084,230 @@ pub async fn bundle(
         json!({ "resource": resource, "category": row.category, "source": row.source_facility_id }),
     )
     .await?;
+    fhir_json(&doc)
+}
+
+fn fhir_json(doc: &Value) -> AppResult<Response> {
     Ok((
         [
             (header::CONTENT_TYPE, "application/fhir+json".to_string()),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
-        serde_json::to_string_pretty(&doc).map_err(|e| AppError::Internal(e.to_string()))?,
+        serde_json::to_string_pretty(doc).map_err(|e| AppError::Internal(e.to_string()))?,
     )
         .into_response())
+}
+
+fn org_facts(f: &renkei_storage::Facility) -> clins::OrgFacts {
+    let digits = f.official_id.len() == 10 && f.official_id.bytes().all(|b| b.is_ascii_digit());
+    let medical = f.facility_type.official_id_kind()
+        == renkei_domain::facility::OfficialIdKind::MedicalInstitutionCode;
+    clins::OrgFacts {
+        id: f.id.clone(),
+        name: f.name.clone(),
+        institution_number: (digits && medical).then(|| f.official_id.clone()),
+        postal_code: f.postal_code.clone(),
+        address: f.address.clone(),
+        tel: f.tel.clone(),
+    }
+}
+
+/// The 診療情報提供書 as the JP-CLINS eReferral Bundle: the writing facility and physician,
+/// the facilities it was sent to (only the viewer's own when the viewer received it), the
+/// patient as the viewer may see them, and the patient's Conditions, allergies, current
+/// prescriptions, laboratory results and latest encounter read within the viewer's scope —
+/// the same access decision as the record page — with one `patient.read` audit record.
+async fn referral_bundle(
+    state: &SharedState,
+    viewer: &Viewer,
+    ra: &RecordAccess,
+    row: &FhirRow,
+    v: &Value,
+    resource: &str,
+) -> AppResult<Value> {
+    let now = now_millis();
+    let from = match &row.source_facility_id {
+        Some(id) => state.store.get_facility(id).await?,
+        None => None,
+    };
+    let Some(from) = from else {
+        return Err(AppError::Internal(format!(
+            "document {} has no writing facility",
+            row.id
+        )));
+    };
+    let author_user = match docs::author_user(v) {
+        Some(id) => state.store.get_user(id).await?,
+        None => None,
+    };
+    let author = clins::AuthorFacts {
+        user_id: docs::author_user(v).unwrap_or_default().to_string(),
+        name: author_user
+            .as_ref()
+            .map(|u| u.display_name.clone())
+            .or_else(|| {
+                v.pointer("/author/0/display")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default(),
+        kana: author_user
+            .as_ref()
+            .map(|u| u.display_name_kana.clone())
+            .unwrap_or_default(),
+    };
+    let deliveries = state
+        .store
+        .documents()
+        .deliveries_of(std::slice::from_ref(&row.id))
+        .await?;
+    let addressed_to_viewer = deliveries
+        .iter()
+        .any(|d| d.to_facility_id == ra.facility.id);
+    let mut to = Vec::new();
+    for d in deliveries
+        .iter()
+        .filter(|d| !addressed_to_viewer || d.to_facility_id == ra.facility.id)
+    {
+        if let Some(f) = state.store.get_facility(&d.to_facility_id).await? {
+            to.push(org_facts(&f));
+        }
+    }
+    // The patient: the writing facility's registration if the viewer may see it, else the
+    // viewer's own, else any the consent shares (demographics, like the page header).
+    let records = renkei_core::access::visible_records(
+        state.store.as_ref(),
+        &viewer.requester(),
+        &ra.person,
+        InfoCategory::Demographics,
+        now,
+    )
+    .await?;
+    let record = records
+        .iter()
+        .find(|r| r.facility_id == from.id)
+        .or_else(|| records.iter().find(|r| r.facility_id == ra.facility.id))
+        .or_else(|| records.first());
+    let patient = record.map(|r| clins::PatientFacts {
+        name: r.full_name(),
+        kana: r.full_kana(),
+        birth_date: r.birth_date.clone(),
+        gender: match r.sex {
+            Sex::Male => "male",
+            Sex::Female => "female",
+            Sex::Other => "other",
+            Sex::Unknown => "unknown",
+        },
+        id_system: r.id_system.clone(),
+        local_id: r.local_id.clone(),
+        postal_code: r.postal_code.clone(),
+        address: r.address.clone(),
+        phones: r.phones.clone(),
+    });
+    // Only what the letter can carry: current prescriptions and laboratory results (not
+    // every vital sign of an ICU stay).
+    let token = |param: &str, codes: &[&str]| Criterion {
+        param: param.into(),
+        negate: false,
+        missing: None,
+        any_of: codes
+            .iter()
+            .map(|c| ValueMatch::Token {
+                system: None,
+                code: c.to_string(),
+            })
+            .collect(),
+    };
+    let (rows, _) = record::person_rows(
+        state,
+        &ra.person,
+        &ra.scope,
+        &[
+            ("Condition", Vec::new()),
+            ("AllergyIntolerance", Vec::new()),
+            (
+                "MedicationRequest",
+                vec![token("status", &["active", "on-hold"])],
+            ),
+            ("Observation", vec![token("category", &["laboratory"])]),
+            ("Encounter", Vec::new()),
+        ],
+    )
+    .await?;
+    let stored = |r: &FhirRow| clins::Stored {
+        resource_type: r.resource_type.clone(),
+        id: r.id.clone(),
+        content: content(r),
+    };
+    // The encounter the letter belongs to: the writing facility's latest, else the latest.
+    let start = |r: &FhirRow| {
+        content(r)
+            .pointer("/period/start")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let encounters: Vec<&FhirRow> = rows
+        .iter()
+        .filter(|r| r.resource_type == "Encounter")
+        .filter(|r| {
+            !matches!(
+                content(r)["status"].as_str(),
+                Some("cancelled" | "entered-in-error")
+            )
+        })
+        .collect();
+    let encounter = encounters
+        .iter()
+        .filter(|r| r.source_facility_id.as_deref() == Some(from.id.as_str()))
+        .max_by_key(|r| start(r))
+        .or_else(|| encounters.iter().max_by_key(|r| start(r)))
+        .map(|r| stored(r));
+    let clinical: Vec<clins::Stored> = rows
+        .iter()
+        .filter(|r| r.resource_type != "Encounter")
+        .map(stored)
+        .collect();
+    let mut person_ids = vec![ra.person.clone()];
+    for e in state.store.link_history(&ra.person).await? {
+        if e.action == "merge" {
+            person_ids.extend(e.from_person);
+        }
+    }
+    let base = state.config.public_url.trim_end_matches('/');
+    let fhir_base = format!("{base}/fhir");
+    let facts = clins::ReferralFacts {
+        composition: v,
+        composition_id: &row.id,
+        version_id: row.version_id,
+        last_updated: clinical::instant(row.last_updated),
+        now: clinical::instant(now),
+        person_ids,
+        patient,
+        from: org_facts(&from),
+        author,
+        to,
+        encounter,
+        clinical,
+        fhir_base: &fhir_base,
+    };
+    let doc = clins::referral_bundle(&facts);
+    let entries = doc["entry"].as_array().map(Vec::len).unwrap_or(0);
+    record::audit_read(
+        state,
+        viewer,
+        &ra.person,
+        Outcome::Success,
+        ra.audit_basis(json!({
+            "resource": resource,
+            "category": row.category,
+            "source": row.source_facility_id,
+            "format": "jp-clins-ereferral",
+            "entries": entries,
+        })),
+    )
+    .await?;
+    Ok(doc)
 }
 
 // --- the facility's inbox and due list -----------------------------------------------------

@@ -2176,6 +2176,27 @@ pub(super) async fn store_new_notifying(
     notifications: Vec<renkei_storage::notifications::Notification>,
 ) -> Result<Vec<FhirRow>, WriteError> {
     let now = now_millis();
+    let writes = prepare_new(state, author, resources, attach_to, now).await?;
+    Ok(clinical::commit_notifying(
+        state.store.as_ref(),
+        author,
+        writes,
+        "fhir.create",
+        now,
+        notifications,
+    )
+    .await?)
+}
+
+/// The checked writes of new resources (validation, patient resolution, contribution rule),
+/// each `attach_to` pair (resource, owner) giving the resource its owner's patient record.
+pub(super) async fn prepare_new(
+    state: &SharedState,
+    author: &Author,
+    resources: Vec<(String, Value)>,
+    attach_to: &[(usize, usize)],
+    now: i64,
+) -> Result<Vec<FhirWrite>, WriteError> {
     let known: Vec<String> = resources
         .iter()
         .map(|(id, r)| format!("{}/{id}", r["resourceType"].as_str().unwrap_or_default()))
@@ -2201,15 +2222,7 @@ pub(super) async fn store_new_notifying(
         let record = writes[*owner].patient_record_id.clone();
         writes[*resource].patient_record_id = record;
     }
-    Ok(clinical::commit_notifying(
-        state.store.as_ref(),
-        author,
-        writes,
-        "fhir.create",
-        now,
-        notifications,
-    )
-    .await?)
+    Ok(writes)
 }
 
 /// Turns a refused write into form errors (or the error page for storage failures).

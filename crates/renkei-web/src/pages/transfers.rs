@@ -32,12 +32,11 @@ use base64::Engine;
 use renkei_core::clinical;
 use renkei_domain::audit::Outcome;
 use renkei_domain::files::DocumentKind;
-use renkei_domain::patient::TeamStatus;
 use renkei_domain::{now_millis, FacilityStatus, FacilityType, Lang, Profession};
 use renkei_fhir::search::{Criterion, SearchQuery, ValueMatch};
 use renkei_storage::fhir::FhirRow;
 use renkei_storage::notifications::{kind, Notification};
-use renkei_storage::{Facility, FacilityQuery, StoreError, UserQuery};
+use renkei_storage::{Facility, FacilityQuery, UserQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -994,50 +993,47 @@ pub async fn create(
             )
         })
         .collect();
-    match record::store_new_notifying(
-        &state,
-        &record::author(&viewer, &ra.facility),
-        resources,
-        &attach_to,
-        notes,
+    // The receiving hospital joins the team by accepting the ordinary invitation, written in
+    // the same transaction as the request: never a request without its invitation.
+    let eta_text = jst(eta);
+    let invite_note: String = format!(
+        "{INVITATION_MARK}{complaint} / 到着予定 {eta_text} / {}",
+        means_label(Tr(Lang::Ja), &f.means)
     )
-    .await
-    {
-        Ok(_) => {}
-        Err(e) => {
-            let errors = record::write_errors(tr, lang, e)?;
-            return new_page(&state, &viewer, &ra, f, errors).await;
-        }
-    }
-    // The receiving hospital joins the team by accepting the ordinary invitation.
-    let member = state.store.team_status(&ra.person, &receiver.id).await?;
-    if member != Some(TeamStatus::Active) {
-        let eta_text = jst(eta);
-        let mut invite_note = format!(
-            "{INVITATION_MARK}{complaint} / 到着予定 {eta_text} / {}",
-            means_label(Tr(Lang::Ja), &f.means)
-        );
-        invite_note = invite_note.chars().take(300).collect();
-        let audit = viewer
+    .chars()
+    .take(300)
+    .collect();
+    let invitation = renkei_storage::TeamInvitation {
+        person_id: ra.person.clone(),
+        facility_id: receiver.id.clone(),
+        by_facility: ra.facility.id.clone(),
+        by_user: viewer.user.id.clone(),
+        note: invite_note,
+        at: now,
+        audit: viewer
             .audit("team.invite", Outcome::Success)
             .target("facility", &receiver.id)
-            .detail(json!({ "transfer": request_id }));
-        match state
-            .store
-            .invite_to_team(
-                &ra.person,
-                &receiver.id,
-                &ra.facility.id,
-                &viewer.user.id,
-                &invite_note,
-                now,
-                audit,
-            )
-            .await
-        {
-            Ok(()) | Err(StoreError::InvalidState(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+            .detail(json!({ "transfer": request_id })),
+    };
+    let author = record::author(&viewer, &ra.facility);
+    let stored = async {
+        let writes = record::prepare_new(&state, &author, resources, &attach_to, now).await?;
+        clinical::commit_inviting(
+            state.store.as_ref(),
+            &author,
+            writes,
+            "fhir.create",
+            now,
+            notes,
+            invitation,
+        )
+        .await
+        .map_err(clinical::WriteError::from)
+    }
+    .await;
+    if let Err(e) = stored {
+        let errors = record::write_errors(tr, lang, e)?;
+        return new_page(&state, &viewer, &ra, f, errors).await;
     }
     super::notifications::announce(&state, &staff, true).await;
     Ok(Redirect::to(&format!(
