@@ -350,8 +350,11 @@ pub async fn actor_from_bearer(
         Some(hit) => Some(hit),
         None => {
             let found = state.store.api_token(&hash, now).await?;
+            // Only a usable answer is kept: a suspended facility is asked about again.
             if let Some((stored, facility)) = &found {
-                state.tokens.put(hash, stored.clone(), facility.clone());
+                if facility.status == renkei_domain::FacilityStatus::Active {
+                    state.tokens.put(hash, stored.clone(), facility.clone());
+                }
             }
             found
         }
