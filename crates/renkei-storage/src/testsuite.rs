@@ -83,6 +83,7 @@ pub async fn run_all(store: &dyn Store) {
     cover_groups(store).await;
     document_deliveries(store).await;
     writes_with_invitation(store).await;
+    group_commit(store).await;
 }
 
 /// Published events reach a subscriber; topics and sizes the channel cannot carry are
@@ -5859,4 +5860,139 @@ pub async fn writes_with_invitation(store: &dyn Store) {
     assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
     assert_eq!(store.team_status(&person, &second.id).await.unwrap(), None);
     assert_eq!(store.audit_head().await.unwrap().unwrap().0, head + 3);
+}
+
+/// Writes and audit records that arrive together share a commit, yet each clinical write
+/// succeeds or fails on its own: a stale version among concurrent writes is refused alone,
+/// the others and every stand-alone audit record are stored, and the chain still verifies.
+pub async fn group_commit(store: &dyn Store) {
+    use fhir::*;
+    use fhir_checks::*;
+    let t0 = ms(2031, 5, 1, 0, 0);
+    let (fa, _fb, ra, _rb, _rq) = fhir_fixture(store, t0).await;
+    let tag_owned = ids::new_id();
+    let tag = tag_owned.as_str();
+    let act = format!("test.group.{}", &tag[..8]);
+    let obs = |n: usize, kind: FhirWriteKind, v: i64| {
+        write(
+            kind,
+            "Observation",
+            &format!("{tag}-{n}"),
+            v,
+            t0 + v,
+            Some(&ra.id),
+            Some(&fa.id),
+            "laboratory",
+            tag,
+            vec![token("code", "urn:c", &format!("c{n}"))],
+        )
+    };
+    store
+        .fhir_write(
+            vec![obs(0, FhirWriteKind::Create, 1)],
+            vec![audit(&format!("{act}.first"))],
+        )
+        .await
+        .unwrap();
+    let before = store.audit_head().await.unwrap().map(|h| h.0).unwrap_or(0);
+
+    // 30 creates, one update against a stale version, 30 stand-alone audit records: all
+    // queued before the first is awaited, so the writer takes them in a few groups.
+    let mut writes = Vec::new();
+    for n in 1..=30 {
+        writes.push(store.fhir_write(
+            vec![obs(n, FhirWriteKind::Create, 1)],
+            vec![audit(&format!("{act}.write"))],
+        ));
+    }
+    writes.insert(
+        15,
+        store.fhir_write(
+            vec![obs(
+                0,
+                FhirWriteKind::Update {
+                    expected_version: Some(5),
+                },
+                6,
+            )],
+            vec![audit(&format!("{act}.stale"))],
+        ),
+    );
+    let reads: Vec<_> = (0..30)
+        .map(|_| store.append_audit(audit(&format!("{act}.read"))))
+        .collect();
+    let (written, read) = tokio::join!(
+        futures_join(writes),
+        futures_join(reads)
+    );
+    let refused: Vec<_> = written.iter().filter(|r| r.is_err()).collect();
+    assert_eq!(refused.len(), 1, "only the stale update fails");
+    assert!(matches!(refused[0], Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(written.iter().filter(|r| r.is_ok()).count(), 30);
+    assert!(read.iter().all(|r| r.is_ok()));
+    for n in 1..=30 {
+        let row = store
+            .fhir_read("Observation", &format!("{tag}-{n}"))
+            .await
+            .unwrap()
+            .expect("each create stored");
+        assert_eq!(row.version_id, 1);
+    }
+    let first = store
+        .fhir_read("Observation", &format!("{tag}-0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.version_id, 1, "the stale update changed nothing");
+
+    // 30 write audits and 30 read audits, the stale write's none; one chain.
+    let records = store.audit_after(before, 1_000).await.unwrap();
+    let count = |a: &str| records.iter().filter(|r| r.entry.action == a).count();
+    assert_eq!(count(&format!("{act}.write")), 30);
+    assert_eq!(count(&format!("{act}.read")), 30);
+    assert_eq!(count(&format!("{act}.stale")), 0);
+    let mut v = ChainVerifier::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_after(after, 500).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for r in &page {
+            v.push(r).unwrap();
+            after = r.seq;
+        }
+    }
+    let head = store.audit_head().await.unwrap();
+    v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str())))
+        .unwrap();
+}
+
+/// Awaits every future concurrently (they are all polled, so all are queued at once).
+async fn futures_join<T>(
+    futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + '_>>>,
+) -> Vec<T> {
+    let mut handles: Vec<_> = futures.into_iter().map(Some).collect();
+    let mut out: Vec<Option<T>> = (0..handles.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in handles.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        out[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.expect("polled to the end")).collect()
 }
