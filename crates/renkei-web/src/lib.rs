@@ -48,6 +48,9 @@ pub struct WebConfig {
     pub lockout: Duration,
     /// Login attempts allowed per client address per minute, on each node.
     pub login_attempts_per_minute: u32,
+    /// How long a node trusts a bearer token it found valid before looking it up again
+    /// (`oauth::TokenCache`); zero looks every request's token up.
+    pub api_token_cache: Duration,
     /// How long a setup link stays valid.
     pub setup_link_ttl: Duration,
     /// Public base URL used in setup links (e.g. `https://renkei.example.jp`).
@@ -85,6 +88,7 @@ impl Default for WebConfig {
             max_login_failures: 5,
             lockout: Duration::from_secs(15 * 60),
             login_attempts_per_minute: 30,
+            api_token_cache: Duration::from_secs(5),
             setup_link_ttl: Duration::from_secs(7 * 24 * 3600),
             public_url: "http://127.0.0.1:8080".into(),
             trust_forwarded_for: false,
@@ -123,7 +127,7 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
                 .unwrap_or(2),
         ),
         document_font: tokio::sync::OnceCell::new(),
-        tokens: oauth::TokenCache::default(),
+        tokens: oauth::TokenCache::new(config.api_token_cache),
         store,
         config,
     });

@@ -284,9 +284,12 @@ fn unauthorized(ja: &str, en: &str) -> FhirError {
 /// Bearer tokens found valid in the last few seconds, so that a system's every request does
 /// not look its token up again. A token revoked or a facility suspended through this node
 /// clears the cache at once; on other nodes (and after `renkei admin` changes) the change
-/// takes effect within [`TokenCache::TTL`]. A token is never used past its own expiry.
-#[derive(Default)]
-pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, CachedToken>>);
+/// takes effect within `api_token_cache_seconds` (default 5). A token is never used past its
+/// own expiry.
+pub struct TokenCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedToken>>,
+}
 
 struct CachedToken {
     checked: std::time::Instant,
@@ -295,21 +298,31 @@ struct CachedToken {
 }
 
 impl TokenCache {
-    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    pub fn new(ttl: std::time::Duration) -> TokenCache {
+        TokenCache {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
     /// Beyond this many live tokens the cache starts afresh rather than grow.
     const MAX_ENTRIES: usize = 10_000;
 
     fn get(&self, hash: &str, now: i64) -> Option<(ApiToken, renkei_storage::Facility)> {
-        let entries = self.0.lock().expect("token cache");
+        let entries = self.entries.lock().expect("token cache");
         let hit = entries.get(hash)?;
-        (hit.checked.elapsed() < Self::TTL && hit.token.expires_at > now)
+        (hit.checked.elapsed() < self.ttl && hit.token.expires_at > now)
             .then(|| (hit.token.clone(), hit.facility.clone()))
     }
 
     fn put(&self, hash: String, token: ApiToken, facility: renkei_storage::Facility) {
-        let mut entries = self.0.lock().expect("token cache");
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().expect("token cache");
         if entries.len() >= Self::MAX_ENTRIES {
-            entries.retain(|_, e| e.checked.elapsed() < Self::TTL);
+            let ttl = self.ttl;
+            entries.retain(|_, e| e.checked.elapsed() < ttl);
             if entries.len() >= Self::MAX_ENTRIES {
                 entries.clear();
             }
@@ -326,7 +339,7 @@ impl TokenCache {
 
     /// Forgets every token: a client was revoked or a facility's status changed.
     pub fn clear(&self) {
-        self.0.lock().expect("token cache").clear();
+        self.entries.lock().expect("token cache").clear();
     }
 }
 

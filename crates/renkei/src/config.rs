@@ -25,6 +25,7 @@ const SETTING_KEYS: &[&str] = &[
     "max_login_failures",
     "lockout_minutes",
     "login_attempts_per_minute",
+    "api_token_cache_seconds",
     "setup_link_days",
     "trust_forwarded_for",
     "max_body_bytes",
@@ -64,6 +65,7 @@ pub struct Settings {
     pub max_login_failures: i64,
     pub lockout_minutes: u64,
     pub login_attempts_per_minute: u32,
+    pub api_token_cache_seconds: u64,
     pub setup_link_days: u64,
     pub trust_forwarded_for: bool,
     pub max_body_bytes: usize,
@@ -118,6 +120,7 @@ impl Default for Settings {
             max_login_failures: web.max_login_failures,
             lockout_minutes: web.lockout.as_secs() / 60,
             login_attempts_per_minute: web.login_attempts_per_minute,
+            api_token_cache_seconds: web.api_token_cache.as_secs(),
             setup_link_days: web.setup_link_ttl.as_secs() / 86_400,
             trust_forwarded_for: false,
             max_body_bytes: web.max_body_bytes,
@@ -262,6 +265,7 @@ impl Settings {
             max_login_failures: self.max_login_failures,
             lockout: Duration::from_secs(self.lockout_minutes * 60),
             login_attempts_per_minute: self.login_attempts_per_minute,
+            api_token_cache: Duration::from_secs(self.api_token_cache_seconds),
             setup_link_ttl: Duration::from_secs(self.setup_link_days * 86_400),
             public_url: if self.public_url.is_empty() {
                 format!("{scheme}://{}", self.http_addr)
