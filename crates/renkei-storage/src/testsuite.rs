@@ -5191,6 +5191,7 @@ pub async fn board(store: &dyn Store) {
 /// `access_facts` only while it runs, only for covered patients.
 pub async fn cover_groups(store: &dyn Store) {
     use crate::cover::{member_status, CoverGroup, CoverShift, CoveredChoice};
+    use crate::notifications::{kind, Notification};
     use renkei_domain::patient::ConsentScope;
     let t0: renkei_domain::Millis = 1_760_000_000_000;
     let hour = 3_600_000;
@@ -5212,6 +5213,32 @@ pub async fn cover_groups(store: &dyn Store) {
     }
     let [fa, fb, fc] = <[Facility; 3]>::try_from(fs).unwrap();
     let cover = store.cover();
+    let inbox = store.notifications();
+    // One notification for a user (ids made unique per run: the store is shared).
+    let note = |user: &str, k: &str, at: i64| Notification {
+        id: ids::new_id(),
+        user_id: format!("{}-{user}", fa.id),
+        kind: k.to_string(),
+        person_id: None,
+        actor_user_id: Some("tester".into()),
+        actor_facility_id: Some(fa.id.clone()),
+        source_id: None,
+        link: "/cover-groups".into(),
+        created_at: at,
+        read_at: None,
+    };
+    let kinds_of = |user: &str| {
+        let user = format!("{}-{user}", fa.id);
+        async move {
+            inbox
+                .notifications_of(&user, false, 100, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|n| n.kind)
+                .collect::<Vec<_>>()
+        }
+    };
     let group = CoverGroup {
         id: ids::new_id(),
         name: "末広町 在宅当番".into(),
@@ -5232,7 +5259,8 @@ pub async fn cover_groups(store: &dyn Store) {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].1.status, member_status::ACTIVE);
 
-    // Invitation, a second invitation refused, acceptance; a decline.
+    // Invitation (its notification stored with it), a second invitation refused (and its
+    // notification not stored), acceptance; a decline.
     cover
         .invite_to_cover_group(
             &group.id,
@@ -5240,6 +5268,7 @@ pub async fn cover_groups(store: &dyn Store) {
             "tester",
             t0 + 1,
             audit("test.cover.invite"),
+            vec![note("b-admin", kind::COVER_INVITATION, t0 + 1)],
         )
         .await
         .unwrap();
@@ -5250,10 +5279,12 @@ pub async fn cover_groups(store: &dyn Store) {
             "tester",
             t0 + 2,
             audit("test.cover.invite"),
+            vec![note("b-admin", kind::COVER_INVITATION, t0 + 2)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(kinds_of("b-admin").await, vec![kind::COVER_INVITATION]);
     cover
         .invite_to_cover_group(
             &group.id,
@@ -5261,6 +5292,7 @@ pub async fn cover_groups(store: &dyn Store) {
             "tester",
             t0 + 2,
             audit("test.cover.invite"),
+            vec![],
         )
         .await
         .unwrap();
@@ -5394,34 +5426,47 @@ pub async fn cover_groups(store: &dyn Store) {
     };
     let s1 = shift(&ids::new_id(), &fb, 10, 18);
     cover
-        .add_cover_shift(s1.clone(), audit("test.cover.shift"))
+        .add_cover_shift(
+            s1.clone(),
+            audit("test.cover.shift"),
+            vec![note("b-nurse", kind::COVER_SHIFT, t0)],
+        )
         .await
         .unwrap();
     let e = cover
         .add_cover_shift(
             shift(&ids::new_id(), &fa, 17, 20),
             audit("test.cover.shift"),
+            vec![note("a-doctor", kind::COVER_SHIFT, t0)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(kinds_of("b-nurse").await, vec![kind::COVER_SHIFT]);
+    assert!(
+        kinds_of("a-doctor").await.is_empty(),
+        "a refused shift notifies nobody"
+    );
     let s2 = shift(&ids::new_id(), &fa, 18, 30);
     cover
-        .add_cover_shift(s2.clone(), audit("test.cover.shift"))
+        .add_cover_shift(s2.clone(), audit("test.cover.shift"), vec![])
         .await
         .unwrap();
     let e = cover
         .add_cover_shift(
             shift(&ids::new_id(), &fc, 40, 50),
             audit("test.cover.shift"),
+            vec![note("c-nurse", kind::COVER_SHIFT, t0)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert!(kinds_of("c-nurse").await.is_empty());
     let e = cover
         .add_cover_shift(
             shift(&ids::new_id(), &fa, 60, 60),
             audit("test.cover.shift"),
+            vec![],
         )
         .await
         .unwrap_err();
@@ -5507,7 +5552,8 @@ pub async fn cover_groups(store: &dyn Store) {
         .delete_cover_shift(&group.id, &s2.id, during, audit("test.cover.shift_delete"))
         .await
         .unwrap();
-    // Leaving ends the shift under way at once and the access with it.
+    // Leaving ends the shift under way at once and the access with it; the others hear of
+    // it in the same transaction.
     cover
         .end_cover_membership(
             &group.id,
@@ -5515,9 +5561,11 @@ pub async fn cover_groups(store: &dyn Store) {
             member_status::LEFT,
             during,
             audit("test.cover.leave"),
+            vec![note("a-admin", kind::COVER_MEMBER_LEFT, during)],
         )
         .await
         .unwrap();
+    assert_eq!(kinds_of("a-admin").await, vec![kind::COVER_MEMBER_LEFT]);
     let facts = store
         .access_facts(&covered, Some(&fb.id), "u", during)
         .await
@@ -5538,10 +5586,16 @@ pub async fn cover_groups(store: &dyn Store) {
             member_status::LEFT,
             during,
             audit("test.cover.leave"),
+            vec![note("a-admin", kind::COVER_MEMBER_LEFT, during + 1)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert_eq!(
+        kinds_of("a-admin").await.len(),
+        1,
+        "nothing ended, nobody notified"
+    );
     // Every change left its audit record.
     let audited = store
         .search_audit(&AuditQuery {
