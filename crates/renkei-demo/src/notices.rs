@@ -162,6 +162,9 @@ pub fn generate(network: &DemoNetwork, now: Millis) -> DemoNotices {
         sort_order: order,
         created_by: sec.0.clone(),
         created_at: now - 60 * DAY,
+        edited_at: None,
+        archived_at: None,
+        archived_by: None,
     };
     out.topics = vec![
         topic(

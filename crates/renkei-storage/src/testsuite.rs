@@ -4982,6 +4982,9 @@ pub async fn board(store: &dyn Store) {
         sort_order: 10,
         created_by: "secretariat".into(),
         created_at: t0,
+        edited_at: None,
+        archived_at: None,
+        archived_by: None,
     };
     let before = store.audit_head().await.unwrap().map(|h| h.0).unwrap_or(0);
     n.create_board_topic(topic.clone(), audit("board.topic"))
@@ -5183,6 +5186,134 @@ pub async fn board(store: &dyn Store) {
     assert!(
         n.board_post(&id("r3")).await.unwrap().is_none(),
         "nothing stored half-way"
+    );
+
+    // The secretariat edits the topic and archives it: still listed and readable, but no
+    // new thread or reply until it is reopened; each change audited.
+    let edited = n
+        .edit_board_topic(
+            &topic.id,
+            "入退院支援（2032年度）",
+            "入退院時の連携と様式",
+            t0 + 50,
+            audit("board.topic_edit"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited.title.as_str(), edited.edited_at),
+        ("入退院支援（2032年度）", Some(t0 + 50))
+    );
+    let missing = n
+        .edit_board_topic(&id("nope"), "x", "", t0 + 50, audit("board.topic_edit"))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    let archived = n
+        .set_board_topic_archived(
+            &topic.id,
+            true,
+            "moderator",
+            t0 + 51,
+            audit("board.topic_archive"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(archived.archived_at, Some(t0 + 51));
+    assert_eq!(archived.archived_by.as_deref(), Some("moderator"));
+    assert!(n
+        .board_topics()
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.topic.id == topic.id && t.topic.is_archived()));
+    let again = n
+        .set_board_topic_archived(
+            &topic.id,
+            true,
+            "moderator",
+            t0 + 52,
+            audit("board.topic_archive"),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::InvalidState(_))),
+        "{again:?}"
+    );
+    let reply = n
+        .add_board_reply(
+            post("r4", "t1", false, "bob", t0 + 53),
+            audit("board.reply"),
+        )
+        .await;
+    assert!(
+        matches!(reply, Err(StoreError::InvalidState(_))),
+        "{reply:?}"
+    );
+    assert!(n.board_post(&id("r4")).await.unwrap().is_none());
+    let thread = |tid: &str, at: i64| BoardThread {
+        id: id(tid),
+        topic_id: topic.id.clone(),
+        title: "アーカイブ後のスレッド".into(),
+        author_user_id: "alice".into(),
+        author_facility_id: None,
+        created_at: at,
+        last_activity_at: at,
+    };
+    let opened = n
+        .open_board_thread(
+            thread("t3", t0 + 54),
+            post("p3", "t3", true, "alice", t0 + 54),
+            audit("board.open"),
+        )
+        .await;
+    assert!(
+        matches!(opened, Err(StoreError::InvalidState(_))),
+        "{opened:?}"
+    );
+    assert!(
+        n.board_thread(&id("t3")).await.unwrap().is_none(),
+        "nothing stored half-way"
+    );
+    // Reopened: threads and replies again.
+    let reopened = n
+        .set_board_topic_archived(
+            &topic.id,
+            false,
+            "moderator",
+            t0 + 55,
+            audit("board.topic_reopen"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((reopened.archived_at, reopened.archived_by), (None, None));
+    n.add_board_reply(
+        post("r4", "t1", false, "bob", t0 + 56),
+        audit("board.reply"),
+    )
+    .await
+    .unwrap();
+    n.open_board_thread(
+        thread("t3", t0 + 57),
+        post("p3", "t3", true, "alice", t0 + 57),
+        audit("board.open"),
+    )
+    .await
+    .unwrap();
+    let unknown = n
+        .set_board_topic_archived(
+            &id("nope"),
+            true,
+            "moderator",
+            t0 + 58,
+            audit("board.topic_archive"),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
     );
 }
 
