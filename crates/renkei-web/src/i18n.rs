@@ -1282,6 +1282,7 @@ const NOTICE_MESSAGES: &[(&str, &str, &str)] = &[
     ("board.not_author", "投稿を編集・取り下げできるのは投稿者本人だけです。", "Only the author can edit or withdraw a post."),
     ("board.post_removed", "この投稿は取り下げまたは非表示になっているため変更できません。", "This post was withdrawn or hidden and can no longer be changed."),
     ("board.post_changed", "この投稿は他の操作で変更されました。ページを開き直してください。", "The post changed meanwhile. Reload the page."),
+    ("board.topic_manage_forbidden", "トピックの編集・アーカイブ・再開はネットワーク事務局が行います。", "Only the network secretariat edits, archives and reopens topics."),
     ("board.archived_topics", "アーカイブ済みのトピック", "Archived topics"),
     ("board.archived_help", "終了したトピックです。これまでのスレッドは読めますが、新しいスレッドや返信はできません。", "Closed topics: their threads can still be read, but they take no new threads or replies."),
     ("board.archived", "アーカイブ", "Archived"),

@@ -302,6 +302,20 @@ async fn seed_notices(
                 .await?;
         }
     }
+    // Topics the secretariat closed, once their threads are in.
+    for t in &demo.topics {
+        if let (Some(at), Some(by)) = (t.archived_at, t.archived_by.as_deref()) {
+            notices
+                .set_board_topic_archived(
+                    &t.id,
+                    true,
+                    by,
+                    at,
+                    audit("board.topic.archive", "board_topic", &t.id),
+                )
+                .await?;
+        }
+    }
     Ok(())
 }
 

@@ -473,7 +473,7 @@ pub async fn edit_topic(
     let before = store.board_topic(&id).await?.ok_or(AppError::NotFound)?;
     let back = format!("/board/topics/{id}");
     if !viewer.is_secretariat() {
-        return refused(&state, &viewer, "board.topic_forbidden", &back);
+        return refused(&state, &viewer, "board.topic_manage_forbidden", &back);
     }
     let mut errors = Vec::new();
     let (title, description) = topic_fields(viewer.tr(), &f, &mut errors);
@@ -519,7 +519,7 @@ async fn set_archived(
     store.board_topic(&id).await?.ok_or(AppError::NotFound)?;
     let back = format!("/board/topics/{id}");
     if !viewer.is_secretariat() {
-        return refused(&state, &viewer, "board.topic_forbidden", &back);
+        return refused(&state, &viewer, "board.topic_manage_forbidden", &back);
     }
     let (action, msg) = if archived {
         ("board.topic.archive", "notice.board_topic_archived")
