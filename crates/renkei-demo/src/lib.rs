@@ -10,6 +10,7 @@
 //! patients' clinical data (FHIR resources) from the same seed.
 
 pub mod clinical;
+pub mod cover;
 mod names;
 pub mod notices;
 mod patients;
@@ -63,8 +64,10 @@ pub const FEATURED_LOGIN_IDS: &[&str] = &[
     "facility.admin",
     "hospital.doctor",
     "hospital.nurse",
+    "clinic.admin",
     "clinic.doctor",
     "caremanager",
+    "homenurse.admin",
     "homenurse",
     "pharmacist",
     "paramedic",
@@ -1209,6 +1212,9 @@ impl<'a> Generator<'a> {
             return match featured {
                 Featured::Secretariat => Some("secretariat"),
                 Featured::MainHospital => Some("facility.admin"),
+                // Administrators of members of the demo's on-call group.
+                Featured::Clinic => Some("clinic.admin"),
+                Featured::HomeNursing => Some("homenurse.admin"),
                 _ => None,
             };
         }

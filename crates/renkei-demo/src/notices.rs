@@ -162,6 +162,9 @@ pub fn generate(network: &DemoNetwork, now: Millis) -> DemoNotices {
         sort_order: order,
         created_by: sec.0.clone(),
         created_at: now - 60 * DAY,
+        edited_at: None,
+        archived_at: None,
+        archived_by: None,
     };
     out.topics = vec![
         topic(
@@ -182,8 +185,19 @@ pub fn generate(network: &DemoNetwork, now: Millis) -> DemoNotices {
             "操作方法の質問と回答",
             30,
         ),
+        // Last year's meetings: archived by the secretariat, kept readable.
+        BoardTopic {
+            archived_at: Some(now - 10 * DAY),
+            archived_by: Some(sec.0.clone()),
+            ..topic(
+                "demo-topic-council-2025",
+                "2025年度 連携推進会議",
+                "2025年度の在宅医療・介護連携推進会議の議事録と質疑（年度終了のためアーカイブ）",
+                90,
+            )
+        },
     ];
-    let threads: [DemoThread; 3] = [
+    let threads: [DemoThread; 4] = [
         (
             "demo-topic-discharge",
             "入院時情報提供書の送付タイミングについて",
@@ -212,6 +226,15 @@ pub fn generate(network: &DemoNetwork, now: Millis) -> DemoNotices {
                 ("secretariat", "投稿欄の「添付ファイル」からカメラを選べます。撮影位置などの情報は保存時に自動で削除されます。"),
             ],
             8 * DAY,
+        ),
+        (
+            "demo-topic-council-2025",
+            "第4回 連携推進会議の議事録",
+            &[
+                ("secretariat", "第4回 在宅医療・介護連携推進会議（3月開催）の議事録を掲載します。主な議題：入退院支援ルールの見直し、ICT 連携の利用状況、来年度の研修計画。"),
+                ("facility.admin", "確認しました。入退院支援ルールの改訂版は当院の連携室にも周知します。"),
+            ],
+            40 * DAY,
         ),
     ];
     for (i, (topic_id, title, posts, ago)) in threads.iter().enumerate() {
@@ -282,8 +305,15 @@ mod tests {
             d.notices.iter().any(|n| !n.is_current(now)),
             "one expired example"
         );
-        assert_eq!(d.topics.len(), 3);
-        assert_eq!(d.threads.len(), 3);
+        assert_eq!(d.topics.len(), 4);
+        assert_eq!(d.threads.len(), 4);
+        let archived: Vec<_> = d.topics.iter().filter(|t| t.is_archived()).collect();
+        assert_eq!(archived.len(), 1, "one archived topic, with its thread");
+        assert!(d
+            .threads
+            .iter()
+            .any(|(t, posts)| t.topic_id == archived[0].id
+                && posts.last().unwrap().created_at < archived[0].archived_at.unwrap()));
         for (t, posts) in &d.threads {
             assert!(posts[0].opening && posts[1..].iter().all(|p| !p.opening));
             assert!(posts.len() >= 2, "{}", t.title);

@@ -338,6 +338,12 @@ fn featured_logins_exist_in_sensible_places() {
                 "member",
             ),
             (
+                "clinic.admin",
+                Profession::Physician,
+                FacilityType::Clinic,
+                "facility_admin",
+            ),
+            (
                 "clinic.doctor",
                 Profession::Physician,
                 FacilityType::Clinic,
@@ -348,6 +354,12 @@ fn featured_logins_exist_in_sensible_places() {
                 Profession::CareManager,
                 FacilityType::CareManagementOffice,
                 "member",
+            ),
+            (
+                "homenurse.admin",
+                Profession::HomeVisitNurse,
+                FacilityType::HomeNursingStation,
+                "facility_admin",
             ),
             (
                 "homenurse",
@@ -376,6 +388,15 @@ fn featured_logins_exist_in_sensible_places() {
             let user = net.import.users.iter().find(|u| u.login_id == id).unwrap();
             assert_eq!(user.memberships.len(), 1, "{id} has one facility");
         }
+        // The administrators are of the featured clinic's and station's own facilities.
+        assert_eq!(
+            find("clinic.admin").facility_name,
+            find("clinic.doctor").facility_name
+        );
+        assert_eq!(
+            find("homenurse.admin").facility_name,
+            find("homenurse").facility_name
+        );
         // The hospital accounts are at the same (core) hospital.
         assert_eq!(
             find("hospital.doctor").facility_name,
@@ -477,4 +498,117 @@ fn patients_are_consistent_and_show_every_feature() {
             .iter()
             .any(|(r, _)| r.id == review.candidate_record_id));
     }
+}
+
+/// The on-call group: three member facilities (a clinic, a home-visit clinic, a nursing
+/// station) with administrators, a continuous rota of 24-hour days from before the start to
+/// the end of next week whatever the start time, the clinic on call at the start and the
+/// station not for a day, covered patients only from each member's own care team, and the
+/// station's staff told of the shifts the owner put them on.
+#[test]
+fn on_call_group_is_current_whenever_the_demo_starts() {
+    use renkei_domain::patient::TeamStatus;
+    let net = network();
+    let login_facility = |login: &str| {
+        net.import
+            .users
+            .iter()
+            .find(|u| u.login_id == login)
+            .unwrap()
+            .memberships[0]
+            .0
+            .clone()
+    };
+    let clinic = login_facility("clinic.admin");
+    let station = login_facility("homenurse.admin");
+    let hour = 3_600_000;
+    // 2026-12-03 (Thursday) 15:58 UTC and a spread of other start times: every hour of a
+    // week, and a Monday just after midnight JST.
+    let base = 1_796_313_480_000;
+    let mut starts: Vec<Millis> = (0..7 * 24).map(|h| base + h * hour + 17 * 60_000).collect();
+    starts.push(cover::week_start(base) + 60_000);
+    for now in starts {
+        let demo = cover::generate(&net, now).expect("the featured accounts exist");
+        assert_eq!(demo.group.owner_facility_id, clinic);
+        assert!(demo.group.name.contains("在宅医療当番グループ"));
+        let members: Vec<&str> = demo.members.iter().map(|(f, ..)| f.as_str()).collect();
+        assert_eq!(members.len(), 2);
+        assert!(members.contains(&station.as_str()));
+        for (f, _, invited, accepted) in &demo.members {
+            let (facility, status, _) = net
+                .import
+                .facilities
+                .iter()
+                .find(|(x, _, _)| x.id == *f)
+                .unwrap();
+            assert_eq!(*status, FacilityStatus::Active);
+            assert!(matches!(
+                facility.facility_type,
+                FacilityType::Clinic
+                    | FacilityType::HomeVisitClinic
+                    | FacilityType::HomeNursingStation
+            ));
+            assert!(demo.group.created_at < *invited && invited < accepted && *accepted < now);
+        }
+        // The rota: back to back, 24 h each, covering from before `now` to the end of next
+        // week; the clinic's day now, the station's not within a day.
+        let shifts: Vec<_> = demo.shifts.iter().map(|(s, _)| s).collect();
+        assert!(
+            shifts.windows(2).all(|w| w[0].ends_at == w[1].starts_at),
+            "{now}"
+        );
+        assert!(shifts.iter().all(|s| s.ends_at - s.starts_at == 24 * hour));
+        assert!(shifts[0].starts_at <= now);
+        assert!(shifts.last().unwrap().ends_at >= cover::week_start(now) + 14 * 24 * hour);
+        let current = shifts
+            .iter()
+            .find(|s| s.starts_at <= now && now < s.ends_at)
+            .expect("a shift under way at the start");
+        assert_eq!(current.facility_id, clinic, "{now}");
+        assert!(shifts
+            .iter()
+            .filter(|s| s.facility_id == station && s.ends_at > now)
+            .all(|s| s.starts_at > now + 24 * hour));
+        assert!(shifts
+            .iter()
+            .all(|s| s.created_at < now && !s.on_call.is_empty()));
+        let members_now: HashSet<&str> = shifts.iter().map(|s| s.facility_id.as_str()).collect();
+        assert_eq!(members_now.len(), 3, "every member takes days");
+        // Notifications: the station's staff for the station's days the owner entered.
+        for (s, notes) in &demo.shifts {
+            for n in notes {
+                assert_eq!(s.facility_id, station);
+                assert_eq!(n.kind, "cover_shift");
+                assert!(
+                    net.import
+                        .users
+                        .iter()
+                        .any(|u| u.id == n.user_id
+                            && u.memberships.iter().any(|(f, _)| *f == station))
+                );
+            }
+        }
+        assert!(demo.shifts.iter().any(|(_, n)| !n.is_empty()));
+    }
+    // Covered patients: the clinic's own active team patients, not the station's; the
+    // station covers all of its own.
+    let demo = cover::generate(&net, base).unwrap();
+    let team = &net.import.patients.team;
+    let in_team = |person: &str, facility: &str| {
+        team.iter().any(|m| {
+            m.person_id == person && m.facility_id == facility && m.status == TeamStatus::Active
+        })
+    };
+    let (_, clinic_choice, _, _) = demo.choices.iter().find(|(f, ..)| *f == clinic).unwrap();
+    assert!(!clinic_choice.covers_all);
+    assert!(
+        clinic_choice.person_ids.len() >= 10,
+        "{:?}",
+        clinic_choice.person_ids
+    );
+    for p in &clinic_choice.person_ids {
+        assert!(in_team(p, &clinic) && !in_team(p, &station), "{p}");
+    }
+    let (_, station_choice, _, _) = demo.choices.iter().find(|(f, ..)| *f == station).unwrap();
+    assert!(station_choice.covers_all);
 }

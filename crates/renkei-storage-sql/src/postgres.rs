@@ -15,6 +15,9 @@ const BACKEND_NAME: &str = "postgres";
 const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
 const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1 FOR UPDATE";
 const LOCK_COVER_GROUP: &str = "SELECT id FROM cover_groups WHERE id = $1 FOR UPDATE";
+/// A board topic's archive state, locked until the transaction ends (threads and replies
+/// against archiving).
+const LOCK_BOARD_TOPIC: &str = "SELECT archived_at FROM board_topics WHERE id = $1 FOR UPDATE";
 /// Position of a substring (0 when absent), for `:contains` searches.
 const SQL_STRPOS: &str = "strpos";
 /// PostgreSQL plans FHIR searches from its statistics: no index hints.

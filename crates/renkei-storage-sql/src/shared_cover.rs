@@ -2,6 +2,8 @@
 // rest. The access side is in `p_access_facts` (`COVERING_SHIFT`).
 
 use renkei_storage::cover::{member_status, CoverGroup, CoverMember, CoverShift, CoverStore, CoveredChoice};
+// `Notification` and `insert_notifications` come from `shared_notifications.rs`, included
+// into the same module.
 
 const COVER_GROUP_COLUMNS: &str = "g.id, g.name, g.description, g.owner_facility_id, g.created_by, g.created_at";
 const COVER_MEMBER_COLUMNS: &str = "m.group_id, m.facility_id, m.status, m.covers_all, m.invited_by_user, m.updated_at";
@@ -137,6 +139,7 @@ impl CoverStore for SqlStore {
         by_user: &str,
         at: Millis,
         audit: AuditEntry,
+        notifications: Vec<Notification>,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         lock_cover_group(&mut tx, group_id).await?;
@@ -172,6 +175,7 @@ impl CoverStore for SqlStore {
                 .map_err(err("inviting to cover group"))?;
             }
         }
+        insert_notifications(&mut tx, &notifications).await?;
         append_audit_in(&mut tx, audit, at).await?;
         tx.commit().await.map_err(err("committing cover invitation"))?;
         Ok(())
@@ -214,6 +218,7 @@ impl CoverStore for SqlStore {
         status: &str,
         at: Millis,
         audit: AuditEntry,
+        notifications: Vec<Notification>,
     ) -> StoreResult<()> {
         if status != member_status::LEFT && status != member_status::REMOVED {
             return Err(StoreError::InvalidState(format!("cannot end a membership as {status}")));
@@ -250,12 +255,18 @@ impl CoverStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(err("ending cover shifts"))?;
+        insert_notifications(&mut tx, &notifications).await?;
         append_audit_in(&mut tx, audit, at).await?;
         tx.commit().await.map_err(err("committing cover membership end"))?;
         Ok(())
     }
 
-    async fn add_cover_shift(&self, shift: CoverShift, audit: AuditEntry) -> StoreResult<()> {
+    async fn add_cover_shift(
+        &self,
+        shift: CoverShift,
+        audit: AuditEntry,
+        notifications: Vec<Notification>,
+    ) -> StoreResult<()> {
         if shift.ends_at <= shift.starts_at {
             return Err(StoreError::InvalidState("a shift must end after it starts".into()));
         }
@@ -291,6 +302,7 @@ impl CoverStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(err("storing cover shift"))?;
+        insert_notifications(&mut tx, &notifications).await?;
         append_audit_in(&mut tx, audit, shift.created_at).await?;
         tx.commit().await.map_err(err("committing cover shift"))?;
         Ok(())

@@ -8,7 +8,8 @@ use renkei_storage::notices::{
 
 const NOTICE_COLUMNS: &str = "n.id, n.scope, n.facility_id, n.author_user_id, n.author_facility_id, n.title, n.body, \
      n.importance, n.published_at, n.expires_at, n.created_at, n.edited_at, n.withdrawn_at, n.withdrawn_by";
-const TOPIC_COLUMNS: &str = "tp.id, tp.title, tp.description, tp.sort_order, tp.created_by, tp.created_at";
+const TOPIC_COLUMNS: &str =
+    "tp.id, tp.title, tp.description, tp.sort_order, tp.created_by, tp.created_at, tp.edited_at, tp.archived_at, tp.archived_by";
 const THREAD_COLUMNS: &str =
     "t.id, t.topic_id, t.title, t.author_user_id, t.author_facility_id, t.created_at, t.last_activity_at";
 const POST_COLUMNS: &str = "p.id, p.thread_id, p.opening, p.author_user_id, p.author_facility_id, p.body, p.created_at, \
@@ -45,7 +46,26 @@ fn topic_from(r: &<Db as sqlx::Database>::Row) -> Result<BoardTopic, StoreError>
         sort_order: r.try_get("sort_order").map_err(g)?,
         created_by: r.try_get("created_by").map_err(g)?,
         created_at: r.try_get("created_at").map_err(g)?,
+        edited_at: r.try_get("edited_at").map_err(g)?,
+        archived_at: r.try_get("archived_at").map_err(g)?,
+        archived_by: r.try_get("archived_by").map_err(g)?,
     })
+}
+
+/// Refuses a new thread or reply in an archived topic; the topic row stays locked
+/// (PostgreSQL) until the transaction ends, so archiving waits for it or it sees the archive.
+async fn check_topic_open(conn: &mut Conn, topic_id: &str) -> Result<(), StoreError> {
+    let row = sqlx::query(LOCK_BOARD_TOPIC)
+        .bind(topic_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err("reading board topic"))?
+        .ok_or_else(|| StoreError::NotFound(format!("board topic {topic_id}")))?;
+    let archived: Option<i64> = row.try_get("archived_at").map_err(err("reading board topic"))?;
+    match archived {
+        Some(_) => Err(StoreError::InvalidState("the topic is archived".into())),
+        None => Ok(()),
+    }
 }
 
 fn thread_from(r: &<Db as sqlx::Database>::Row) -> Result<BoardThread, StoreError> {
@@ -416,11 +436,83 @@ impl NoticeStore for SqlStore {
             .collect()
     }
 
+    async fn edit_board_topic(
+        &self,
+        id: &str,
+        title: &str,
+        description: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<BoardTopic> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE board_topics SET title = $2, description = $3, edited_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(title)
+            .bind(description)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("editing board topic"))?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("board topic {id}")));
+        }
+        let row = sqlx::query(&format!("SELECT {TOPIC_COLUMNS} FROM board_topics tp WHERE tp.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err("reading board topic"))?;
+        let topic = topic_from(&row)?;
+        append_audit_in(&mut tx, audit, at).await?;
+        tx.commit().await.map_err(err("committing board topic edit"))?;
+        Ok(topic)
+    }
+
+    async fn set_board_topic_archived(
+        &self,
+        id: &str,
+        archived: bool,
+        by_user: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<BoardTopic> {
+        let mut tx = self.begin_write().await?;
+        let current = sqlx::query(LOCK_BOARD_TOPIC)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err("reading board topic"))?
+            .ok_or_else(|| StoreError::NotFound(format!("board topic {id}")))?;
+        let was: Option<i64> = current.try_get("archived_at").map_err(err("reading board topic"))?;
+        if was.is_some() == archived {
+            return Err(StoreError::InvalidState(
+                if archived { "the topic is already archived" } else { "the topic is not archived" }.into(),
+            ));
+        }
+        sqlx::query("UPDATE board_topics SET archived_at = $2, archived_by = $3 WHERE id = $1")
+            .bind(id)
+            .bind(archived.then_some(at))
+            .bind(archived.then_some(by_user))
+            .execute(&mut *tx)
+            .await
+            .map_err(err("archiving board topic"))?;
+        let row = sqlx::query(&format!("SELECT {TOPIC_COLUMNS} FROM board_topics tp WHERE tp.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err("reading board topic"))?;
+        let topic = topic_from(&row)?;
+        append_audit_in(&mut tx, audit, at).await?;
+        tx.commit().await.map_err(err("committing board topic archive"))?;
+        Ok(topic)
+    }
+
     async fn open_board_thread(&self, t: BoardThread, opening: BoardPost, audit: AuditEntry) -> StoreResult<()> {
         if !opening.opening || opening.thread_id != t.id {
             return Err(StoreError::InvalidState("the opening post must belong to the thread".into()));
         }
         let mut tx = self.begin_write().await?;
+        check_topic_open(&mut tx, &t.topic_id).await?;
         sqlx::query(
             "INSERT INTO board_threads (id, topic_id, title, author_user_id, author_facility_id, created_at, last_activity_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -544,6 +636,12 @@ impl NoticeStore for SqlStore {
         if withdrawn.is_some() || hidden.is_some() {
             return Err(StoreError::InvalidState("the thread is closed".into()));
         }
+        let topic_id: String = sqlx::query_scalar("SELECT topic_id FROM board_threads WHERE id = $1")
+            .bind(&post.thread_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err("reading board thread"))?;
+        check_topic_open(&mut tx, &topic_id).await?;
         insert_post(&mut tx, &post).await?;
         sqlx::query(
             "UPDATE board_threads SET last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END \

@@ -18,6 +18,9 @@ const BACKEND_NAME: &str = "sqlite";
 const LOCK_AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 const LOCK_FACILITY: &str = "SELECT status FROM facilities WHERE id = $1";
 const LOCK_COVER_GROUP: &str = "SELECT id FROM cover_groups WHERE id = $1";
+/// A board topic's archive state, locked until the transaction ends (threads and replies
+/// against archiving).
+const LOCK_BOARD_TOPIC: &str = "SELECT archived_at FROM board_topics WHERE id = $1";
 /// Position of a substring (0 when absent), for `:contains` searches.
 const SQL_STRPOS: &str = "instr";
 /// SQLite has no table statistics (nothing runs ANALYZE), and without them its planner

@@ -4,7 +4,9 @@
 //!
 //! Kept apart from [`crate::Store`] like the notices; a store hands it out with
 //! [`crate::Store::cover`]. Every change carries its audit record, written in the same
-//! transaction. What a shift opens is not decided here: [`crate::Store::access_facts`] reports
+//! transaction, together with the inbox notifications it causes (an invitation, a shift put
+//! on another facility's rota, a member leaving or removed): the caller names the
+//! recipients, the store writes them or nothing. What a shift opens is not decided here: [`crate::Store::access_facts`] reports
 //! a current shift covering the patient (one round trip) and the rule
 //! (`renkei_domain::patient::decide`) applies the consent to it.
 
@@ -13,6 +15,7 @@ use renkei_domain::audit::AuditEntry;
 use renkei_domain::Millis;
 use serde::Serialize;
 
+use crate::notifications::Notification;
 use crate::StoreResult;
 
 /// A member's place in a group (`CoverMember::status`).
@@ -84,7 +87,9 @@ pub trait CoverStore: Send + Sync {
     ) -> StoreResult<Vec<(CoverGroup, CoverMember)>>;
     /// The members of a group, every status, in the order they joined.
     async fn cover_members(&self, group_id: &str) -> StoreResult<Vec<CoverMember>>;
-    /// Invites a facility. `Conflict` if it is already invited or active.
+    /// Invites a facility, notifying `notifications` (the invited facility's administrators)
+    /// in the same transaction. `Conflict` if it is already invited or active; nothing is
+    /// stored then.
     async fn invite_to_cover_group(
         &self,
         group_id: &str,
@@ -92,6 +97,7 @@ pub trait CoverStore: Send + Sync {
         by_user: &str,
         at: Millis,
         audit: AuditEntry,
+        notifications: Vec<Notification>,
     ) -> StoreResult<()>;
     /// Accepts or declines an open invitation (`InvalidState` if there is none).
     async fn answer_cover_invitation(
@@ -104,7 +110,8 @@ pub trait CoverStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Ends an active membership or an open invitation (`status`: left or removed). The
     /// facility's future shifts are deleted with it, and a shift under way ends at `at`, so
-    /// the access it gave stops at once. `InvalidState` if there is nothing to end.
+    /// the access it gave stops at once. `InvalidState` if there is nothing to end (and
+    /// nobody is notified).
     async fn end_cover_membership(
         &self,
         group_id: &str,
@@ -112,10 +119,17 @@ pub trait CoverStore: Send + Sync {
         status: &str,
         at: Millis,
         audit: AuditEntry,
+        notifications: Vec<Notification>,
     ) -> StoreResult<()>;
-    /// Adds a shift. `InvalidState` if the covering facility is not an active member;
-    /// `Conflict` if it overlaps another shift of the group.
-    async fn add_cover_shift(&self, shift: CoverShift, audit: AuditEntry) -> StoreResult<()>;
+    /// Adds a shift with the notifications it causes. `InvalidState` if the covering
+    /// facility is not an active member; `Conflict` if it overlaps another shift of the
+    /// group; nothing stored or notified then.
+    async fn add_cover_shift(
+        &self,
+        shift: CoverShift,
+        audit: AuditEntry,
+        notifications: Vec<Notification>,
+    ) -> StoreResult<()>;
     /// Deletes a shift that has not started yet (`InvalidState` once it has started).
     async fn delete_cover_shift(
         &self,

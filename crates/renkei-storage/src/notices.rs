@@ -128,6 +128,17 @@ pub struct BoardTopic {
     pub sort_order: i64,
     pub created_by: String,
     pub created_at: Millis,
+    /// When the secretariat last changed the title or description.
+    pub edited_at: Option<Millis>,
+    /// Archived (closed) topics are read-only: no new threads or replies until reopened.
+    pub archived_at: Option<Millis>,
+    pub archived_by: Option<String>,
+}
+
+impl BoardTopic {
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,8 +258,30 @@ pub trait NoticeStore: Send + Sync {
     // --- discussion board ---------------------------------------------------------------
     async fn create_board_topic(&self, topic: BoardTopic, audit: AuditEntry) -> StoreResult<()>;
     async fn board_topic(&self, id: &str) -> StoreResult<Option<BoardTopic>>;
+    /// Every topic, archived ones included (the page lists them apart).
     async fn board_topics(&self) -> StoreResult<Vec<BoardTopicSummary>>;
-    /// A thread and its opening post, at once.
+    /// Replaces a topic's title and description. `NotFound` for an unknown topic.
+    async fn edit_board_topic(
+        &self,
+        id: &str,
+        title: &str,
+        description: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<BoardTopic>;
+    /// Archives (`archived`) or reopens a topic. `NotFound` for an unknown topic,
+    /// `InvalidState` when it is already archived (or already open).
+    async fn set_board_topic_archived(
+        &self,
+        id: &str,
+        archived: bool,
+        by_user: &str,
+        at: Millis,
+        audit: AuditEntry,
+    ) -> StoreResult<BoardTopic>;
+    /// A thread and its opening post, at once. `NotFound` for an unknown topic,
+    /// `InvalidState` for an archived one (checked under a lock of the topic, so an archive
+    /// and a new thread never interleave).
     async fn open_board_thread(
         &self,
         thread: BoardThread,
@@ -278,7 +311,7 @@ pub trait NoticeStore: Send + Sync {
     async fn count_board_posts(&self, thread_id: &str) -> StoreResult<i64>;
     async fn board_post(&self, id: &str) -> StoreResult<Option<BoardPost>>;
     /// Adds a reply and moves the thread's last activity. `NotFound` for an unknown thread,
-    /// `InvalidState` when its opening post is withdrawn or hidden.
+    /// `InvalidState` when its opening post is withdrawn or hidden or its topic archived.
     async fn add_board_reply(&self, post: BoardPost, audit: AuditEntry) -> StoreResult<()>;
     /// Replaces the text of the author's own post, keeping the previous text as a version.
     /// `NotFound` for an unknown post, `InvalidState` when `author_user_id` is not its

@@ -1,5 +1,5 @@
 //! Notifications: a user's in-app inbox (mentions, replies, urgent posts, break-glass
-//! notices, team invitations…) and whether the user wants an e-mail about new ones.
+//! notices, team invitations, on-call group invitations and shifts…) and whether the user wants an e-mail about new ones.
 //!
 //! Kept apart from [`crate::Store`] like the Tele-ICU part; a store hands it out with
 //! [`crate::Store::notifications`]. A notification is created in the same transaction as
@@ -33,8 +33,15 @@ pub mod kind {
     pub const VITAL_LIMIT: &str = "vital_limit";
     /// An emergency transfer to the user's hospital, or a step of one the user requested.
     pub const TRANSFER: &str = "transfer";
+    /// The user's facility was invited into a home-care on-call group (its administrators).
+    pub const COVER_INVITATION: &str = "cover_invitation";
+    /// Another member put the user's facility on the rota of an on-call group (its staff).
+    pub const COVER_SHIFT: &str = "cover_shift";
+    /// A facility left an on-call group or was removed from it (the administrators of the
+    /// other members, and of the removed facility).
+    pub const COVER_MEMBER_LEFT: &str = "cover_member_left";
     /// Every kind, in the order the inbox explains them.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 10] = [
         MENTION,
         REPLY,
         URGENT,
@@ -42,6 +49,9 @@ pub mod kind {
         TRANSFER,
         BREAK_GLASS,
         TEAM_INVITATION,
+        COVER_INVITATION,
+        COVER_SHIFT,
+        COVER_MEMBER_LEFT,
     ];
 }
 

@@ -4984,6 +4984,9 @@ pub async fn board(store: &dyn Store) {
         sort_order: 10,
         created_by: "secretariat".into(),
         created_at: t0,
+        edited_at: None,
+        archived_at: None,
+        archived_by: None,
     };
     let before = store.audit_head().await.unwrap().map(|h| h.0).unwrap_or(0);
     n.create_board_topic(topic.clone(), audit("board.topic"))
@@ -5186,6 +5189,134 @@ pub async fn board(store: &dyn Store) {
         n.board_post(&id("r3")).await.unwrap().is_none(),
         "nothing stored half-way"
     );
+
+    // The secretariat edits the topic and archives it: still listed and readable, but no
+    // new thread or reply until it is reopened; each change audited.
+    let edited = n
+        .edit_board_topic(
+            &topic.id,
+            "入退院支援（2032年度）",
+            "入退院時の連携と様式",
+            t0 + 50,
+            audit("board.topic_edit"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited.title.as_str(), edited.edited_at),
+        ("入退院支援（2032年度）", Some(t0 + 50))
+    );
+    let missing = n
+        .edit_board_topic(&id("nope"), "x", "", t0 + 50, audit("board.topic_edit"))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    let archived = n
+        .set_board_topic_archived(
+            &topic.id,
+            true,
+            "moderator",
+            t0 + 51,
+            audit("board.topic_archive"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(archived.archived_at, Some(t0 + 51));
+    assert_eq!(archived.archived_by.as_deref(), Some("moderator"));
+    assert!(n
+        .board_topics()
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.topic.id == topic.id && t.topic.is_archived()));
+    let again = n
+        .set_board_topic_archived(
+            &topic.id,
+            true,
+            "moderator",
+            t0 + 52,
+            audit("board.topic_archive"),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::InvalidState(_))),
+        "{again:?}"
+    );
+    let reply = n
+        .add_board_reply(
+            post("r4", "t1", false, "bob", t0 + 53),
+            audit("board.reply"),
+        )
+        .await;
+    assert!(
+        matches!(reply, Err(StoreError::InvalidState(_))),
+        "{reply:?}"
+    );
+    assert!(n.board_post(&id("r4")).await.unwrap().is_none());
+    let thread = |tid: &str, at: i64| BoardThread {
+        id: id(tid),
+        topic_id: topic.id.clone(),
+        title: "アーカイブ後のスレッド".into(),
+        author_user_id: "alice".into(),
+        author_facility_id: None,
+        created_at: at,
+        last_activity_at: at,
+    };
+    let opened = n
+        .open_board_thread(
+            thread("t3", t0 + 54),
+            post("p3", "t3", true, "alice", t0 + 54),
+            audit("board.open"),
+        )
+        .await;
+    assert!(
+        matches!(opened, Err(StoreError::InvalidState(_))),
+        "{opened:?}"
+    );
+    assert!(
+        n.board_thread(&id("t3")).await.unwrap().is_none(),
+        "nothing stored half-way"
+    );
+    // Reopened: threads and replies again.
+    let reopened = n
+        .set_board_topic_archived(
+            &topic.id,
+            false,
+            "moderator",
+            t0 + 55,
+            audit("board.topic_reopen"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((reopened.archived_at, reopened.archived_by), (None, None));
+    n.add_board_reply(
+        post("r4", "t1", false, "bob", t0 + 56),
+        audit("board.reply"),
+    )
+    .await
+    .unwrap();
+    n.open_board_thread(
+        thread("t3", t0 + 57),
+        post("p3", "t3", true, "alice", t0 + 57),
+        audit("board.open"),
+    )
+    .await
+    .unwrap();
+    let unknown = n
+        .set_board_topic_archived(
+            &id("nope"),
+            true,
+            "moderator",
+            t0 + 58,
+            audit("board.topic_archive"),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
 }
 
 /// Home-care group cover: membership life cycle, the rota (overlap refused, started shifts
@@ -5193,6 +5324,7 @@ pub async fn board(store: &dyn Store) {
 /// `access_facts` only while it runs, only for covered patients.
 pub async fn cover_groups(store: &dyn Store) {
     use crate::cover::{member_status, CoverGroup, CoverShift, CoveredChoice};
+    use crate::notifications::{kind, Notification};
     use renkei_domain::patient::ConsentScope;
     let t0: renkei_domain::Millis = 1_760_000_000_000;
     let hour = 3_600_000;
@@ -5214,6 +5346,32 @@ pub async fn cover_groups(store: &dyn Store) {
     }
     let [fa, fb, fc] = <[Facility; 3]>::try_from(fs).unwrap();
     let cover = store.cover();
+    let inbox = store.notifications();
+    // One notification for a user (ids made unique per run: the store is shared).
+    let note = |user: &str, k: &str, at: i64| Notification {
+        id: ids::new_id(),
+        user_id: format!("{}-{user}", fa.id),
+        kind: k.to_string(),
+        person_id: None,
+        actor_user_id: Some("tester".into()),
+        actor_facility_id: Some(fa.id.clone()),
+        source_id: None,
+        link: "/cover-groups".into(),
+        created_at: at,
+        read_at: None,
+    };
+    let kinds_of = |user: &str| {
+        let user = format!("{}-{user}", fa.id);
+        async move {
+            inbox
+                .notifications_of(&user, false, 100, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|n| n.kind)
+                .collect::<Vec<_>>()
+        }
+    };
     let group = CoverGroup {
         id: ids::new_id(),
         name: "末広町 在宅当番".into(),
@@ -5234,7 +5392,8 @@ pub async fn cover_groups(store: &dyn Store) {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].1.status, member_status::ACTIVE);
 
-    // Invitation, a second invitation refused, acceptance; a decline.
+    // Invitation (its notification stored with it), a second invitation refused (and its
+    // notification not stored), acceptance; a decline.
     cover
         .invite_to_cover_group(
             &group.id,
@@ -5242,6 +5401,7 @@ pub async fn cover_groups(store: &dyn Store) {
             "tester",
             t0 + 1,
             audit("test.cover.invite"),
+            vec![note("b-admin", kind::COVER_INVITATION, t0 + 1)],
         )
         .await
         .unwrap();
@@ -5252,10 +5412,12 @@ pub async fn cover_groups(store: &dyn Store) {
             "tester",
             t0 + 2,
             audit("test.cover.invite"),
+            vec![note("b-admin", kind::COVER_INVITATION, t0 + 2)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(kinds_of("b-admin").await, vec![kind::COVER_INVITATION]);
     cover
         .invite_to_cover_group(
             &group.id,
@@ -5263,6 +5425,7 @@ pub async fn cover_groups(store: &dyn Store) {
             "tester",
             t0 + 2,
             audit("test.cover.invite"),
+            vec![],
         )
         .await
         .unwrap();
@@ -5396,34 +5559,47 @@ pub async fn cover_groups(store: &dyn Store) {
     };
     let s1 = shift(&ids::new_id(), &fb, 10, 18);
     cover
-        .add_cover_shift(s1.clone(), audit("test.cover.shift"))
+        .add_cover_shift(
+            s1.clone(),
+            audit("test.cover.shift"),
+            vec![note("b-nurse", kind::COVER_SHIFT, t0)],
+        )
         .await
         .unwrap();
     let e = cover
         .add_cover_shift(
             shift(&ids::new_id(), &fa, 17, 20),
             audit("test.cover.shift"),
+            vec![note("a-doctor", kind::COVER_SHIFT, t0)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(kinds_of("b-nurse").await, vec![kind::COVER_SHIFT]);
+    assert!(
+        kinds_of("a-doctor").await.is_empty(),
+        "a refused shift notifies nobody"
+    );
     let s2 = shift(&ids::new_id(), &fa, 18, 30);
     cover
-        .add_cover_shift(s2.clone(), audit("test.cover.shift"))
+        .add_cover_shift(s2.clone(), audit("test.cover.shift"), vec![])
         .await
         .unwrap();
     let e = cover
         .add_cover_shift(
             shift(&ids::new_id(), &fc, 40, 50),
             audit("test.cover.shift"),
+            vec![note("c-nurse", kind::COVER_SHIFT, t0)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert!(kinds_of("c-nurse").await.is_empty());
     let e = cover
         .add_cover_shift(
             shift(&ids::new_id(), &fa, 60, 60),
             audit("test.cover.shift"),
+            vec![],
         )
         .await
         .unwrap_err();
@@ -5509,7 +5685,8 @@ pub async fn cover_groups(store: &dyn Store) {
         .delete_cover_shift(&group.id, &s2.id, during, audit("test.cover.shift_delete"))
         .await
         .unwrap();
-    // Leaving ends the shift under way at once and the access with it.
+    // Leaving ends the shift under way at once and the access with it; the others hear of
+    // it in the same transaction.
     cover
         .end_cover_membership(
             &group.id,
@@ -5517,9 +5694,11 @@ pub async fn cover_groups(store: &dyn Store) {
             member_status::LEFT,
             during,
             audit("test.cover.leave"),
+            vec![note("a-admin", kind::COVER_MEMBER_LEFT, during)],
         )
         .await
         .unwrap();
+    assert_eq!(kinds_of("a-admin").await, vec![kind::COVER_MEMBER_LEFT]);
     let facts = store
         .access_facts(&covered, Some(&fb.id), "u", during)
         .await
@@ -5540,10 +5719,16 @@ pub async fn cover_groups(store: &dyn Store) {
             member_status::LEFT,
             during,
             audit("test.cover.leave"),
+            vec![note("a-admin", kind::COVER_MEMBER_LEFT, during + 1)],
         )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::InvalidState(_)), "{e:?}");
+    assert_eq!(
+        kinds_of("a-admin").await.len(),
+        1,
+        "nothing ended, nobody notified"
+    );
     // Every change left its audit record.
     let audited = store
         .search_audit(&AuditQuery {

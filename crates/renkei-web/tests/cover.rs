@@ -507,3 +507,295 @@ async fn on_call_group_cover() {
     })
     .await;
 }
+
+/// The kinds of a user's notifications, newest first, with their links.
+async fn inbox_of(app: &TestApp, login: &str) -> Vec<(String, String)> {
+    let user = app.user_id(login).await;
+    app.store
+        .notifications()
+        .notifications_of(&user, false, 100, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.kind, n.link))
+        .collect()
+}
+
+/// Reads the next `unread` count off the live badge stream, within 5 s.
+async fn next_unread(res: &mut reqwest::Response, buf: &mut String) -> i64 {
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                if let Some(data) = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .filter(|_| event.contains("event: unread"))
+                {
+                    let v: serde_json::Value = serde_json::from_str(data).unwrap();
+                    return v["unread"].as_i64().unwrap();
+                }
+            }
+            let chunk = res.chunk().await.unwrap().expect("stream open");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("an event within 5 s")
+}
+
+/// Who hears of what: an invitation reaches the invited facility's administrators (live
+/// badge, inbox entry naming the group, read once the group page is seen) but not its other
+/// staff; a refused invitation notifies nobody; a shift put on another facility's rota
+/// reaches that facility's staff, one a facility puts itself on nobody, a refused
+/// (overlapping) one nobody; a member leaving reaches the other members' administrators; a
+/// removed member's administrators hear of it too, with a link that does not 404.
+#[tokio::test]
+async fn on_call_group_notifications() {
+    each_backend(|app| async move {
+        let audit = || AuditEntry::new("test.seed", Outcome::Success);
+        let clinic = sample_facility(
+            "通知テスト在宅クリニック",
+            "ツウチテストザイタククリニック",
+            FacilityType::HomeVisitClinic,
+            "0111000011",
+        );
+        let station = sample_facility(
+            "通知テスト訪問看護ステーション",
+            "ツウチテストホウモンカンゴ",
+            FacilityType::HomeNursingStation,
+            "0161000012",
+        );
+        let other = sample_facility(
+            "通知テスト医院",
+            "ツウチテストイイン",
+            FacilityType::Clinic,
+            "0111000013",
+        );
+        for f in [&clinic, &station, &other] {
+            app.store.create_facility(f.clone(), audit()).await.unwrap();
+            let approver = sample_user(&format!("setup-{}", &f.id[..8]), vec![]);
+            app.store
+                .approve_facility(&f.id, approver, renkei_domain::now_millis(), audit())
+                .await
+                .unwrap();
+        }
+        for user in [
+            staff(
+                "n.clinicadmin",
+                Profession::Physician,
+                &clinic.id,
+                MemberRole::FacilityAdmin,
+            ),
+            staff(
+                "n.clinicdoc",
+                Profession::Physician,
+                &clinic.id,
+                MemberRole::Member,
+            ),
+            staff(
+                "n.stationadmin",
+                Profession::Nurse,
+                &station.id,
+                MemberRole::FacilityAdmin,
+            ),
+            staff(
+                "n.stationnurse",
+                Profession::Nurse,
+                &station.id,
+                MemberRole::Member,
+            ),
+            staff(
+                "n.otheradmin",
+                Profession::Physician,
+                &other.id,
+                MemberRole::FacilityAdmin,
+            ),
+        ] {
+            app.store.create_user(user, audit()).await.unwrap();
+        }
+        let (clinic_admin, _) = app.sign_in("n.clinicadmin").await;
+        let (station_admin, _) = app.sign_in("n.stationadmin").await;
+        let (station_nurse, _) = app.sign_in("n.stationnurse").await;
+        let (other_admin, _) = app.sign_in("n.otheradmin").await;
+        let (_, location, _) = post_form(
+            &app,
+            &clinic_admin,
+            "/cover-groups",
+            &[
+                ("csrf", csrf(&app, &clinic_admin).await),
+                ("name", "通知テスト 在宅医療当番グループ".into()),
+            ],
+        )
+        .await;
+        let group = location
+            .trim_start_matches("/cover-groups/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let group_path = format!("/cover-groups/{group}");
+
+        // The invitation, heard live by the station's administrator.
+        let mut live = station_admin
+            .get(app.url("/notifications/stream"))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        let mut buf = String::new();
+        assert_eq!(next_unread(&mut live, &mut buf).await, 0);
+        let invite = |facility: String| {
+            let app = &app;
+            let clinic_admin = &clinic_admin;
+            let group_path = &group_path;
+            async move {
+                post_form(
+                    app,
+                    clinic_admin,
+                    &format!("{group_path}/invite"),
+                    &[
+                        ("csrf", csrf(app, clinic_admin).await),
+                        ("facility_id", facility),
+                    ],
+                )
+                .await
+                .0
+            }
+        };
+        assert_eq!(invite(station.id.clone()).await, 303);
+        assert_eq!(next_unread(&mut live, &mut buf).await, 1);
+        drop(live);
+        assert_eq!(
+            inbox_of(&app, "n.stationadmin").await,
+            vec![("cover_invitation".to_string(), group_path.clone())]
+        );
+        assert!(inbox_of(&app, "n.stationnurse").await.is_empty());
+        assert!(inbox_of(&app, "n.clinicadmin").await.is_empty());
+        // Inviting again is refused and notifies nobody.
+        assert_eq!(invite(station.id.clone()).await, 422);
+        assert_eq!(inbox_of(&app, "n.stationadmin").await.len(), 1);
+        let (_, inbox) = get(&app, &station_admin, "/notifications").await;
+        assert!(
+            inbox.contains("当番グループへの招待")
+                && inbox.contains("通知テスト 在宅医療当番グループ")
+                && inbox.contains("通知テスト在宅クリニック"),
+            "{inbox}"
+        );
+        // Seeing the group reads it.
+        let (_, page) = get(&app, &station_admin, &group_path).await;
+        assert!(page.contains("accept-cover"), "{page}");
+        let user = app.user_id("n.stationadmin").await;
+        assert!(app
+            .store
+            .notifications()
+            .notifications_of(&user, true, 10, 0)
+            .await
+            .unwrap()
+            .is_empty());
+        for (client, login) in [(&station_admin, "station"), (&other_admin, "other")] {
+            if login == "other" {
+                assert_eq!(invite(other.id.clone()).await, 303);
+            }
+            let (status, _, _) = post_form(
+                &app,
+                client,
+                &format!("{group_path}/answer"),
+                &[
+                    ("csrf", csrf(&app, client).await),
+                    ("answer", "accept".into()),
+                ],
+            )
+            .await;
+            assert_eq!(status, 303);
+        }
+
+        // Shifts: the clinic puts the station on the rota (its staff hear of it); the
+        // station puts itself on (nobody does); an overlapping one is refused (nobody).
+        if renkei_domain::now_millis().rem_euclid(60_000) > 55_000 {
+            tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+        }
+        let shift = |client: &reqwest::Client, facility: &str, from: i64, to: i64| {
+            let app = &app;
+            let client = client.clone();
+            let facility = facility.to_string();
+            let group_path = group_path.clone();
+            async move {
+                post_form(
+                    app,
+                    &client,
+                    &format!("{group_path}/shifts"),
+                    &[
+                        ("csrf", csrf(app, &client).await),
+                        ("facility_id", facility),
+                        ("on_call", String::new()),
+                        ("starts_at", jst_input(from)),
+                        ("ends_at", jst_input(to)),
+                    ],
+                )
+                .await
+                .0
+            }
+        };
+        assert_eq!(shift(&clinic_admin, &station.id, 600, 720).await, 303);
+        let week = jst_input(600)[..10].to_string();
+        let expected = vec![(
+            "cover_shift".to_string(),
+            format!("{group_path}?week={week}"),
+        )];
+        assert_eq!(inbox_of(&app, "n.stationnurse").await, expected);
+        assert_eq!(inbox_of(&app, "n.stationadmin").await[0], expected[0]);
+        assert!(inbox_of(&app, "n.clinicdoc").await.is_empty());
+        let (_, inbox) = get(&app, &station_nurse, "/notifications").await;
+        assert!(inbox.contains("当番の割り当て"), "{inbox}");
+        assert_eq!(shift(&station_admin, &station.id, 720, 840).await, 303);
+        assert_eq!(shift(&clinic_admin, &station.id, 800, 900).await, 422);
+        assert_eq!(inbox_of(&app, "n.stationnurse").await.len(), 1);
+        assert_eq!(inbox_of(&app, "n.stationadmin").await.len(), 2);
+
+        // The station leaves: the clinic's and the other clinic's administrators hear of
+        // it, not the clinic's doctor nor the station itself.
+        let (status, _, _) = post_form(
+            &app,
+            &station_admin,
+            &format!("{group_path}/leave"),
+            &[("csrf", csrf(&app, &station_admin).await)],
+        )
+        .await;
+        assert_eq!(status, 303);
+        let left = ("cover_member_left".to_string(), group_path.clone());
+        assert_eq!(inbox_of(&app, "n.clinicadmin").await, vec![left.clone()]);
+        assert_eq!(inbox_of(&app, "n.otheradmin").await[0], left);
+        assert!(inbox_of(&app, "n.clinicdoc").await.is_empty());
+        assert_eq!(inbox_of(&app, "n.stationadmin").await.len(), 2);
+        // The clinic removes the other clinic, whose administrator is told with a link to
+        // the list of its groups (the group itself is closed to it now).
+        let (status, _, _) = post_form(
+            &app,
+            &clinic_admin,
+            &format!("{group_path}/remove"),
+            &[
+                ("csrf", csrf(&app, &clinic_admin).await),
+                ("facility_id", other.id.clone()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303);
+        assert_eq!(
+            inbox_of(&app, "n.otheradmin").await[0],
+            ("cover_member_left".to_string(), "/cover-groups".to_string())
+        );
+        assert_eq!(
+            inbox_of(&app, "n.clinicadmin").await.len(),
+            1,
+            "not of its own act"
+        );
+        let (_, inbox) = get(&app, &other_admin, "/notifications").await;
+        assert!(
+            inbox.contains("当番グループの参加施設の脱退・除外"),
+            "{inbox}"
+        );
+        assert_eq!(get(&app, &other_admin, "/cover-groups").await.0, 200);
+    })
+    .await;
+}

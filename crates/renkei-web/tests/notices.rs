@@ -518,3 +518,216 @@ async fn board_threads_replies_edits_and_moderation() {
     })
     .await;
 }
+
+/// The secretariat's care of topics: editing a topic's title and description (bad input is a
+/// form message, nothing stored; members may not), archiving it — listed apart, readable, the
+/// thread and reply forms gone, a forged thread or reply refused with a message and nothing
+/// stored — and reopening it; every change audited.
+#[tokio::test]
+async fn board_topics_edited_archived_and_reopened() {
+    each_backend(|app| async move {
+        let (sec, _) = app.sign_in("secretariat").await;
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let form = [
+            ("csrf", csrf(&app, &sec).await),
+            ("title", "2031年度 研修会".to_string()),
+            ("description", "研修会の連絡".into()),
+            ("sort_order", "20".into()),
+        ];
+        let (status, location, _) = post_form(&app, &sec, "/board/topics", &form).await;
+        assert_eq!(status, 303);
+        let topic = location.trim_start_matches("/board/topics/").to_string();
+        let topic_path = format!("/board/topics/{topic}");
+        let form = [
+            ("csrf", csrf(&app, &doctor).await),
+            ("title", "第1回の感想".to_string()),
+            ("body", "資料を共有してください。".into()),
+        ];
+        let (status, location, _) =
+            post_form(&app, &doctor, &format!("{topic_path}/threads"), &form).await;
+        assert_eq!(status, 303);
+        let thread = location.trim_start_matches("/board/threads/").to_string();
+
+        // Editing: members may not; an empty title is a form message; the secretariat may.
+        let edit = |client: &reqwest::Client, title: &str| {
+            let app = &app;
+            let client = client.clone();
+            let title = title.to_string();
+            let path = format!("{topic_path}/edit");
+            async move {
+                let form = [
+                    ("csrf", csrf(app, &client).await),
+                    ("title", title),
+                    ("description", "研修会の連絡と資料（2031年度）".into()),
+                ];
+                post_form(app, &client, &path, &form).await
+            }
+        };
+        let (_, page) = get(&app, &doctor, &topic_path).await;
+        assert!(
+            !page.contains("id=\"topic-manage\""),
+            "members have no topic form"
+        );
+        assert_eq!(edit(&doctor, "乗っ取り").await.0, 403);
+        let (status, _, page) = edit(&sec, "  ").await;
+        assert_eq!(status, 400);
+        assert!(page.contains("id=\"topic-form-errors\""), "{page}");
+        let (status, location, _) = edit(&sec, "2031年度 多職種研修会").await;
+        assert_eq!(
+            (status, location.contains("notice.board_topic_saved")),
+            (303, true)
+        );
+        let stored = app
+            .store
+            .notices()
+            .board_topic(&topic)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.title, "2031年度 多職種研修会");
+        assert!(stored.edited_at.is_some());
+
+        // Archiving: members may not; the secretariat does.
+        let csrf_only = |client: &reqwest::Client| {
+            let app = &app;
+            let client = client.clone();
+            async move { vec![("csrf", csrf(app, &client).await)] }
+        };
+        let (status, _, _) = post_form(
+            &app,
+            &doctor,
+            &format!("{topic_path}/archive"),
+            &csrf_only(&doctor).await,
+        )
+        .await;
+        assert_eq!(status, 403);
+        assert!(!app
+            .store
+            .notices()
+            .board_topic(&topic)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_archived());
+        let (status, location, _) = post_form(
+            &app,
+            &sec,
+            &format!("{topic_path}/archive"),
+            &csrf_only(&sec).await,
+        )
+        .await;
+        assert_eq!(
+            (status, location.contains("notice.board_topic_archived")),
+            (303, true)
+        );
+        // Listed apart, readable, without forms.
+        let (_, board) = get(&app, &doctor, "/board").await;
+        let open_list = between(&board, "id=\"topics\"", "</table>").unwrap_or_default();
+        let archived_list = between(&board, "id=\"archived-topics\"", "</table>").unwrap();
+        assert!(
+            !open_list.contains(&topic) && archived_list.contains(&topic),
+            "{board}"
+        );
+        let (status, page) = get(&app, &doctor, &topic_path).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("id=\"topic-archived\"") && page.contains("第1回の感想"));
+        assert!(!page.contains("id=\"thread-form\""), "{page}");
+        let (status, page) = get(&app, &doctor, &format!("/board/threads/{thread}")).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("資料を共有してください。") && page.contains("id=\"topic-archived\"")
+        );
+        assert!(!page.contains("id=\"reply-form\""), "{page}");
+        // Forged posts are refused with a message; nothing stored.
+        let posts_before = app
+            .store
+            .notices()
+            .count_board_posts(&thread)
+            .await
+            .unwrap();
+        let form = [
+            ("csrf", csrf(&app, &doctor).await),
+            ("body", "アーカイブ後の返信".to_string()),
+        ];
+        let (status, _, page) = post_form(
+            &app,
+            &doctor,
+            &format!("/board/threads/{thread}/replies"),
+            &form,
+        )
+        .await;
+        assert_eq!(status, 409);
+        assert!(page.contains("アーカイブされているため"), "{page}");
+        let form = [
+            ("csrf", csrf(&app, &doctor).await),
+            ("title", "アーカイブ後のスレッド".to_string()),
+            ("body", "本文".into()),
+        ];
+        let (status, _, page) =
+            post_form(&app, &doctor, &format!("{topic_path}/threads"), &form).await;
+        assert_eq!(status, 409);
+        assert!(page.contains("アーカイブされているため"), "{page}");
+        assert_eq!(
+            app.store
+                .notices()
+                .count_board_posts(&thread)
+                .await
+                .unwrap(),
+            posts_before
+        );
+        assert_eq!(
+            app.store
+                .notices()
+                .count_board_threads(&topic, true)
+                .await
+                .unwrap(),
+            1
+        );
+        // Archiving twice changes nothing; reopening restores the forms and replies.
+        let (status, _, _) = post_form(
+            &app,
+            &sec,
+            &format!("{topic_path}/archive"),
+            &csrf_only(&sec).await,
+        )
+        .await;
+        assert_eq!(status, 303);
+        let (status, location, _) = post_form(
+            &app,
+            &sec,
+            &format!("{topic_path}/reopen"),
+            &csrf_only(&sec).await,
+        )
+        .await;
+        assert_eq!(
+            (status, location.contains("notice.board_topic_reopened")),
+            (303, true)
+        );
+        let (_, page) = get(&app, &doctor, &topic_path).await;
+        assert!(page.contains("id=\"thread-form\"") && !page.contains("id=\"topic-archived\""));
+        let form = [
+            ("csrf", csrf(&app, &doctor).await),
+            ("body", "再開後の返信".to_string()),
+        ];
+        let (status, _, _) = post_form(
+            &app,
+            &doctor,
+            &format!("/board/threads/{thread}/replies"),
+            &form,
+        )
+        .await;
+        assert_eq!(status, 303);
+        assert_eq!(audited(&app, "board.topic.edit").await, 1);
+        assert_eq!(audited(&app, "board.topic.archive").await, 1);
+        assert_eq!(audited(&app, "board.topic.reopen").await, 1);
+        let (status, _, _) = post_form(
+            &app,
+            &sec,
+            "/board/topics/no-such-topic/archive",
+            &csrf_only(&sec).await,
+        )
+        .await;
+        assert_eq!(status, 404);
+    })
+    .await;
+}

@@ -212,6 +212,7 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     // The clinical data is generated while the network is being stored.
     let copy = network.clone();
     let demo_notices = renkei_demo::notices::generate(&network, renkei_domain::now_millis());
+    let demo_cover = renkei_demo::cover::generate(&network, renkei_domain::now_millis());
     let clinical =
         tokio::task::spawn_blocking(move || renkei_demo::clinical::generate(&copy, DEMO_SEED));
     // Match keys are computed here, by the same code as live registrations, so new
@@ -239,6 +240,11 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     seed_notices(store, &demo_notices)
         .await
         .context("loading the demo's notices and board")?;
+    if let Some(cover) = demo_cover {
+        seed_cover(store, cover)
+            .await
+            .context("loading the demo's on-call group")?;
+    }
     store.set_setting(DEMO_MARKER, "true").await?;
     tracing::info!(
         facilities,
@@ -295,6 +301,90 @@ async fn seed_notices(
                 .add_board_reply(p.clone(), audit("board.post.reply", "board_post", &p.id))
                 .await?;
         }
+    }
+    // Topics the secretariat closed, once their threads are in.
+    for t in &demo.topics {
+        if let (Some(at), Some(by)) = (t.archived_at, t.archived_by.as_deref()) {
+            notices
+                .set_board_topic_archived(
+                    &t.id,
+                    true,
+                    by,
+                    at,
+                    audit("board.topic.archive", "board_topic", &t.id),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The demo's on-call group, built step by step through the store as its members would
+/// (each change with its audit record and notifications).
+async fn seed_cover(store: &dyn Store, demo: renkei_demo::cover::DemoCover) -> anyhow::Result<()> {
+    let cover = store.cover();
+    let group_id = demo.group.id.clone();
+    let audit = |action: &str, user: &str, detail: serde_json::Value| {
+        let mut entry = AuditEntry::new(action, Outcome::Success)
+            .target("cover_group", &group_id)
+            .detail(detail);
+        entry.actor_user_id = Some(user.to_string());
+        entry
+    };
+    let demo_flag = serde_json::json!({ "demo": true });
+    cover
+        .create_cover_group(
+            demo.group.clone(),
+            audit(
+                "cover.group_create",
+                &demo.group.created_by,
+                demo_flag.clone(),
+            ),
+        )
+        .await?;
+    for (facility, by, invited_at, accepted_at) in &demo.members {
+        let detail = serde_json::json!({ "demo": true, "facility": facility });
+        cover
+            .invite_to_cover_group(
+                &group_id,
+                facility,
+                by,
+                *invited_at,
+                audit("cover.invite", by, detail),
+                vec![],
+            )
+            .await?;
+        cover
+            .answer_cover_invitation(
+                &group_id,
+                facility,
+                true,
+                *accepted_at,
+                AuditEntry::new("cover.accept", Outcome::Success)
+                    .target("cover_group", &group_id)
+                    .detail(demo_flag.clone()),
+            )
+            .await?;
+    }
+    for (facility, choice, at, by) in demo.choices {
+        let detail = serde_json::json!({ "demo": true, "all": choice.covers_all, "persons": choice.person_ids });
+        cover
+            .set_covered_choice(
+                &group_id,
+                &facility,
+                choice,
+                at,
+                audit("cover.patients_set", &by, detail),
+            )
+            .await?;
+    }
+    for (shift, notifications) in demo.shifts {
+        let detail =
+            serde_json::json!({ "demo": true, "shift": shift.id, "facility": shift.facility_id });
+        let by = shift.created_by.clone();
+        cover
+            .add_cover_shift(shift, audit("cover.shift_add", &by, detail), notifications)
+            .await?;
     }
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! `POST /board/topics/{id}/threads`), a thread's posts with replies
 //! (`GET /board/threads/{id}`, `POST /board/threads/{id}/replies`), the author's edit
 //! (earlier text kept and shown) and withdrawal, and the secretariat's moderation
-//! (`POST /board/posts/{id}/edit|withdraw|hide`).
+//! (`POST /board/posts/{id}/edit|withdraw|hide`) and care of topics: title and description
+//! (`POST /board/topics/{id}/edit`), archive and reopen (`POST /board/topics/{id}/archive|
+//! reopen`). An archived topic is listed apart and stays readable, but takes no new thread
+//! or reply (refused by the store too, under a lock of the topic).
 //!
 //! The board is for the network's business, never patient data: every form says so, and
 //! the secretariat hides posts that break the rule. Every change carries its audit record.
@@ -115,6 +118,8 @@ pub struct TopicRow {
     pub description: String,
     pub threads: i64,
     pub last_activity: String,
+    /// When it was archived (JST), empty for an open topic.
+    pub archived: String,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -134,6 +139,7 @@ pub struct TopicForm {
 struct TopicsPage {
     c: Chrome,
     topics: Vec<TopicRow>,
+    archived: Vec<TopicRow>,
     f: TopicForm,
     errors: Vec<String>,
 }
@@ -152,20 +158,21 @@ async fn topics_page(
     f: TopicForm,
     errors: Vec<String>,
 ) -> AppResult<Response> {
-    let topics = state
+    let (archived, topics): (Vec<TopicRow>, Vec<TopicRow>) = state
         .store
         .notices()
         .board_topics()
         .await?
         .into_iter()
         .map(|s| TopicRow {
+            archived: s.topic.archived_at.map(jst).unwrap_or_default(),
             id: s.topic.id,
             title: s.topic.title,
             description: s.topic.description,
             threads: s.threads,
             last_activity: s.last_activity_at.map(jst).unwrap_or_default(),
         })
-        .collect();
+        .partition(|t| !t.archived.is_empty());
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -174,6 +181,7 @@ async fn topics_page(
     let page = TopicsPage {
         c: Chrome::for_viewer(state, viewer, "board.title").with_notice(msg),
         topics,
+        archived,
         f,
         errors,
     };
@@ -249,6 +257,9 @@ pub async fn create_topic(
         sort_order,
         created_by: viewer.user.id.clone(),
         created_at: now_millis(),
+        edited_at: None,
+        archived_at: None,
+        archived_by: None,
     };
     let audit = viewer
         .audit("board.topic.create", Outcome::Success)
@@ -294,16 +305,39 @@ struct TopicPage {
     f: ThreadForm,
     errors: Vec<String>,
     post_max: usize,
+    moderator: bool,
+    archived_at: String,
+    /// The secretariat's topic form: its values and problems (open when there are some).
+    topic_form: TopicForm,
+    topic_errors: Vec<String>,
+}
+
+/// What the topic page shows besides the stored state.
+#[derive(Default)]
+struct TopicView {
+    page: i64,
+    f: ThreadForm,
+    errors: Vec<String>,
+    topic_form: Option<TopicForm>,
+    topic_errors: Vec<String>,
+    msg: Option<String>,
 }
 
 async fn topic_page(
     state: &SharedState,
     viewer: &Viewer,
     topic_id: &str,
-    page: i64,
-    f: ThreadForm,
-    errors: Vec<String>,
+    v: TopicView,
 ) -> AppResult<Response> {
+    let TopicView {
+        page,
+        f,
+        errors,
+        topic_form,
+        topic_errors,
+        msg,
+    } = v;
+    let page = page.max(1);
     let store = state.store.notices();
     let topic = store
         .board_topic(topic_id)
@@ -338,16 +372,22 @@ async fn topic_page(
             closed: t.closed,
         });
     }
-    let status = if errors.is_empty() {
+    let status = if errors.is_empty() && topic_errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
+    let topic_form = topic_form.unwrap_or_else(|| TopicForm {
+        title: topic.title.clone(),
+        description: topic.description.clone(),
+        ..TopicForm::default()
+    });
     let view = TopicPage {
         c: Chrome {
             title: topic.title.clone(),
-            ..Chrome::for_viewer(state, viewer, "board.title")
+            ..Chrome::for_viewer(state, viewer, "board.title").with_notice(msg.as_deref())
         },
+        archived_at: topic.archived_at.map(jst).unwrap_or_default(),
         topic,
         threads,
         has_next: page * THREADS_PER_PAGE < total,
@@ -356,6 +396,9 @@ async fn topic_page(
         f,
         errors,
         post_max: POST_MAX,
+        moderator,
+        topic_form,
+        topic_errors,
     };
     Ok((status, render(&view)?).into_response())
 }
@@ -367,8 +410,155 @@ pub async fn topic(
     Path(id): Path<String>,
     Query(q): Query<MsgQuery>,
 ) -> AppResult<Response> {
-    let page = q.page.unwrap_or(1).clamp(1, 10_000);
-    topic_page(&state, &viewer, &id, page, ThreadForm::default(), vec![]).await
+    let view = TopicView {
+        page: q.page.unwrap_or(1).clamp(1, 10_000),
+        msg: q.msg,
+        ..TopicView::default()
+    };
+    topic_page(&state, &viewer, &id, view).await
+}
+
+/// The topic page with the thread form's values and one refusal: the topic is archived.
+async fn archived_refusal(
+    state: &SharedState,
+    viewer: &Viewer,
+    topic_id: &str,
+    f: ThreadForm,
+) -> AppResult<Response> {
+    let view = TopicView {
+        page: 1,
+        f,
+        errors: vec![viewer.tr().t("board.topic_archived_refused").to_string()],
+        ..TopicView::default()
+    };
+    let mut res = topic_page(state, viewer, topic_id, view).await?;
+    *res.status_mut() = StatusCode::CONFLICT;
+    Ok(res)
+}
+
+/// Checks the secretariat's topic form: title and description, as at creation.
+fn topic_fields(tr: Tr, f: &TopicForm, errors: &mut Vec<String>) -> (String, String) {
+    let title = text(
+        tr,
+        errors,
+        &f.title,
+        "board.field.topic_title",
+        TOPIC_TITLE_MAX,
+        false,
+    );
+    let description = if f.description.trim().is_empty() {
+        String::new()
+    } else {
+        text(
+            tr,
+            errors,
+            &f.description,
+            "board.field.description",
+            TOPIC_DESCRIPTION_MAX,
+            true,
+        )
+    };
+    (title, description)
+}
+
+/// `POST /board/topics/{id}/edit`: the secretariat changes a topic's title and description.
+pub async fn edit_topic(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<TopicForm>,
+) -> AppResult<Response> {
+    viewer.check_csrf(&f.csrf)?;
+    let store = state.store.notices();
+    let before = store.board_topic(&id).await?.ok_or(AppError::NotFound)?;
+    let back = format!("/board/topics/{id}");
+    if !viewer.is_secretariat() {
+        return refused(&state, &viewer, "board.topic_manage_forbidden", &back);
+    }
+    let mut errors = Vec::new();
+    let (title, description) = topic_fields(viewer.tr(), &f, &mut errors);
+    if !errors.is_empty() {
+        let view = TopicView {
+            page: 1,
+            topic_form: Some(f),
+            topic_errors: errors,
+            ..TopicView::default()
+        };
+        return topic_page(&state, &viewer, &id, view).await;
+    }
+    let audit = viewer
+        .audit("board.topic.edit", Outcome::Success)
+        .target("board_topic", &id)
+        .detail(json!({
+            "before": { "title": before.title, "description": before.description },
+            "after": { "title": title, "description": description },
+        }));
+    store
+        .edit_board_topic(&id, &title, &description, now_millis(), audit)
+        .await?;
+    Ok(Redirect::to(&format!("{back}?msg=notice.board_topic_saved")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /board/topics/{id}/archive` and `/reopen`: the secretariat closes a topic (kept
+/// readable, listed apart, no new threads or replies) or opens it again.
+async fn set_archived(
+    state: SharedState,
+    viewer: Viewer,
+    id: String,
+    f: CsrfForm,
+    archived: bool,
+) -> AppResult<Response> {
+    viewer.check_csrf(&f.csrf)?;
+    let store = state.store.notices();
+    store.board_topic(&id).await?.ok_or(AppError::NotFound)?;
+    let back = format!("/board/topics/{id}");
+    if !viewer.is_secretariat() {
+        return refused(&state, &viewer, "board.topic_manage_forbidden", &back);
+    }
+    let (action, msg) = if archived {
+        ("board.topic.archive", "notice.board_topic_archived")
+    } else {
+        ("board.topic.reopen", "notice.board_topic_reopened")
+    };
+    let audit = viewer
+        .audit(action, Outcome::Success)
+        .target("board_topic", &id);
+    match store
+        .set_board_topic_archived(&id, archived, &viewer.user.id, now_millis(), audit)
+        .await
+    {
+        // Already so (another tab, another moderator): nothing changed, say what it is.
+        Ok(_) | Err(StoreError::InvalidState(_)) => {
+            Ok(Redirect::to(&format!("{back}?msg={msg}")).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /board/topics/{id}/archive`.
+pub async fn archive_topic(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> AppResult<Response> {
+    set_archived(state, viewer, id, f, true).await
+}
+
+/// `POST /board/topics/{id}/reopen`.
+pub async fn reopen_topic(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> AppResult<Response> {
+    set_archived(state, viewer, id, f, false).await
 }
 
 /// `POST /board/topics/{id}/threads`: any signed-in member opens a thread.
@@ -380,10 +570,13 @@ pub async fn open_thread(
 ) -> AppResult<Response> {
     viewer.check_csrf(&f.csrf)?;
     let store = state.store.notices();
-    store
+    let topic = store
         .board_topic(&topic_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    if topic.is_archived() {
+        return archived_refusal(&state, &viewer, &topic_id, f).await;
+    }
     let tr = viewer.tr();
     let mut errors = Vec::new();
     let title = text(
@@ -396,7 +589,13 @@ pub async fn open_thread(
     );
     let body = text(tr, &mut errors, &f.body, "board.field.body", POST_MAX, true);
     if !errors.is_empty() {
-        return topic_page(&state, &viewer, &topic_id, 1, f, errors).await;
+        let view = TopicView {
+            page: 1,
+            f,
+            errors,
+            ..TopicView::default()
+        };
+        return topic_page(&state, &viewer, &topic_id, view).await;
     }
     let now = now_millis();
     let thread = BoardThread {
@@ -413,10 +612,21 @@ pub async fn open_thread(
         .audit("board.thread.open", Outcome::Success)
         .target("board_thread", &thread.id)
         .detail(json!({ "topic": topic_id, "post": opening.id }));
-    store
+    match store
         .open_board_thread(thread.clone(), opening, audit)
-        .await?;
-    Ok(Redirect::to(&format!("/board/threads/{}", thread.id)).into_response())
+        .await
+    {
+        Ok(()) => Ok(Redirect::to(&format!("/board/threads/{}", thread.id)).into_response()),
+        // Archived between the check above and the write.
+        Err(StoreError::InvalidState(_)) => {
+            let f = ThreadForm {
+                title: thread.title,
+                ..ThreadForm::default()
+            };
+            archived_refusal(&state, &viewer, &topic_id, f).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn new_post(viewer: &Viewer, thread_id: &str, opening: bool, body: String, now: i64) -> BoardPost {
@@ -468,6 +678,8 @@ struct ThreadPage {
     thread: BoardThread,
     posts: Vec<PostRow>,
     closed: bool,
+    /// The topic is archived: the thread is read-only.
+    archived: bool,
     moderator: bool,
     page: i64,
     has_next: bool,
@@ -584,6 +796,7 @@ async fn thread_page(
             title: thread.title.clone(),
             ..Chrome::for_viewer(state, viewer, "board.title").with_notice(v.msg)
         },
+        archived: topic.is_archived(),
         topic,
         thread,
         posts,
@@ -637,10 +850,23 @@ pub async fn reply(
 ) -> AppResult<Response> {
     viewer.check_csrf(&f.csrf)?;
     let store = state.store.notices();
-    store
+    let thread = store
         .board_thread(&thread_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let archived = |body: String| ThreadView {
+        page: 1,
+        edit: None,
+        edit_text: None,
+        reply: body,
+        errors: vec![viewer.tr().t("board.topic_archived_refused").to_string()],
+        status: StatusCode::CONFLICT,
+        msg: None,
+    };
+    let topic_archived = |t: Option<BoardTopic>| t.is_some_and(|t| t.is_archived());
+    if topic_archived(store.board_topic(&thread.topic_id).await?) {
+        return thread_page(&state, &viewer, &thread_id, archived(f.body)).await;
+    }
     let mut errors = Vec::new();
     let body = text(
         viewer.tr(),
@@ -677,6 +903,12 @@ pub async fn reply(
                 post.id
             ))
             .into_response())
+        }
+        // Archived meanwhile, or the thread closed.
+        Err(StoreError::InvalidState(_))
+            if topic_archived(store.board_topic(&thread.topic_id).await?) =>
+        {
+            thread_page(&state, &viewer, &thread_id, archived(post.body)).await
         }
         Err(StoreError::InvalidState(_)) => {
             refused(&state, &viewer, "board.thread_closed", "/board")

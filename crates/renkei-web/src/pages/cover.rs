@@ -11,6 +11,11 @@
 //! patients to its administrator and is audited. What a shift opens is decided by the one
 //! access rule (`renkei_domain::patient::decide`, basis `group_cover`): the patient pages
 //! themselves go through it and audit every read with the shift id.
+//!
+//! Membership and rota changes notify who has to act or know, in the change's transaction
+//! (live badge after the commit): an invitation the invited facility's administrators, a
+//! shift put on another facility's rota that facility's staff, a member leaving or removed
+//! the administrators of the other members (and of the removed facility).
 
 use super::notices::refused;
 use super::{jst, parse_jst_date, render, Chrome};
@@ -27,6 +32,7 @@ use renkei_domain::audit::Outcome;
 use renkei_domain::patient::InfoCategory;
 use renkei_domain::{ids, now_millis, FacilityStatus, FacilityType, MemberRole};
 use renkei_storage::cover::{member_status, CoverGroup, CoverMember, CoverShift, CoveredChoice};
+use renkei_storage::notifications::{kind, Notification, ReadSelector};
 use renkei_storage::{Facility, FacilityQuery, StoreError};
 use serde::Deserialize;
 use serde_json::json;
@@ -81,6 +87,107 @@ fn week_start(millis: i64) -> i64 {
     // 1970-01-01 was a Thursday: day 0 is weekday 3 counting from Monday.
     let monday = local_days - (local_days + 3).rem_euclid(7);
     monday * DAY - JST_OFFSET
+}
+
+// --- notifications --------------------------------------------------------------------------
+
+/// Active users with an active membership in `facility_id` (its administrators only, if
+/// asked), the viewer left out: nobody is notified of their own act.
+async fn staff_of(
+    state: &SharedState,
+    viewer: &Viewer,
+    facility_id: &str,
+    admins_only: bool,
+) -> AppResult<Vec<String>> {
+    Ok(state
+        .store
+        .facility_members(facility_id)
+        .await?
+        .into_iter()
+        .filter(|(u, m)| {
+            u.active
+                && m.active
+                && u.id != viewer.user.id
+                && (!admins_only || m.role == MemberRole::FacilityAdmin)
+        })
+        .map(|(u, _)| u.id)
+        .collect())
+}
+
+/// One notification per recipient, caused by the viewer, about a group (its `source_id`, so
+/// opening the group page marks them read).
+fn group_notifications(
+    viewer: &Viewer,
+    kind: &str,
+    group_id: &str,
+    link: &str,
+    recipients: &[String],
+    at: i64,
+) -> Vec<Notification> {
+    recipients
+        .iter()
+        .map(|user| Notification {
+            id: ids::new_id(),
+            user_id: user.clone(),
+            kind: kind.to_string(),
+            person_id: None,
+            actor_user_id: Some(viewer.user.id.clone()),
+            actor_facility_id: viewer.session.facility_id.clone(),
+            source_id: Some(group_id.to_string()),
+            link: link.to_string(),
+            created_at: at,
+            read_at: None,
+        })
+        .collect()
+}
+
+/// The administrators of the group's active members other than `ending` (which is leaving or
+/// removed), and for a removal those of the removed facility too (its link is the list of its
+/// groups: the group itself is closed to it from now on).
+async fn membership_end_notifications(
+    state: &SharedState,
+    viewer: &Viewer,
+    group_id: &str,
+    members: &[CoverMember],
+    ending: &str,
+    removed: bool,
+    at: i64,
+) -> AppResult<(Vec<Notification>, Vec<String>)> {
+    let mut others = Vec::new();
+    for m in members
+        .iter()
+        .filter(|m| m.status == member_status::ACTIVE && m.facility_id != ending)
+    {
+        others.extend(staff_of(state, viewer, &m.facility_id, true).await?);
+    }
+    others.sort();
+    others.dedup();
+    let mut notes = group_notifications(
+        viewer,
+        kind::COVER_MEMBER_LEFT,
+        group_id,
+        &format!("/cover-groups/{group_id}"),
+        &others,
+        at,
+    );
+    let mut recipients = others;
+    if removed {
+        let theirs: Vec<String> = staff_of(state, viewer, ending, true)
+            .await?
+            .into_iter()
+            .filter(|u| !recipients.contains(u))
+            .collect();
+        notes.extend(group_notifications(
+            viewer,
+            kind::COVER_MEMBER_LEFT,
+            group_id,
+            "/cover-groups",
+            &theirs,
+            at,
+        ));
+        recipients.extend(theirs);
+    }
+    Ok((notes, recipients))
 }
 
 // --- list and create ----------------------------------------------------------------------
@@ -382,12 +489,15 @@ fn is_admin_of(viewer: &Viewer, facility_id: &str) -> bool {
         && viewer.session.facility_id.as_deref() == Some(facility_id)
 }
 
+/// What the group page shows besides the stored state: the values of a refused shift form,
+/// and whether showing the page marks the viewer's notifications about the group read.
 #[derive(Default)]
 struct ShiftDraft {
     facility: String,
     on_call: String,
     starts: String,
     ends: String,
+    mark_read: bool,
 }
 
 async fn group_page(
@@ -400,6 +510,16 @@ async fn group_page(
     draft: ShiftDraft,
 ) -> AppResult<Html<String>> {
     let (group, members, facility, mine) = membership(state, viewer, group_id).await?;
+    let cleared = if draft.mark_read && viewer.unread_notifications > 0 {
+        super::notifications::mark(
+            state,
+            viewer,
+            ReadSelector::Sources(vec![group_id.to_string()]),
+        )
+        .await?
+    } else {
+        0
+    };
     let tr = viewer.tr();
     let lang = viewer.lang();
     let now = now_millis();
@@ -555,7 +675,10 @@ async fn group_page(
     }
     let week = jst(start)[..10].to_string();
     render(&GroupPage {
-        c: Chrome::for_viewer(state, viewer, "cover.group_title").with_notice(msg),
+        c: Chrome {
+            unread: (viewer.unread_notifications - cleared as i64).max(0),
+            ..Chrome::for_viewer(state, viewer, "cover.group_title").with_notice(msg)
+        },
         owner_name,
         members: rows,
         member,
@@ -603,7 +726,8 @@ async fn shift_cell(
     })
 }
 
-/// `GET /cover-groups/{id}[?week=YYYY-MM-DD]`.
+/// `GET /cover-groups/{id}[?week=YYYY-MM-DD]`. Seeing the group marks the viewer's
+/// notifications about it read.
 pub async fn show(
     State(state): State<SharedState>,
     viewer: Viewer,
@@ -617,7 +741,10 @@ pub async fn show(
         q.week.as_deref(),
         q.msg.as_deref(),
         vec![],
-        ShiftDraft::default(),
+        ShiftDraft {
+            mark_read: true,
+            ..ShiftDraft::default()
+        },
     )
     .await
 }
@@ -675,13 +802,27 @@ pub async fn invite(
         .audit("cover.invite", Outcome::Success)
         .target("cover_group", &id)
         .detail(json!({ "facility": invitee.id }));
+    // Its administrators answer, so they are the ones told.
+    let now = now_millis();
+    let recipients = staff_of(&state, &viewer, &invitee.id, true).await?;
+    let notes = group_notifications(
+        &viewer,
+        kind::COVER_INVITATION,
+        &id,
+        &format!("/cover-groups/{id}"),
+        &recipients,
+        now,
+    );
     match state
         .store
         .cover()
-        .invite_to_cover_group(&id, &invitee.id, &viewer.user.id, now_millis(), audit)
+        .invite_to_cover_group(&id, &invitee.id, &viewer.user.id, now, audit, notes)
         .await
     {
-        Ok(()) => Ok(back_to(&id, "notice.cover_invited")),
+        Ok(()) => {
+            super::notifications::announce(&state, &recipients, true).await;
+            Ok(back_to(&id, "notice.cover_invited"))
+        }
         Err(StoreError::Conflict(_)) => {
             form_error(&state, &viewer, &id, "cover.error.already_member").await
         }
@@ -781,7 +922,7 @@ pub async fn leave(
     Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
     viewer.check_csrf(&form.csrf)?;
-    let (group, _, facility) = match require_member_admin(&state, &viewer, &id).await? {
+    let (group, members, facility) = match require_member_admin(&state, &viewer, &id).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -791,11 +932,16 @@ pub async fn leave(
     let audit = viewer
         .audit("cover.leave", Outcome::Success)
         .target("cover_group", &id);
+    let now = now_millis();
+    let (notes, recipients) =
+        membership_end_notifications(&state, &viewer, &id, &members, &facility.id, false, now)
+            .await?;
     state
         .store
         .cover()
-        .end_cover_membership(&id, &facility.id, member_status::LEFT, now_millis(), audit)
+        .end_cover_membership(&id, &facility.id, member_status::LEFT, now, audit, notes)
         .await?;
+    super::notifications::announce(&state, &recipients, true).await;
     Ok(Redirect::to("/cover-groups?msg=notice.cover_left").into_response())
 }
 
@@ -807,7 +953,7 @@ pub async fn remove(
     Form(form): Form<FacilityForm>,
 ) -> AppResult<Response> {
     viewer.check_csrf(&form.csrf)?;
-    let (group, _, facility) = match require_member_admin(&state, &viewer, &id).await? {
+    let (group, members, facility) = match require_member_admin(&state, &viewer, &id).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -822,6 +968,17 @@ pub async fn remove(
         .audit("cover.remove", Outcome::Success)
         .target("cover_group", &id)
         .detail(json!({ "facility": form.facility_id }));
+    // Withdrawing an invitation concerns only the owner; removing a member the others too.
+    let now = now_millis();
+    let was_member = members
+        .iter()
+        .any(|m| m.facility_id == form.facility_id && m.status == member_status::ACTIVE);
+    let (notes, recipients) = if was_member {
+        membership_end_notifications(&state, &viewer, &id, &members, &form.facility_id, true, now)
+            .await?
+    } else {
+        (vec![], vec![])
+    };
     match state
         .store
         .cover()
@@ -829,12 +986,16 @@ pub async fn remove(
             &id,
             &form.facility_id,
             member_status::REMOVED,
-            now_millis(),
+            now,
             audit,
+            notes,
         )
         .await
     {
-        Ok(()) => Ok(back_to(&id, "notice.cover_removed")),
+        Ok(()) => {
+            super::notifications::announce(&state, &recipients, true).await;
+            Ok(back_to(&id, "notice.cover_removed"))
+        }
         Err(StoreError::InvalidState(_)) => {
             form_error(&state, &viewer, &id, "cover.error.not_a_member").await
         }
@@ -867,7 +1028,7 @@ pub async fn add_shift(
     Form(form): Form<ShiftForm>,
 ) -> AppResult<Response> {
     viewer.check_csrf(&form.csrf)?;
-    let (_, members, _) = match require_member_admin(&state, &viewer, &id).await? {
+    let (_, members, facility) = match require_member_admin(&state, &viewer, &id).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -918,6 +1079,7 @@ pub async fn add_shift(
         on_call: on_call.clone(),
         starts: form.starts_at.chars().take(16).collect(),
         ends: form.ends_at.chars().take(16).collect(),
+        mark_read: false,
     };
     let week = starts.map(|s| jst(s)[..10].to_string());
     if errors.is_empty() {
@@ -943,13 +1105,37 @@ pub async fn add_shift(
                 "starts_at": shift.starts_at,
                 "ends_at": shift.ends_at,
             }));
-        match state.store.cover().add_cover_shift(shift, audit).await {
+        // A shift put on another facility's rota is news to that facility's staff.
+        let week_link = format!(
+            "/cover-groups/{id}?week={}",
+            week.clone().unwrap_or_default()
+        );
+        let recipients = if shift.facility_id != facility.id {
+            staff_of(&state, &viewer, &shift.facility_id, false).await?
+        } else {
+            vec![]
+        };
+        let notes = group_notifications(
+            &viewer,
+            kind::COVER_SHIFT,
+            &id,
+            &week_link,
+            &recipients,
+            now,
+        );
+        match state
+            .store
+            .cover()
+            .add_cover_shift(shift, audit, notes)
+            .await
+        {
             Ok(()) => {
+                super::notifications::announce(&state, &recipients, true).await;
                 return Ok(Redirect::to(&format!(
                     "/cover-groups/{id}?msg=notice.cover_shift_added&week={}",
                     week.unwrap_or_default()
                 ))
-                .into_response())
+                .into_response());
             }
             Err(StoreError::Conflict(_)) => errors.push(tr.t("cover.error.overlap").to_string()),
             Err(StoreError::InvalidState(_)) => {

@@ -138,6 +138,8 @@ pub struct Row {
     pub when: String,
     pub actor: String,
     pub patient: Option<String>,
+    /// What it is about when that is not a patient: the on-call group's name.
+    pub subject: Option<String>,
 }
 
 #[derive(Template)]
@@ -186,7 +188,15 @@ pub async fn inbox(
     let mut patients: HashMap<String, Option<String>> = HashMap::new();
     let mut actors: HashMap<String, String> = HashMap::new();
     let mut facilities: HashMap<String, String> = HashMap::new();
+    let mut groups: HashMap<String, Option<String>> = HashMap::new();
     for n in &list {
+        // On-call group notifications name the group (network business, no patient data).
+        if n.kind.starts_with("cover_") {
+            if let Some(g) = n.source_id.as_ref().filter(|g| !groups.contains_key(*g)) {
+                let name = state.store.cover().cover_group(g).await?.map(|g| g.name);
+                groups.insert(g.clone(), name);
+            }
+        }
         if let Some(p) = n.person_id.as_ref().filter(|p| !patients.contains_key(*p)) {
             let name = if viewer.facility().is_some() {
                 match clinical::person_access(state.store.as_ref(), &requester, p, now).await? {
@@ -266,6 +276,11 @@ pub async fn inbox(
                     .person_id
                     .as_ref()
                     .and_then(|p| patients.get(p).cloned().flatten()),
+                subject: n
+                    .source_id
+                    .as_ref()
+                    .filter(|_| n.kind.starts_with("cover_"))
+                    .and_then(|g| groups.get(g).cloned().flatten()),
             }
         })
         .collect();
