@@ -173,7 +173,7 @@ enum WriteJob {
         notifications: Vec<renkei_storage::notifications::Notification>,
         deliveries: Vec<renkei_storage::documents::DocumentDelivery>,
         /// A care-team invitation made with the write (an emergency transfer's receiver).
-        invitation: Option<TeamInvitation>,
+        invitation: Option<Box<TeamInvitation>>,
         reply: tokio::sync::oneshot::Sender<Result<(Vec<renkei_storage::fhir::FhirRow>, bool), StoreError>>,
     },
 }

@@ -808,7 +808,7 @@ async fn fhir_write_in(
     audit: Vec<AuditEntry>,
     notifications: &[renkei_storage::notifications::Notification],
     deliveries: &[renkei_storage::documents::DocumentDelivery],
-    invitation: Option<TeamInvitation>,
+    invitation: Option<Box<TeamInvitation>>,
 ) -> Result<(Vec<FhirRow>, bool), StoreError> {
     let at = writes.iter().map(|w| w.last_updated).max().unwrap_or_else(renkei_domain::now_millis);
     let mut stored: Vec<FhirRow> = Vec::with_capacity(writes.len());
@@ -914,7 +914,7 @@ async fn fhir_write_in(
     insert_notifications(&mut *tx, notifications).await?;
     insert_deliveries(&mut *tx, deliveries).await?;
     let invited = match invitation {
-        Some(i) => matches!(invite_in(&mut *tx, i).await?, InviteOutcome::Invited),
+        Some(i) => matches!(invite_in(&mut *tx, *i).await?, InviteOutcome::Invited),
         None => false,
     };
     let persons = persons_of_records(&mut *tx, stored.iter().filter_map(|r| r.patient_record_id.as_deref())).await?;
@@ -937,7 +937,7 @@ impl SqlStore {
     ) -> StoreResult<(Vec<FhirRow>, bool)> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.write_jobs
-            .send(WriteJob::Fhir { writes, audit, notifications, deliveries, invitation, reply })
+            .send(WriteJob::Fhir { writes, audit, notifications, deliveries, invitation: invitation.map(Box::new), reply })
             .await
             .map_err(|_| StoreError::Backend("the writer has stopped".into()))?;
         answer

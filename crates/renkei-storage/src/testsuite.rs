@@ -6106,13 +6106,13 @@ pub async fn group_commit(store: &dyn Store) {
     let reads: Vec<_> = (0..30)
         .map(|_| store.append_audit(audit(&format!("{act}.read"))))
         .collect();
-    let (written, read) = tokio::join!(
-        futures_join(writes),
-        futures_join(reads)
-    );
+    let (written, read) = tokio::join!(futures_join(writes), futures_join(reads));
     let refused: Vec<_> = written.iter().filter(|r| r.is_err()).collect();
     assert_eq!(refused.len(), 1, "only the stale update fails");
-    assert!(matches!(refused[0], Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(refused[0], Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
     assert_eq!(written.iter().filter(|r| r.is_ok()).count(), 30);
     assert!(read.iter().all(|r| r.is_ok()));
     for n in 1..=30 {
@@ -6179,5 +6179,7 @@ async fn futures_join<T>(
         }
     })
     .await;
-    out.into_iter().map(|v| v.expect("polled to the end")).collect()
+    out.into_iter()
+        .map(|v| v.expect("polled to the end"))
+        .collect()
 }
