@@ -15,6 +15,7 @@ pub mod fhir_rest;
 pub mod i18n;
 pub mod icu;
 pub mod mail;
+pub mod media;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
@@ -293,10 +294,9 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
             "/patients/{id}/timeline",
             get(timeline::show)
                 .post(timeline::create)
-                // A photo or PDF, like the record's attachments.
-                .layer(DefaultBodyLimit::max(
-                    record::MAX_ATTACHMENT_BYTES + 64 * 1024,
-                )),
+                // A short video is the largest attachment (photos and PDFs are limited to
+                // the record's 10 MB by the handler).
+                .layer(DefaultBodyLimit::max(timeline::MAX_VIDEO_BYTES + 64 * 1024)),
         )
         .route("/patients/{id}/timeline/{post}/edit", post(timeline::edit))
         .route("/documents", get(documents::inbox))
@@ -324,6 +324,10 @@ pub fn app(store: Arc<dyn Store>, config: WebConfig) -> Router {
         .route(
             "/patients/{id}/timeline/{post}/files/{n}",
             get(timeline::download),
+        )
+        .route(
+            "/patients/{id}/timeline/{post}/files/{n}/thumbnail",
+            get(timeline::download_thumbnail),
         )
         // 救急搬送 (pages/transfers.rs)
         .route("/transfers", get(transfers::list))

@@ -573,25 +573,22 @@ async fn outsiders_get_404_and_withdrawn_consent_hides_the_other_facility_posts(
     .await;
 }
 
-/// A JPEG whose APP1 segment carries a GPS position.
+/// A JPEG segment.
+fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+    let mut s = vec![0xFF, marker];
+    s.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+    s.extend_from_slice(body);
+    s
+}
+
+/// A real 640 × 480 JPEG whose APP1 segment carries a GPS position.
 fn jpeg_with_exif() -> Vec<u8> {
-    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
-        let mut s = vec![0xFF, marker];
-        s.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
-        s.extend_from_slice(body);
-        s
-    }
-    let mut j = vec![0xFF, 0xD8];
-    j.extend(segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"));
-    j.extend(segment(
-        0xE1,
-        b"Exif\0\0GPSLatitude 42.6342N GPSLongitude 141.6055E",
-    ));
-    j.extend(segment(0xDB, &[0u8; 65]));
-    j.extend(segment(0xC0, &[8, 0, 1, 0, 1, 1, 1, 0x11, 0]));
-    j.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
-    j.extend_from_slice(&[0x12, 0x34, 0xFF, 0xD9]);
-    j
+    let img = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 90]));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let jpeg = jpeg.into_inner();
+    let exif = segment(0xE1, b"Exif\0\0GPSLatitude 42.6342N GPSLongitude 141.6055E");
+    [&jpeg[..2], &exif[..], &jpeg[2..]].concat()
 }
 
 #[tokio::test]
@@ -616,7 +613,7 @@ async fn disguised_files_are_refused_and_photos_lose_their_location() {
         .await;
         assert_eq!(status, 400);
         let errors = between(&body, "id=\"timeline-errors\"", "</div>").unwrap();
-        assert!(errors.contains("JPEG・PNG画像とPDFだけ"), "{errors}");
+        assert!(errors.contains("JPEG・PNG画像、MP4・MOV動画とPDFだけ"), "{errors}");
         assert!(errors.contains("何も保存していません"));
         assert!(stored_posts(&app, &person).await.is_empty(), "no post");
         let binaries = app
@@ -692,6 +689,162 @@ async fn disguised_files_are_refused_and_photos_lose_their_location() {
             &format!("/patients/{person}/timeline/{id}/files/1"),
         )
         .await;
+        assert_eq!(status, 404);
+
+        // The page shows the stored preview, which is a small JPEG bound to the patient.
+        let preview_url = stored[0]["payload"][0]["contentAttachment"]["extension"][0]
+            ["valueAttachment"]["url"]
+            .as_str()
+            .unwrap();
+        let preview_row = app
+            .store
+            .fhir_read("Binary", preview_url.strip_prefix("Binary/").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(preview_row.person_id.as_deref(), Some(person.as_str()));
+        assert!(post_html(&html, &id).contains(&format!("src=\"{file}/thumbnail\"")));
+        let res = other
+            .get(app.url(&format!("{file}/thumbnail")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "image/jpeg");
+        let preview = res.bytes().await.unwrap();
+        let size = image::ImageReader::with_format(
+            std::io::Cursor::new(&preview[..]),
+            image::ImageFormat::Jpeg,
+        )
+        .into_dimensions()
+        .unwrap();
+        assert_eq!(size, (480, 360));
+        assert!(audits(&app, &person, "patient.read", "success", "/files/0/thumbnail").await >= 1);
+
+        // Part of the file, as a player asks for it.
+        let res = other
+            .get(app.url(&file))
+            .header("range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 206);
+        assert_eq!(
+            res.headers()["content-range"],
+            format!("bytes 0-9/{}", bytes.len()).as_str()
+        );
+        assert_eq!(res.bytes().await.unwrap().to_vec(), bytes[..10].to_vec());
+        let res = other
+            .get(app.url(&file))
+            .header("range", format!("bytes={}-", bytes.len()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 416);
+    })
+    .await;
+}
+
+/// An ISO base media box.
+fn iso(kind: &[u8; 4], content: &[u8]) -> Vec<u8> {
+    let mut b = ((content.len() + 8) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(content);
+    b
+}
+
+/// An MP4 as a phone writes it, `seconds` long, with the recording place in its user data.
+fn phone_video(seconds: u32) -> Vec<u8> {
+    let mut mvhd = vec![0u8; 100];
+    mvhd[12..16].copy_from_slice(&600u32.to_be_bytes());
+    mvhd[16..20].copy_from_slice(&(seconds * 600).to_be_bytes());
+    let moov = [
+        iso(b"mvhd", &mvhd),
+        iso(b"udta", &iso(b"\xa9xyz", b"\x00\x12\x15\xc7+42.6342+141.6055/")),
+    ]
+    .concat();
+    [
+        iso(b"ftyp", b"mp42\x00\x00\x00\x00mp42isom"),
+        iso(b"mdat", &[0x5A; 4096]),
+        iso(b"moov", &moov),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn short_videos_lose_their_location_and_play_in_ranges() {
+    each_backend(|app| async move {
+        let (doctor, _) = app.sign_in("doctor1").await;
+        let person = register(&app, &doctor, "T-5").await;
+        let fields = [("kind", "report"), ("text", "歩行の様子")];
+
+        // Too long, or not a well-formed file: refused, nothing stored.
+        let (status, _, body) = post(
+            &app,
+            &doctor,
+            &person,
+            &fields,
+            Some((phone_video(90), "walk.mp4", "video/mp4")),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(body.contains("動画が長すぎます（60秒まで）"), "{body}");
+        let mut broken = phone_video(10);
+        broken.truncate(broken.len() - 20);
+        let (status, _, body) = post(
+            &app,
+            &doctor,
+            &person,
+            &fields,
+            Some((broken, "walk.mp4", "video/mp4")),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(body.contains("動画ファイルが壊れている"), "{body}");
+        assert!(stored_posts(&app, &person).await.is_empty());
+
+        let video = phone_video(12);
+        let (status, location, body) = post(
+            &app,
+            &doctor,
+            &person,
+            &fields,
+            Some((video.clone(), "../歩行.MOV", "video/quicktime")),
+        )
+        .await;
+        assert_eq!(status, 303, "{body}");
+        let id = location.split("#post-").nth(1).unwrap().to_string();
+        let stored = stored_posts(&app, &person).await;
+        let attachment = &stored[0]["payload"][1]["contentAttachment"];
+        assert_eq!(attachment["contentType"], "video/mp4", "judged by content");
+        assert_eq!(attachment["title"], "歩行.mp4");
+        assert!(attachment.get("extension").is_none(), "no preview of a video");
+
+        let (_, html) = get(&app, &doctor, &format!("/patients/{person}/timeline")).await;
+        let file = format!("/patients/{person}/timeline/{id}/files/0");
+        assert!(post_html(&html, &id).contains(&format!("<video class=\"post-video\" controls playsinline preload=\"metadata\" src=\"{file}\"")));
+        let res = doctor.get(app.url(&file)).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "video/mp4");
+        assert_eq!(res.headers()["accept-ranges"], "bytes");
+        let served = res.bytes().await.unwrap().to_vec();
+        assert_eq!(served.len(), video.len(), "same size: nothing moved");
+        assert!(!served.windows(7).any(|w| w == b"42.6342"), "location removed");
+        assert!(served.windows(4).any(|w| w == b"free"));
+        let res = doctor
+            .get(app.url(&file))
+            .header("range", "bytes=-100")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 206);
+        let len = video.len();
+        assert_eq!(
+            res.headers()["content-range"],
+            format!("bytes {}-{}/{len}", len - 100, len - 1).as_str()
+        );
+        assert_eq!(res.bytes().await.unwrap().to_vec(), served[len - 100..].to_vec());
+        let (status, _) = get(&app, &doctor, &format!("{file}/thumbnail")).await;
         assert_eq!(status, 404);
     })
     .await;

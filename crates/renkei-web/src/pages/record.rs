@@ -2668,7 +2668,14 @@ pub(super) fn tr_ja(key: &str) -> &'static str {
 
 /// Content types served as they are (anything else is a download of octet-stream).
 pub(super) fn served_type(claimed: &str, data: &[u8]) -> (&'static str, bool) {
-    use renkei_domain::files::{detect, DocumentKind};
+    use renkei_domain::files::{detect, detect_video, DocumentKind};
+    if let Some(video) = detect_video(data) {
+        return if claimed == video.mime() {
+            (video.mime(), true)
+        } else {
+            ("application/octet-stream", false)
+        };
+    }
     match (claimed, detect(data)) {
         ("image/jpeg", Some(DocumentKind::Jpeg)) => ("image/jpeg", true),
         ("image/png", Some(DocumentKind::Png)) => ("image/png", true),

@@ -1,6 +1,6 @@
 //! The care team's patient timeline (患者タイムライン): posts of the team about one patient —
-//! observations, instructions, reports, consultations — with an urgency flag, a photo or PDF,
-//! replies under their post, edits that keep every earlier version, and read receipts.
+//! observations, instructions, reports, consultations — with an urgency flag, a photo (with
+//! a stored preview), a short video or a PDF, replies under their post, edits that keep every earlier version, and read receipts.
 //!
 //! Posts are FHIR `Communication` resources (see `docs/fhir.md`): written through
 //! `renkei_core::clinical` like every clinical write (validation, contribution rule,
@@ -17,7 +17,7 @@ use crate::session::Viewer;
 use crate::SharedState;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use renkei_core::clinical::{self, WriteIntent};
@@ -47,6 +47,14 @@ pub const KINDS: [&str; 5] = [
 pub const PAGE_SIZE: usize = 50;
 /// Longest post text.
 pub const MAX_TEXT_CHARS: usize = 4000;
+/// Largest video a post may carry (photos and PDFs: `record::MAX_ATTACHMENT_BYTES`).
+pub const MAX_VIDEO_BYTES: usize = 30 * 1024 * 1024;
+/// Longest video, in seconds: a short clip of a wound, a gait, a swallow.
+pub const MAX_VIDEO_SECONDS: u64 = 60;
+/// The attachment's preview: a JPEG `Binary` stored with the photo (FHIR R4's Attachment
+/// has no element for it).
+pub const THUMBNAIL_EXTENSION: &str =
+    "https://renkei.example.jp/fhir/StructureDefinition/attachment-thumbnail";
 
 fn kind_label(tr: Tr, kind: &str) -> &'static str {
     if KINDS.contains(&kind) {
@@ -63,7 +71,20 @@ pub struct FileView {
     pub index: usize,
     pub title: String,
     pub image: bool,
+    pub video: bool,
+    /// A stored preview to show instead of the photo itself.
+    pub thumbnail: bool,
     pub size: String,
+}
+
+/// The stored preview of an attachment, when it has one.
+fn thumbnail_of(attachment: &Value) -> Option<&Value> {
+    attachment
+        .get("extension")?
+        .as_array()?
+        .iter()
+        .find(|e| e["url"] == THUMBNAIL_EXTENSION)?
+        .get("valueAttachment")
 }
 
 /// A piece of a line of post text; a resolved `@mention` links to its facility.
@@ -190,13 +211,16 @@ fn post_view(
         files: attachments_of(&v)
             .into_iter()
             .enumerate()
-            .map(|(index, a)| FileView {
-                index,
-                title: a["title"].as_str().unwrap_or("file").to_string(),
-                image: a["contentType"]
-                    .as_str()
-                    .is_some_and(|t| t.starts_with("image/")),
-                size: size_text(a["size"].as_i64().unwrap_or(0)),
+            .map(|(index, a)| {
+                let mime = a["contentType"].as_str().unwrap_or("");
+                FileView {
+                    index,
+                    title: a["title"].as_str().unwrap_or("file").to_string(),
+                    image: mime.starts_with("image/"),
+                    video: mime.starts_with("video/"),
+                    thumbnail: thumbnail_of(a).is_some(),
+                    size: size_text(a["size"].as_i64().unwrap_or(0)),
+                }
             })
             .collect(),
         edited: row.version_id > 1,
@@ -463,18 +487,70 @@ fn clean_text(tr: Tr, lang: Lang, raw: &str) -> Result<String, String> {
         .map_err(|e| format!("{}: {}", tr.field(e.field), e.message(lang)))
 }
 
-/// A checked upload: what it is and the bytes to store (JPEG metadata removed).
-fn check_file(tr: Tr, data: &[u8]) -> Result<(DocumentKind, Vec<u8>), String> {
+/// A checked upload: the bytes to store (photo and video metadata removed), their type,
+/// the file name's extension and, for a photo, its preview.
+struct CheckedFile {
+    mime: &'static str,
+    extension: &'static str,
+    data: Vec<u8>,
+    thumbnail: Option<Vec<u8>>,
+}
+
+/// Decides what an upload is from its content, applies that kind's size and length limits
+/// and removes location data. The photo preview is decoded off the async workers.
+async fn check_file(tr: Tr, data: Vec<u8>) -> Result<CheckedFile, String> {
+    use renkei_domain::files::{detect, detect_video, strip_jpeg_metadata, strip_video_metadata};
+    if let Some(video) = detect_video(&data) {
+        if data.len() > MAX_VIDEO_BYTES {
+            return Err(tr.t("timeline.video_too_large").to_string());
+        }
+        let clean = strip_video_metadata(&data)
+            .ok_or_else(|| tr.t("timeline.video_broken").to_string())?;
+        if clean.duration_ms.unwrap_or(0) > MAX_VIDEO_SECONDS * 1000 {
+            return Err(tr.t("timeline.video_too_long").to_string());
+        }
+        return Ok(CheckedFile {
+            mime: video.mime(),
+            extension: video.extension(),
+            data: clean.data,
+            thumbnail: None,
+        });
+    }
     if data.len() > record::MAX_ATTACHMENT_BYTES {
         return Err(tr.t("record.upload_too_large").to_string());
     }
-    match renkei_domain::files::detect(data) {
-        None => Err(tr.t("timeline.file_wrong_type").to_string()),
-        Some(DocumentKind::Jpeg) => renkei_domain::files::strip_jpeg_metadata(data)
-            .map(|clean| (DocumentKind::Jpeg, clean))
-            .ok_or_else(|| tr.t("timeline.file_broken").to_string()),
-        Some(kind) => Ok((kind, data.to_vec())),
-    }
+    let (kind, data, format) = match detect(&data) {
+        None => return Err(tr.t("timeline.media_wrong_type").to_string()),
+        Some(DocumentKind::Pdf) => {
+            return Ok(CheckedFile {
+                mime: DocumentKind::Pdf.mime(),
+                extension: DocumentKind::Pdf.extension(),
+                data,
+                thumbnail: None,
+            })
+        }
+        Some(DocumentKind::Jpeg) => match strip_jpeg_metadata(&data) {
+            Some(clean) => (DocumentKind::Jpeg, clean, image::ImageFormat::Jpeg),
+            None => return Err(tr.t("timeline.file_broken").to_string()),
+        },
+        Some(DocumentKind::Png) => (DocumentKind::Png, data, image::ImageFormat::Png),
+    };
+    let (data, preview) = tokio::task::spawn_blocking(move || {
+        let preview = crate::media::thumbnail(&data, format);
+        (data, preview)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let thumbnail = preview.map_err(|e| {
+        tracing::info!(error = %e, "timeline: photo refused");
+        tr.t("timeline.image_broken").to_string()
+    })?;
+    Ok(CheckedFile {
+        mime: kind.mime(),
+        extension: kind.extension(),
+        data,
+        thumbnail: Some(thumbnail),
+    })
 }
 
 fn sender_display(viewer: &Viewer) -> String {
@@ -523,7 +599,7 @@ pub async fn create(
         String::new()
     });
     let checked = match &file {
-        Some((_, data)) => match check_file(tr, data) {
+        Some((_, data)) => match check_file(tr, data.clone()).await {
             Ok(c) => Some(c),
             Err(e) => {
                 errors.push(e);
@@ -560,25 +636,38 @@ pub async fn create(
             payload.push(json!({ "contentString": text }));
         }
         let mut resources = Vec::new();
-        if let (Some((kind, data)), Some((claimed, _))) = (checked, &file) {
-            let binary_id = crate::fhir_rest::new_id();
-            let filename = renkei_domain::files::safe_filename(claimed, kind);
-            payload.push(json!({ "contentAttachment": {
-                "contentType": kind.mime(),
-                "url": format!("Binary/{binary_id}"),
-                "size": data.len(),
-                "title": filename,
-                "creation": record::fhir_datetime(now),
-            } }));
-            resources.push((
-                binary_id,
+        if let (Some(checked), Some((claimed, _))) = (checked, &file) {
+            let binary = |mime: &str, data: &[u8]| {
                 json!({
                     "resourceType": "Binary",
-                    "contentType": kind.mime(),
+                    "contentType": mime,
                     "securityContext": { "reference": format!("Patient/{}", ra.person) },
-                    "data": base64::engine::general_purpose::STANDARD.encode(&data),
-                }),
-            ));
+                    "data": base64::engine::general_purpose::STANDARD.encode(data),
+                })
+            };
+            let binary_id = crate::fhir_rest::new_id();
+            let filename = renkei_domain::files::safe_name(claimed, checked.extension);
+            let mut attachment = json!({
+                "contentType": checked.mime,
+                "url": format!("Binary/{binary_id}"),
+                "size": checked.data.len(),
+                "title": filename,
+                "creation": record::fhir_datetime(now),
+            });
+            resources.push((binary_id, binary(checked.mime, &checked.data)));
+            if let Some(preview) = &checked.thumbnail {
+                let preview_id = crate::fhir_rest::new_id();
+                attachment["extension"] = json!([{
+                    "url": THUMBNAIL_EXTENSION,
+                    "valueAttachment": {
+                        "contentType": "image/jpeg",
+                        "url": format!("Binary/{preview_id}"),
+                        "size": preview.len(),
+                    },
+                }]);
+                resources.push((preview_id, binary("image/jpeg", preview)));
+            }
+            payload.push(json!({ "contentAttachment": attachment }));
         }
         let mut post = json!({
             "resourceType": "Communication",
@@ -598,11 +687,10 @@ pub async fn create(
             post["inResponseTo"] = json!([{ "reference": format!("Communication/{reply_to}") }]);
         }
         let post_id = crate::fhir_rest::new_id();
-        let attach: Vec<(usize, usize)> = if resources.is_empty() {
-            Vec::new()
-        } else {
-            vec![(0, 1)]
-        };
+        // The Binaries (file, preview) belong to the post's patient record.
+        let attach: Vec<(usize, usize)> = (0..resources.len())
+            .map(|binary| (binary, resources.len()))
+            .collect();
         resources.push((post_id.clone(), post));
         // Who hears of it: the care team only (mentions, the replied-to author, everyone
         // when urgent), stored with the post.
@@ -862,34 +950,66 @@ pub async fn history(
 
 /// `GET /patients/{id}/timeline/{post}/files/{n}`: the n-th attachment of a post, access
 /// checked again (the post and its Binary must both be within the viewer's scope) and
-/// audited.
+/// audited. A `Range: bytes=…` request gets that part (206): players on tablets fetch
+/// videos piece by piece.
 pub async fn download(
     State(state): State<SharedState>,
     viewer: Viewer,
     Path((person_id, post_id, index)): Path<(String, String, usize)>,
+    headers: HeaderMap,
 ) -> AppResult<Response> {
-    let ra = record::open(
-        &state,
-        &viewer,
-        &person_id,
-        "page:/patients/{id}/timeline/{post}/files/{n}",
-    )
-    .await?;
-    let resource = format!("page:/patients/{{id}}/timeline/{post_id}/files/{index}");
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    serve_file(&state, &viewer, &person_id, &post_id, index, false, range).await
+}
+
+/// `GET /patients/{id}/timeline/{post}/files/{n}/thumbnail`: the stored preview of a photo
+/// (JPEG, at most 480 px a side), checked and audited like the photo.
+pub async fn download_thumbnail(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path((person_id, post_id, index)): Path<(String, String, usize)>,
+) -> AppResult<Response> {
+    serve_file(&state, &viewer, &person_id, &post_id, index, true, None).await
+}
+
+async fn serve_file(
+    state: &SharedState,
+    viewer: &Viewer,
+    person_id: &str,
+    post_id: &str,
+    index: usize,
+    preview: bool,
+    range: Option<&str>,
+) -> AppResult<Response> {
+    let route = if preview {
+        "page:/patients/{id}/timeline/{post}/files/{n}/thumbnail"
+    } else {
+        "page:/patients/{id}/timeline/{post}/files/{n}"
+    };
+    let ra = record::open(state, viewer, person_id, route).await?;
+    let resource = format!(
+        "page:/patients/{{id}}/timeline/{post_id}/files/{index}{}",
+        if preview { "/thumbnail" } else { "" }
+    );
     let Some(post) = state
         .store
-        .fhir_read("Communication", &post_id)
+        .fhir_read("Communication", post_id)
         .await?
         .filter(|row| record::row_visible(&ra, row))
     else {
-        return Err(record::refused(&state, &viewer, &ra, &resource).await);
+        return Err(record::refused(state, viewer, &ra, &resource).await);
     };
     let v: Value =
         serde_json::from_str(&post.content).map_err(|e| AppError::Internal(e.to_string()))?;
     let Some(attachment) = attachments_of(&v).get(index).map(|a| (*a).clone()) else {
         return Err(AppError::NotFound);
     };
-    let (rtype, id) = record::text_at(&attachment, "/url")
+    let served = if preview {
+        thumbnail_of(&attachment).cloned().ok_or(AppError::NotFound)?
+    } else {
+        attachment.clone()
+    };
+    let (rtype, id) = record::text_at(&served, "/url")
         .and_then(record::relative_reference)
         .ok_or(AppError::NotFound)?;
     if rtype != "Binary" {
@@ -901,23 +1021,28 @@ pub async fn download(
         .await?
         .filter(|row| record::row_visible(&ra, row))
     else {
-        return Err(record::refused(&state, &viewer, &ra, &resource).await);
+        return Err(record::refused(state, viewer, &ra, &resource).await);
     };
     let b: Value =
         serde_json::from_str(&bin.content).map_err(|e| AppError::Internal(e.to_string()))?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(record::text_at(&b, "/data").unwrap_or("").as_bytes())
         .map_err(|_| AppError::NotFound)?;
+    let part = byte_range(range, data.len());
+    let mut detail = json!({
+        "resource": resource,
+        "category": bin.category,
+        "source": bin.source_facility_id,
+    });
+    if let ByteRange::Part(first, last) = part {
+        detail["range"] = json!(format!("{first}-{last}"));
+    }
     record::audit_read(
-        &state,
-        &viewer,
+        state,
+        viewer,
         &ra.person,
         Outcome::Success,
-        ra.audit_basis(json!({
-            "resource": resource,
-            "category": bin.category,
-            "source": bin.source_facility_id,
-        })),
+        ra.audit_basis(detail),
     )
     .await?;
     let (mime, inline) =
@@ -928,15 +1053,76 @@ pub async fn download(
         if inline { "inline" } else { "attachment" },
         crate::error::urlencode(filename)
     );
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        data,
-    )
-        .into_response())
+    let headers = [
+        (header::CONTENT_TYPE, mime.to_string()),
+        (header::CONTENT_DISPOSITION, disposition),
+        (header::CACHE_CONTROL, "private, no-store".to_string()),
+        (header::ACCEPT_RANGES, "bytes".to_string()),
+    ];
+    Ok(match part {
+        ByteRange::Whole => (headers, data).into_response(),
+        ByteRange::Part(first, last) => (
+            StatusCode::PARTIAL_CONTENT,
+            headers,
+            [(
+                header::CONTENT_RANGE,
+                format!("bytes {first}-{last}/{}", data.len()),
+            )],
+            data[first..=last].to_vec(),
+        )
+            .into_response(),
+        ByteRange::Unsatisfiable => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, format!("bytes */{}", data.len()))],
+        )
+            .into_response(),
+    })
+}
+
+/// What a `Range` header asks of a body of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum ByteRange {
+    Whole,
+    /// First and last byte, inclusive.
+    Part(usize, usize),
+    Unsatisfiable,
+}
+
+/// One `bytes=` range (`a-b`, `a-`, `-n`); several ranges or another unit get the whole
+/// body, which RFC 9110 allows a server to send instead.
+fn byte_range(header: Option<&str>, len: usize) -> ByteRange {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return ByteRange::Whole;
+    };
+    if spec.contains(',') {
+        return ByteRange::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return ByteRange::Whole;
+    };
+    let parse = |s: &str| s.trim().parse::<usize>().ok();
+    let (first, last) = match (first.trim().is_empty(), last.trim().is_empty()) {
+        // The last n bytes.
+        (true, false) => match parse(last) {
+            Some(0) => return ByteRange::Unsatisfiable,
+            Some(n) => (len.saturating_sub(n), len.saturating_sub(1)),
+            None => return ByteRange::Whole,
+        },
+        (false, true) => match parse(first) {
+            Some(a) => (a, len.saturating_sub(1)),
+            None => return ByteRange::Whole,
+        },
+        (false, false) => match (parse(first), parse(last)) {
+            (Some(a), Some(b)) if a <= b => (a, b.min(len.saturating_sub(1))),
+            _ => return ByteRange::Whole,
+        },
+        (true, true) => return ByteRange::Whole,
+    };
+    if len == 0 || first >= len {
+        ByteRange::Unsatisfiable
+    } else {
+        ByteRange::Part(first, last)
+    }
 }
 
 // --- unread counters -------------------------------------------------------------------------
@@ -1018,4 +1204,25 @@ pub async fn unread_patients(
         state.store.append_audit(entry).await?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::{byte_range, ByteRange};
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(byte_range(None, 100), ByteRange::Whole);
+        assert_eq!(byte_range(Some("bytes=0-9"), 100), ByteRange::Part(0, 9));
+        assert_eq!(byte_range(Some("bytes=90-"), 100), ByteRange::Part(90, 99));
+        assert_eq!(byte_range(Some("bytes=-10"), 100), ByteRange::Part(90, 99));
+        assert_eq!(byte_range(Some("bytes=-500"), 100), ByteRange::Part(0, 99));
+        assert_eq!(byte_range(Some("bytes=50-5000"), 100), ByteRange::Part(50, 99));
+        assert_eq!(byte_range(Some("bytes=100-"), 100), ByteRange::Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=-0"), 100), ByteRange::Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), ByteRange::Whole);
+        assert_eq!(byte_range(Some("bytes=9-1"), 100), ByteRange::Whole);
+        assert_eq!(byte_range(Some("items=0-1"), 100), ByteRange::Whole);
+        assert_eq!(byte_range(Some("bytes=x-"), 100), ByteRange::Whole);
+    }
 }
