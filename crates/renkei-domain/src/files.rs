@@ -167,8 +167,7 @@ pub struct CleanVideo {
 
 /// Adobe XMP packet in a top-level `uuid` box (may carry GPS coordinates).
 const XMP_UUID: [u8; 16] = [
-    0xBE, 0x7A, 0xCF, 0xCB, 0x97, 0xA9, 0x42, 0xE8, 0x9C, 0x71, 0x99, 0x94, 0x91, 0xE3, 0xAF,
-    0xAC,
+    0xBE, 0x7A, 0xCF, 0xCB, 0x97, 0xA9, 0x42, 0xE8, 0x9C, 0x71, 0x99, 0x94, 0x91, 0xE3, 0xAF, 0xAC,
 ];
 
 /// One box of an ISO base media file: where it starts, where its content starts and ends.
@@ -203,7 +202,12 @@ fn iso_boxes(data: &[u8], from: usize, to: usize) -> Option<Vec<IsoBox>> {
         if end > to || body > end {
             return None;
         }
-        boxes.push(IsoBox { kind, start: at, body, end });
+        boxes.push(IsoBox {
+            kind,
+            start: at,
+            body,
+            end,
+        });
         at = end;
     }
     Some(boxes)
@@ -213,7 +217,11 @@ fn iso_boxes(data: &[u8], from: usize, to: usize) -> Option<Vec<IsoBox>> {
 /// and every offset into the file (the sample tables point into `mdat`) stays valid.
 fn blank(out: &mut [u8], b: &IsoBox) {
     out[b.start + 4..b.start + 8].copy_from_slice(b"free");
-    let content = if b.kind == *b"uuid" { b.body - 16 } else { b.body };
+    let content = if b.kind == *b"uuid" {
+        b.body - 16
+    } else {
+        b.body
+    };
     out[content..b.end].fill(0);
 }
 
@@ -271,7 +279,10 @@ pub fn strip_video_metadata(data: &[u8]) -> Option<CleanVideo> {
             _ => {}
         }
     }
-    movie.then_some(CleanVideo { data: out, duration_ms })
+    movie.then_some(CleanVideo {
+        data: out,
+        duration_ms,
+    })
 }
 
 #[cfg(test)]
@@ -386,7 +397,10 @@ mod jpeg_tests {
         let moov = [
             iso(b"mvhd", &mvhd),
             iso(b"udta", &xyz),
-            iso(b"trak", &[iso(b"tkhd", &[0; 84]), iso(b"meta", b"make=Pixel")].concat()),
+            iso(
+                b"trak",
+                &[iso(b"tkhd", &[0; 84]), iso(b"meta", b"make=Pixel")].concat(),
+            ),
         ]
         .concat();
         [

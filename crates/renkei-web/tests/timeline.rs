@@ -613,7 +613,10 @@ async fn disguised_files_are_refused_and_photos_lose_their_location() {
         .await;
         assert_eq!(status, 400);
         let errors = between(&body, "id=\"timeline-errors\"", "</div>").unwrap();
-        assert!(errors.contains("JPEG・PNG画像、MP4・MOV動画とPDFだけ"), "{errors}");
+        assert!(
+            errors.contains("JPEG・PNG画像、MP4・MOV動画とPDFだけ"),
+            "{errors}"
+        );
         assert!(errors.contains("何も保存していません"));
         assert!(stored_posts(&app, &person).await.is_empty(), "no post");
         let binaries = app
@@ -719,7 +722,17 @@ async fn disguised_files_are_refused_and_photos_lose_their_location() {
         .into_dimensions()
         .unwrap();
         assert_eq!(size, (480, 360));
-        assert!(audits(&app, &person, "patient.read", "success", "/files/0/thumbnail").await >= 1);
+        assert!(
+            audits(
+                &app,
+                &person,
+                "patient.read",
+                "success",
+                "/files/0/thumbnail"
+            )
+            .await
+                >= 1
+        );
 
         // Part of the file, as a player asks for it.
         let res = other
@@ -760,7 +773,10 @@ fn phone_video(seconds: u32) -> Vec<u8> {
     mvhd[16..20].copy_from_slice(&(seconds * 600).to_be_bytes());
     let moov = [
         iso(b"mvhd", &mvhd),
-        iso(b"udta", &iso(b"\xa9xyz", b"\x00\x12\x15\xc7+42.6342+141.6055/")),
+        iso(
+            b"udta",
+            &iso(b"\xa9xyz", b"\x00\x12\x15\xc7+42.6342+141.6055/"),
+        ),
     ]
     .concat();
     [
@@ -818,18 +834,26 @@ async fn short_videos_lose_their_location_and_play_in_ranges() {
         let attachment = &stored[0]["payload"][1]["contentAttachment"];
         assert_eq!(attachment["contentType"], "video/mp4", "judged by content");
         assert_eq!(attachment["title"], "歩行.mp4");
-        assert!(attachment.get("extension").is_none(), "no preview of a video");
+        assert!(
+            attachment.get("extension").is_none(),
+            "no preview of a video"
+        );
 
         let (_, html) = get(&app, &doctor, &format!("/patients/{person}/timeline")).await;
         let file = format!("/patients/{person}/timeline/{id}/files/0");
-        assert!(post_html(&html, &id).contains(&format!("<video class=\"post-video\" controls playsinline preload=\"metadata\" src=\"{file}\"")));
+        assert!(post_html(&html, &id).contains(&format!(
+            "<video class=\"post-video\" controls playsinline preload=\"metadata\" src=\"{file}\""
+        )));
         let res = doctor.get(app.url(&file)).send().await.unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "video/mp4");
         assert_eq!(res.headers()["accept-ranges"], "bytes");
         let served = res.bytes().await.unwrap().to_vec();
         assert_eq!(served.len(), video.len(), "same size: nothing moved");
-        assert!(!served.windows(7).any(|w| w == b"42.6342"), "location removed");
+        assert!(
+            !served.windows(7).any(|w| w == b"42.6342"),
+            "location removed"
+        );
         assert!(served.windows(4).any(|w| w == b"free"));
         let res = doctor
             .get(app.url(&file))
@@ -843,7 +867,10 @@ async fn short_videos_lose_their_location_and_play_in_ranges() {
             res.headers()["content-range"],
             format!("bytes {}-{}/{len}", len - 100, len - 1).as_str()
         );
-        assert_eq!(res.bytes().await.unwrap().to_vec(), served[len - 100..].to_vec());
+        assert_eq!(
+            res.bytes().await.unwrap().to_vec(),
+            served[len - 100..].to_vec()
+        );
         let (status, _) = get(&app, &doctor, &format!("{file}/thumbnail")).await;
         assert_eq!(status, 404);
     })

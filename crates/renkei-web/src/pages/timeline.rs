@@ -504,8 +504,8 @@ async fn check_file(tr: Tr, data: Vec<u8>) -> Result<CheckedFile, String> {
         if data.len() > MAX_VIDEO_BYTES {
             return Err(tr.t("timeline.video_too_large").to_string());
         }
-        let clean = strip_video_metadata(&data)
-            .ok_or_else(|| tr.t("timeline.video_broken").to_string())?;
+        let clean =
+            strip_video_metadata(&data).ok_or_else(|| tr.t("timeline.video_broken").to_string())?;
         if clean.duration_ms.unwrap_or(0) > MAX_VIDEO_SECONDS * 1000 {
             return Err(tr.t("timeline.video_too_long").to_string());
         }
@@ -1005,7 +1005,9 @@ async fn serve_file(
         return Err(AppError::NotFound);
     };
     let served = if preview {
-        thumbnail_of(&attachment).cloned().ok_or(AppError::NotFound)?
+        thumbnail_of(&attachment)
+            .cloned()
+            .ok_or(AppError::NotFound)?
     } else {
         attachment.clone()
     };
@@ -1217,8 +1219,14 @@ mod range_tests {
         assert_eq!(byte_range(Some("bytes=90-"), 100), ByteRange::Part(90, 99));
         assert_eq!(byte_range(Some("bytes=-10"), 100), ByteRange::Part(90, 99));
         assert_eq!(byte_range(Some("bytes=-500"), 100), ByteRange::Part(0, 99));
-        assert_eq!(byte_range(Some("bytes=50-5000"), 100), ByteRange::Part(50, 99));
-        assert_eq!(byte_range(Some("bytes=100-"), 100), ByteRange::Unsatisfiable);
+        assert_eq!(
+            byte_range(Some("bytes=50-5000"), 100),
+            ByteRange::Part(50, 99)
+        );
+        assert_eq!(
+            byte_range(Some("bytes=100-"), 100),
+            ByteRange::Unsatisfiable
+        );
         assert_eq!(byte_range(Some("bytes=-0"), 100), ByteRange::Unsatisfiable);
         assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), ByteRange::Whole);
         assert_eq!(byte_range(Some("bytes=9-1"), 100), ByteRange::Whole);
