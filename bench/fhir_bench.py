@@ -285,11 +285,15 @@ def prepare_postgres(args, binary, loader):
         subprocess.run(["psql", url, "-qc", f"CREATE DATABASE {dbname}"], check=True)
         seed_demo(binary, ["--database-url", db_url], work)
     # fhir-load is idempotent: on a loaded database it only writes the manifest.
-    load_info = run_loader(loader, ["--database-url", db_url], manifest, args, work)
+    session_url = db_url
+    if args.pg_options:
+        session_url += "?options=" + urllib.parse.quote(args.pg_options, safe="")
+        log(f"PostgreSQL session options: {args.pg_options}")
+    load_info = run_loader(loader, ["--database-url", session_url], manifest, args, work)
     t = time.time()
     subprocess.run(["psql", db_url, "-qc", "ANALYZE"], check=True)
     log(f"ANALYZE in {time.time() - t:.1f} s")
-    return ["--database-url", db_url], manifest, work, load_info
+    return ["--database-url", session_url], manifest, work, load_info
 
 
 def run_backend(backend, args, binary, loader):
@@ -373,6 +377,8 @@ def main():
     p.add_argument("--no-copy", action="store_true", help="run on the cache dir itself (it grows)")
     p.add_argument("--pg-url", help="existing PostgreSQL server URL (…/postgres); default: scripts/pg-temp.sh")
     p.add_argument("--keep-pg", action="store_true")
+    p.add_argument("--pg-options",
+                   help="PostgreSQL session options for the server and loader, e.g. '-c plan_cache_mode=auto'")
     args = p.parse_args()
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     args.bin, args.loader = os.path.abspath(args.bin), os.path.abspath(args.loader)

@@ -4,7 +4,7 @@
 
 use crate::backend_error;
 use renkei_storage::StoreError;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{Postgres, Transaction};
 use std::time::Duration;
 
@@ -42,20 +42,14 @@ async fn begin_on(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, StoreErro
 
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let mut options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| backend_error("reading the PostgreSQL URL", e))?;
-        // Prepared statements switch to a generic plan after five runs, and for the
-        // queries whose best plan depends on the patient (timeline pages, FHIR searches)
-        // the generic plan is several times slower (bench/README.md). A URL that sets
-        // plan_cache_mode itself (`?options=-c plan_cache_mode=auto`) keeps its choice.
-        if !url.contains("plan_cache_mode") {
-            options = options.options([("plan_cache_mode", "force_custom_plan")]);
-        }
+        // Prepared statements get PostgreSQL's default plan caching (generic plans after
+        // five runs). Custom plans (`?options=-c plan_cache_mode=force_custom_plan` in the
+        // URL) make patient-driven searches and timeline pages faster but reads by id three
+        // times slower (bench/README.md), so they are left to the deployment.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect(url)
             .await
             .map_err(|e| backend_error("connecting to PostgreSQL", e))?;
         // Several nodes may start at once; sqlx takes an advisory lock while migrating.
